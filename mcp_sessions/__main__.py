@@ -1,0 +1,3 @@
+from mcp_sessions.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure analysis over model records: no SQL, no MCP, no formatting; inputs never mutated."""

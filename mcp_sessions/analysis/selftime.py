@@ -1,0 +1,69 @@
+"""Self (exclusive) time: how long a span worked while none of its children ran.
+
+Children's clamped intervals are merged first, so overlapping children are not
+subtracted twice, and a child outliving its parent only counts up to the parent's end:
+
+    parent  |------------------------------|   100 ms
+    child A     |--------|                      30 ms
+    child B          |--------|                 30 ms, overlaps A by 15 ms
+    child C                        |--------|   clamped to the parent's end
+    busy        |-------------|    |-------|    45 + 25 = 70 ms
+    self    |---|             |----|            100 - 70 = 30 ms
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from mcp_sessions.analysis.tree import TraceTree
+
+
+def self_times(tree: TraceTree) -> tuple[int, ...]:
+    """Self time in ns of every span, by index."""
+    out = []
+    for node in range(len(tree)):
+        start, end = tree.clamped[node]
+        out.append(max(0, (end - start) - _covered(tree, node)))
+    return tuple(out)
+
+
+def _covered(tree: TraceTree, node: int) -> int:
+    intervals = sorted(tree.clamped[c] for c in tree.children[node])
+    covered = 0
+    current_start, current_end = None, None
+    for start, end in intervals:
+        if current_end is None or start > current_end:
+            if current_end is not None and current_start is not None:
+                covered += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None and current_start is not None:
+        covered += current_end - current_start
+    return covered
+
+
+@dataclass(frozen=True)
+class OperationTime:
+    """Self time summed over every span of one operation (service + name)."""
+
+    service: str | None
+    name: str
+    count: int
+    self_ns: int
+    total_ns: int
+
+
+def self_time_by_operation(tree: TraceTree, selfs: tuple[int, ...] | None = None) -> list[OperationTime]:
+    """Operations ranked by the self time they account for."""
+    selfs = selfs if selfs is not None else self_times(tree)
+    acc: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for i, span in enumerate(tree.spans):
+        row = acc[(span.service, span.name)]
+        row[0] += 1
+        row[1] += selfs[i]
+        row[2] += tree.clamped[i][1] - tree.clamped[i][0]
+    ops = [OperationTime(svc, name, c, s, t) for (svc, name), (c, s, t) in acc.items()]
+    ops.sort(key=lambda o: (-o.self_ns, o.name))
+    return ops

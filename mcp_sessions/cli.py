@@ -1,0 +1,151 @@
+"""Command line: a thin layer that parses arguments, calls the core, prints one-line results.
+
+Exit codes: 0 success, 1 some input failed (the rest was done), 2 usage or setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcp_sessions import __version__
+from mcp_sessions.config import DB_ENV_VAR, resolve_db_path
+from mcp_sessions.errors import McpSessionsError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
+                        help=f"SQLite database file (default: ${DB_ENV_VAR}, else the per-user data directory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-sessions",
+        description="Index recorded user sessions and backend traces in SQLite and serve them to AI agents "
+                    "over MCP.",
+    )
+    parser.add_argument("--version", action="version", version=f"mcp-sessions {__version__}")
+    _db_option(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ingest = commands.add_parser(
+        "ingest", help="store recordings (files, directories, - for stdin)",
+        description="Store OTLP/JSON exports and Collector JSON Lines files. Directories are read recursively; "
+                    "a file already ingested is skipped; a bad file is reported and stores nothing.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
+    _db_option(ingest)
+
+    serve = commands.add_parser("serve", help="run the MCP server over stdio",
+                                description="Run the MCP server on standard input/output (for IDE agents). "
+                                            "Logs go to stderr.")
+    _db_option(serve)
+
+    sessions = commands.add_parser("sessions", help="list sessions for humans",
+                                   description="List indexed sessions, most recent first.")
+    sessions.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    sessions.add_argument("--query", help="free text in id, user, service, URL or operation names")
+    sessions.add_argument("--user", help="exact user id")
+    sessions.add_argument("--service", help="exact service name")
+    sessions.add_argument("--errors", action="store_true", help="only sessions with errors")
+    sessions.add_argument("--sort", choices=["recent", "oldest", "slowest", "errors", "largest"], default="recent")
+    _db_option(sessions)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    db_path = resolve_db_path(getattr(args, "db", None))
+    try:
+        return _COMMANDS[args.command](args, db_path)
+    except McpSessionsError as exc:
+        print(f"mcp-sessions: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.ingest import ingest_paths
+    from mcp_sessions.store import Store
+
+    stored = unchanged = failed = spans = logs = 0
+    with Store(db_path) as store:
+        for result in ingest_paths(store, args.paths):
+            if result.status == "failed":
+                failed += 1
+                print(f"failed     {result.source}: {result.error}", file=sys.stderr)
+                continue
+            if result.status == "unchanged":
+                unchanged += 1
+                print(f"unchanged  {result.source} (already ingested)")
+                continue
+            stored += 1
+            c = result.counts
+            spans += c.spans_stored
+            logs += c.logs_stored
+            parts = [f"{c.spans_stored} spans", f"{c.logs_stored} logs", f"{c.traces_touched} traces",
+                     f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s")]
+            if c.spans_duplicate or c.logs_duplicate:
+                parts.append(f"{c.spans_duplicate + c.logs_duplicate} already stored")
+            parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
+            if result.redactions:
+                parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
+            print(f"stored     {result.source} ({result.format}): {', '.join(parts)}")
+    total = stored + unchanged + failed
+    print(f"{total} inputs: {stored} stored, {unchanged} unchanged, {failed} failed; {spans} spans and {logs} logs "
+          f"added to {db_path}")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.server import create_server
+    from mcp_sessions.store import Store
+
+    Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
+    create_server(db_path).run("stdio")
+    return EXIT_OK
+
+
+def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.render.markdown import duration, timestamp
+    from mcp_sessions.store import Store, queries
+
+    with Store(db_path) as store:
+        page = queries.list_sessions(
+            store.conn,
+            queries.SessionFilter(text=args.query, user_id=args.user, service=args.service,
+                                  has_errors=True if args.errors else None),
+            sort=args.sort, limit=max(1, args.limit),
+        )
+        unsessioned = queries.totals(store.conn)["unsessioned_traces"]
+    if not page.rows:
+        print(f"no sessions in {db_path}" + (" match" if args.query or args.user or args.errors else ""))
+    rows = [("SESSION", "START (UTC)", "DURATION", "USER", "TRACES", "SPANS", "ERRORS", "FIRST URL")]
+    for s in page.rows:
+        rows.append((s.session_id, timestamp(s.start_ns)[:19].replace("T", " "), duration(s.duration_ns),
+                     s.user_id or "-", str(s.trace_count), str(s.span_count), str(s.error_count),
+                     (s.first_url or "-")[:60]))
+    if page.rows:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+        print(f"shows {len(page.rows)} of {page.total} sessions")
+    if unsessioned:
+        print(f"{unsessioned} traces carry no session key (ask an agent: list_traces(unsessioned=True))")
+    return EXIT_OK
+
+
+_COMMANDS = {"ingest": cmd_ingest, "serve": cmd_serve, "sessions": cmd_sessions}

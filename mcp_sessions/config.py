@@ -1,0 +1,58 @@
+"""Settings with their defaults: where the database lives, output budgets, link keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+DB_ENV_VAR = "MCP_SESSIONS_DB"
+DB_FILENAME = "sessions.db"
+
+# Attribute keys (on a span, log record or resource) that name the user's session, in
+# order of preference. Vendor spellings come from their SDKs' own attribute names.
+SESSION_KEYS: tuple[str, ...] = (
+    "session.id",
+    "app.session.id",
+    "highlight.session_id",
+    "sentry.replay_id",
+    "replay_id",
+    "posthog.session_id",
+    "session_id",
+)
+
+# Attribute keys that name the end user.
+USER_KEYS: tuple[str, ...] = (
+    "user.id",
+    "enduser.id",
+    "app.user.id",
+    "highlight.user_id",
+    "user_id",
+)
+
+# Text budgets for what the model reads (about 4 characters per token).
+DEFAULT_BUDGET_TOKENS = 2_000
+MAX_BUDGET_TOKENS = 6_000
+CHARS_PER_TOKEN = 4
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory, following each platform's convention."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "mcp-sessions"
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--db` if given, else `$MCP_SESSIONS_DB`, else the per-user data directory."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(DB_ENV_VAR)
+    if from_env:
+        return Path(from_env).expanduser()
+    return default_data_dir() / DB_FILENAME

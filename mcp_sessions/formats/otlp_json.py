@@ -1,0 +1,232 @@
+"""OTLP/JSON: one ExportTraceServiceRequest / ExportLogsServiceRequest / metrics request.
+
+Accepts what real exporters and tools emit besides the canonical shape: hex or base64 ids
+in any case, int64 as string or number, enum numbers or names, the legacy
+`instrumentationLibrarySpans` / `instrumentationLibraryLogs` spellings, Tempo's
+`batches` for `resourceSpans`, and the `{"result": ...}` wrapper of Jaeger's API v3.
+Unknown fields are ignored. Metrics are counted and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mcp_sessions.errors import MalformedInputError
+from mcp_sessions.formats.coerce import (
+    SPAN_ID_HEX,
+    TRACE_ID_HEX,
+    enum_value,
+    expect_dict,
+    expect_list,
+    normalize_id,
+    to_int,
+)
+from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span, SpanEvent, SpanLink
+
+_KIND_NAMES = {"unspecified": "unspecified", "internal": "internal", "server": "server", "client": "client",
+               "producer": "producer", "consumer": "consumer"}
+_KIND_NUMBERS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS_NAMES = {"unset": "unset", "ok": "ok", "error": "error"}
+_STATUS_NUMBERS = {0: "unset", 1: "ok", 2: "error"}
+
+TRACE_KEYS = ("resourceSpans", "batches")
+LOG_KEYS = ("resourceLogs",)
+METRIC_KEYS = ("resourceMetrics",)
+
+
+def looks_like_otlp(doc: Any) -> bool:
+    """True when a decoded JSON document is an OTLP export request (or Jaeger v3's wrapper)."""
+    if not isinstance(doc, dict):
+        return False
+    if isinstance(doc.get("result"), dict):
+        doc = doc["result"]
+    return any(key in doc for key in (*TRACE_KEYS, *LOG_KEYS, *METRIC_KEYS))
+
+
+def parse_request(doc: Any, where: str = "") -> Iterator[Record]:
+    """Yield the spans, log records and skipped-metric counts of one export request."""
+    if not isinstance(doc, dict):
+        raise MalformedInputError(f"{where or 'document'}: expected an OTLP export object")
+    if isinstance(doc.get("result"), dict):
+        doc = doc["result"]
+        where = f"{where}result." if where else "result."
+    for key in TRACE_KEYS:
+        for i, resource_spans in enumerate(expect_list(doc.get(key), f"{where}{key}")):
+            yield from _resource_spans(resource_spans, f"{where}{key}[{i}]")
+    for key in LOG_KEYS:
+        for i, resource_logs in enumerate(expect_list(doc.get(key), f"{where}{key}")):
+            yield from _resource_logs(resource_logs, f"{where}{key}[{i}]")
+    for key in METRIC_KEYS:
+        count = 0
+        for i, resource_metrics in enumerate(expect_list(doc.get(key), f"{where}{key}")):
+            resource_metrics = expect_dict(resource_metrics, f"{where}{key}[{i}]")
+            for scope_key in ("scopeMetrics", "instrumentationLibraryMetrics"):
+                for scope_metrics in expect_list(resource_metrics.get(scope_key), f"{where}{key}[{i}].{scope_key}"):
+                    count += len(expect_list(expect_dict(scope_metrics, scope_key).get("metrics"), scope_key))
+        if count:
+            yield SkippedRecords("metric", count)
+
+
+def any_value(value: Any) -> Any:
+    """Decode an OTLP AnyValue into a plain JSON value (a plain value passes through)."""
+    if not isinstance(value, dict):
+        return value
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "intValue" in value:
+        raw = value["intValue"]
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return raw
+    if "doubleValue" in value:
+        raw = value["doubleValue"]
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return raw
+    if "arrayValue" in value:
+        values = (value["arrayValue"] or {}).get("values") or []
+        return [any_value(v) for v in values] if isinstance(values, list) else []
+    if "kvlistValue" in value:
+        return attributes((value["kvlistValue"] or {}).get("values"), "kvlistValue")
+    if "bytesValue" in value:
+        return value["bytesValue"]
+    return None
+
+
+def attributes(items: Any, where: str) -> dict[str, Any]:
+    """A KeyValue list (or, leniently, an already-flat object) as a dict."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return {str(k): any_value(v) for k, v in items.items()}
+    if not isinstance(items, list):
+        raise MalformedInputError(f"{where}: expected a list of key/value pairs")
+    out: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, dict) and "key" in item:
+            out[str(item["key"])] = any_value(item.get("value"))
+    return out
+
+
+def _resource(container: dict[str, Any], where: str) -> dict[str, Any]:
+    resource = expect_dict(container.get("resource"), f"{where}.resource")
+    return attributes(resource.get("attributes"), f"{where}.resource.attributes")
+
+
+def _scope_name(scope_container: dict[str, Any]) -> str | None:
+    scope = scope_container.get("scope") or scope_container.get("instrumentationLibrary")
+    if isinstance(scope, dict) and scope.get("name"):
+        version = scope.get("version")
+        return f"{scope['name']}@{version}" if version else str(scope["name"])
+    return None
+
+
+def _resource_spans(container: Any, where: str) -> Iterator[Span]:
+    container = expect_dict(container, where)
+    resource = _resource(container, where)
+    for scope_key in ("scopeSpans", "instrumentationLibrarySpans"):
+        for j, scope_spans in enumerate(expect_list(container.get(scope_key), f"{where}.{scope_key}")):
+            scope_where = f"{where}.{scope_key}[{j}]"
+            scope_spans = expect_dict(scope_spans, scope_where)
+            scope = _scope_name(scope_spans)
+            for k, raw in enumerate(expect_list(scope_spans.get("spans"), f"{scope_where}.spans")):
+                yield _span(raw, resource, scope, f"{scope_where}.spans[{k}]")
+
+
+def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> Span:
+    raw = expect_dict(raw, where)
+    # The protobuf JSON mapping omits zero values, so an absent time is 0, not an error.
+    start = to_int(raw.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", default=0) or 0
+    end = to_int(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=start)
+    status = expect_dict(raw.get("status"), f"{where}.status")
+    status_code = enum_value(status.get("code"), _STATUS_NAMES, _STATUS_NUMBERS, "status_code_",
+                             f"{where}.status.code", "unset")
+    events = tuple(
+        SpanEvent(
+            time_ns=to_int(ev.get("timeUnixNano"), f"{where}.events[{n}].timeUnixNano", default=start) or start,
+            name=str(ev.get("name") or ""),
+            attributes=attributes(ev.get("attributes"), f"{where}.events[{n}].attributes"),
+        )
+        for n, ev in enumerate(expect_list(raw.get("events"), f"{where}.events"))
+        if isinstance(ev, dict)
+    )
+    links = tuple(
+        SpanLink(
+            trace_id=normalize_id(link.get("traceId"), TRACE_ID_HEX, f"{where}.links[{n}].traceId") or "",
+            span_id=normalize_id(link.get("spanId"), SPAN_ID_HEX, f"{where}.links[{n}].spanId") or "",
+            attributes=attributes(link.get("attributes"), f"{where}.links[{n}].attributes"),
+        )
+        for n, link in enumerate(expect_list(raw.get("links"), f"{where}.links"))
+        if isinstance(link, dict) and link.get("traceId") and link.get("spanId")
+    )
+    return Span(
+        trace_id=normalize_id(raw.get("traceId"), TRACE_ID_HEX, f"{where}.traceId") or "",
+        span_id=normalize_id(raw.get("spanId"), SPAN_ID_HEX, f"{where}.spanId") or "",
+        parent_span_id=normalize_id(raw.get("parentSpanId"), SPAN_ID_HEX, f"{where}.parentSpanId", optional=True),
+        name=str(raw.get("name") or ""),
+        kind=enum_value(raw.get("kind"), _KIND_NAMES, _KIND_NUMBERS, "span_kind_", f"{where}.kind",
+                        "unspecified"),  # type: ignore[arg-type]
+        start_ns=start,
+        end_ns=max(start, end or 0),
+        status_code=status_code,  # type: ignore[arg-type]
+        status_message=str(status["message"]) if status.get("message") else None,
+        attributes=attributes(raw.get("attributes"), f"{where}.attributes"),
+        resource=resource,
+        scope=scope,
+        events=events,
+        links=links,
+    )
+
+
+def _resource_logs(container: Any, where: str) -> Iterator[LogRecord]:
+    container = expect_dict(container, where)
+    resource = _resource(container, where)
+    for scope_key in ("scopeLogs", "instrumentationLibraryLogs"):
+        for j, scope_logs in enumerate(expect_list(container.get(scope_key), f"{where}.{scope_key}")):
+            scope_where = f"{where}.{scope_key}[{j}]"
+            scope_logs = expect_dict(scope_logs, scope_where)
+            scope = _scope_name(scope_logs)
+            for k, raw in enumerate(expect_list(scope_logs.get("logRecords"), f"{scope_where}.logRecords")):
+                yield _log_record(raw, resource, scope, f"{scope_where}.logRecords[{k}]")
+
+
+def _log_record(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> LogRecord:
+    raw = expect_dict(raw, where)
+    observed = to_int(raw.get("observedTimeUnixNano"), f"{where}.observedTimeUnixNano")
+    time_ns = to_int(raw.get("timeUnixNano"), f"{where}.timeUnixNano") or observed
+    if not time_ns:
+        raise MalformedInputError(f"{where}: neither timeUnixNano nor observedTimeUnixNano is set")
+    severity = raw.get("severityNumber")
+    if isinstance(severity, str) and not severity.strip().isdigit():
+        severity_number = _SEVERITY_NAMES.get(severity.strip().upper().removeprefix("SEVERITY_NUMBER_"))
+    else:
+        severity_number = to_int(severity, f"{where}.severityNumber")
+    return LogRecord(
+        time_ns=time_ns,
+        observed_time_ns=observed,
+        severity_number=severity_number,
+        severity_text=str(raw["severityText"]) if raw.get("severityText") else None,
+        body=any_value(raw.get("body")),
+        attributes=attributes(raw.get("attributes"), f"{where}.attributes"),
+        resource=resource,
+        scope=scope,
+        trace_id=normalize_id(raw.get("traceId"), TRACE_ID_HEX, f"{where}.traceId", optional=True),
+        span_id=normalize_id(raw.get("spanId"), SPAN_ID_HEX, f"{where}.spanId", optional=True),
+        # `name` is the field's spelling before it became `eventName`.
+        event_name=str(raw.get("eventName") or raw.get("name") or "") or None,
+    )
+
+
+_SEVERITY_NAMES = {
+    name: number
+    for number, name in enumerate(
+        ["UNSPECIFIED", "TRACE", "TRACE2", "TRACE3", "TRACE4", "DEBUG", "DEBUG2", "DEBUG3", "DEBUG4", "INFO",
+         "INFO2", "INFO3", "INFO4", "WARN", "WARN2", "WARN3", "WARN4", "ERROR", "ERROR2", "ERROR3", "ERROR4",
+         "FATAL", "FATAL2", "FATAL3", "FATAL4"]
+    )
+}

@@ -1,0 +1,168 @@
+"""Secrets and personal data removed before anything is stored.
+
+Rules, each counted under its own name so an ingest can report what it masked (never
+the values):
+
+    sensitive_key     attribute / header / field named like a credential
+                      (authorization, cookie, password, secret, token, api key, ...)
+    sensitive_header  request/response headers that carry a session (x-session-id, csrf)
+    query_param       sensitive query-string parameters inside URLs (?token=..., &api_key=...)
+    json_field        "password": "..." style fields inside JSON text
+    jwt               anything shaped like a JSON Web Token
+    bearer            Bearer / Basic credentials in free text
+    card_number       digit runs that pass the Luhn check and look like a payment card
+
+The session-link keys (`session.id` and friends) are identifiers we join on, not
+credentials, so they are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mcp_sessions.model import LogRecord, Span, SpanEvent, SpanLink
+
+MASK = "[REDACTED]"
+
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "pwd", "secret", "token", "authorization", "cookie", "credential", "credentials",
+    "apikey", "jwt", "signature", "passphrase", "privatekey", "set-cookie",
+})
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("auth", "token"),
+    ("client", "secret"), ("session", "token"), ("refresh", "token"), ("id", "token"),
+})
+_HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
+_HEADER_WORDS = frozenset({"session", "sessionid", "sid", "csrf", "xsrf", "auth"})
+
+_SENSITIVE_PARAMS = (
+    "access_token|refresh_token|id_token|token|auth|auth_token|api_key|apikey|api-key|key|secret|"
+    "client_secret|password|passwd|pwd|sig|signature|session|sessionid|session_id|sid|jwt|code|credential"
+)
+_QUERY_PARAM = re.compile(rf"([?&;](?:{_SENSITIVE_PARAMS})=)[^&#\s\"']*", re.IGNORECASE)
+_JSON_FIELD = re.compile(
+    r"(\"(?:[a-z_\-]*(?:password|passwd|secret|token|api_?key|authorization|cookie|credential)[a-z_\-]*)\"\s*:\s*)"
+    r"\"(?:[^\"\\]|\\.)*\"",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
+_BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
+
+
+@dataclass
+class RedactionReport:
+    """How many values each rule masked."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return {rule: n for rule, n in sorted(self.counts.items()) if n}
+
+
+def _key_words(key: str) -> list[str]:
+    return [w for w in re.split(r"[._\-\s/:]+", key.lower()) if w]
+
+
+def is_sensitive_key(key: str) -> str | None:
+    """The rule name if a key names a credential, else None."""
+    lowered = key.lower()
+    words = _key_words(lowered)
+    if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:])):
+        return "sensitive_key"
+    if lowered.startswith(_HEADER_PREFIXES):
+        header_words = _key_words(lowered.split(".header.", 1)[1])
+        if any(w in _HEADER_WORDS for w in header_words):
+            return "sensitive_header"
+    return None
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = ord(ch) - 48
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def redact_text(text: str, report: RedactionReport) -> str:
+    """Mask secrets inside free text: URLs' query strings, JSON fields, tokens, card numbers."""
+    if "=" in text:
+        text, n = _QUERY_PARAM.subn(rf"\g<1>{MASK}", text)
+        report.counts["query_param"] += n
+    if '"' in text and ":" in text:
+        text, n = _JSON_FIELD.subn(rf'\g<1>"{MASK}"', text)
+        report.counts["json_field"] += n
+    if "eyJ" in text:
+        text, n = _JWT.subn(MASK, text)
+        report.counts["jwt"] += n
+    if " " in text:
+        text, n = _BEARER.subn(rf"\g<1> {MASK}", text)
+        report.counts["bearer"] += n
+    if sum(ch.isdigit() for ch in text[:4096]) >= 13:
+        text = _CARD.sub(lambda m: _mask_card(m, report), text)
+    return text
+
+
+def _mask_card(match: re.Match[str], report: RedactionReport) -> str:
+    raw = match.group(0)
+    digits = re.sub(r"\D", "", raw)
+    if 13 <= len(digits) <= 19 and digits[0] in "3456" and _luhn(digits):
+        report.counts["card_number"] += 1
+        return MASK
+    return raw
+
+
+def redact_value(value: Any, report: RedactionReport) -> Any:
+    if isinstance(value, str):
+        return redact_text(value, report)
+    if isinstance(value, list):
+        return [redact_value(v, report) for v in value]
+    if isinstance(value, dict):
+        return redact_attributes(value, report)
+    return value
+
+
+def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
+        rule = is_sensitive_key(key)
+        if rule and value not in (None, "", [], {}):
+            report.counts[rule] += 1
+            out[key] = MASK
+        else:
+            out[key] = redact_value(value, report)
+    return out
+
+
+def redact_span(span: Span, report: RedactionReport) -> Span:
+    return replace(
+        span,
+        name=redact_text(span.name, report),
+        status_message=redact_text(span.status_message, report) if span.status_message else None,
+        attributes=redact_attributes(span.attributes, report),
+        resource=redact_attributes(span.resource, report),
+        events=tuple(
+            SpanEvent(e.time_ns, redact_text(e.name, report), redact_attributes(e.attributes, report))
+            for e in span.events
+        ),
+        links=tuple(SpanLink(li.trace_id, li.span_id, redact_attributes(li.attributes, report)) for li in span.links),
+    )
+
+
+def redact_log(record: LogRecord, report: RedactionReport) -> LogRecord:
+    return replace(
+        record,
+        body=redact_value(record.body, report),
+        attributes=redact_attributes(record.attributes, report),
+        resource=redact_attributes(record.resource, report),
+    )

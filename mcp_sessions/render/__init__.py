@@ -1,0 +1,1 @@
+"""Rendering: bounded markdown for the model and structured content for scripts."""

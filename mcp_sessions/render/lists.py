@@ -1,0 +1,106 @@
+"""Session and trace lists: one compact line each, "shows N of M", the next call."""
+
+from __future__ import annotations
+
+from mcp_sessions.model import SessionSummary, TraceSummary
+from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
+from mcp_sessions.store.queries import Page, cursor_after
+
+
+def _resume(page: Page, shown: list, next_call: dict[str, object]) -> str | None:
+    """The page's cursor, or, when the text budget ran out first, one right after the last line shown."""
+    if len(shown) == len(page.rows) or not shown:
+        return page.next_cursor
+    return cursor_after(str(next_call.get("sort", "recent")), shown[-1])
+
+
+def session_item(s: SessionSummary) -> SessionItem:
+    return SessionItem(
+        session_id=s.session_id, user_id=s.user_id, service=s.service, services=list(s.services),
+        sources=list(s.sources), start=timestamp(s.start_ns), duration_ms=ms(s.duration_ns), first_url=s.first_url,
+        trace_count=s.trace_count, span_count=s.span_count, error_count=s.error_count, log_count=s.log_count,
+    )
+
+
+def trace_item(t: TraceSummary) -> TraceItem:
+    return TraceItem(
+        trace_id=t.trace_id, session_id=t.session_id, root_span_id=t.root_span_id, root_service=t.root_service,
+        root_name=t.root_name, http_method=t.http_method, http_route=t.http_route, http_status=t.http_status,
+        start=timestamp(t.start_ns), duration_ms=ms(t.duration_ns), span_count=t.span_count,
+        error_count=t.error_count, services=list(t.services),
+    )
+
+
+def _session_line(s: SessionSummary) -> str:
+    who = f"user {quote(s.user_id, 40)}" if s.user_id else "anonymous"
+    where = quote(s.first_url, 80) if s.first_url else "no URL recorded"
+    errors = f", **{s.error_count} errors**" if s.error_count else ""
+    services = ", ".join(quote(x, 40) for x in s.services[:3]) or "unknown service"
+    return (f"- `{s.session_id}` · {timestamp(s.start_ns)} · {duration(s.duration_ns)} · {who} · {services} · "
+            f"{s.trace_count} traces, {s.span_count} spans{errors} · first {where}")
+
+
+def render_session_list(page: Page[SessionSummary], *, unsessioned: int, budget: Budget,
+                        next_call: dict[str, object]) -> tuple[str, SessionList]:
+    head = "# Sessions"
+    lines = [head]
+    shown: list[SessionSummary] = []
+    footer_reserve = 400
+    for s in page.rows:
+        line = _session_line(s)
+        if not budget.fits(line, reserve=footer_reserve):
+            break
+        budget.take(line)
+        lines.append(line)
+        shown.append(s)
+    cursor = _resume(page, shown, next_call)
+    summary = f"**Shown**: {len(shown)} of {page.total} sessions"
+    if page.total == 0:
+        lines.append("No session matches. Drop a filter, or ingest recordings with `mcp-sessions ingest PATH`.")
+    lines.insert(1, summary)
+    if cursor:
+        lines.append(f"**More**: {call('list_sessions', **{**next_call, 'cursor': cursor})}")
+    if unsessioned:
+        lines.append(f"**Unsessioned traces**: {unsessioned} traces carry no session key; "
+                     f"{call('list_traces', unsessioned=True)}")
+    if shown:
+        lines.append(f"**Next**: {call('list_traces', session_id=shown[0].session_id)} for a session's traces, "
+                     f"then `get_trace(trace_id=...)`")
+    model = SessionList(sessions=[session_item(s) for s in shown], total=page.total, shown=len(shown),
+                        next_cursor=cursor, unsessioned_traces=unsessioned)
+    return "\n".join(lines), model
+
+
+def _trace_line(t: TraceSummary) -> str:
+    name = quote(t.root_name or "(no root span)", 80)
+    route = f" {t.http_method or ''} {quote(t.http_route, 60)}".rstrip() if t.http_route else ""
+    status = f" → {t.http_status}" if t.http_status else ""
+    errors = f", **{t.error_count} errors**" if t.error_count else ""
+    session = f" · session `{t.session_id}`" if t.session_id else ""
+    service = quote(t.root_service, 40) if t.root_service else "unknown service"
+    return (f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
+            f"{status} · {t.span_count} spans{errors}{session}")
+
+
+def render_trace_list(page: Page[TraceSummary], *, budget: Budget, heading: str,
+                      next_call: dict[str, object]) -> tuple[str, TraceList]:
+    lines = [f"# {heading}"]
+    shown: list[TraceSummary] = []
+    for t in page.rows:
+        line = _trace_line(t)
+        if not budget.fits(line, reserve=300):
+            break
+        budget.take(line)
+        lines.append(line)
+        shown.append(t)
+    cursor = _resume(page, shown, next_call)
+    lines.insert(1, f"**Shown**: {len(shown)} of {page.total} traces")
+    if page.total == 0:
+        lines.append("No trace matches. Drop a filter, or check `list_sessions`.")
+    if cursor:
+        lines.append(f"**More**: {call('list_traces', **{**next_call, 'cursor': cursor})}")
+    if shown:
+        lines.append(f"**Next**: {call('get_trace', trace_id=shown[0].trace_id)} shows a trace as a tree")
+    model = TraceList(traces=[trace_item(t) for t in shown], total=page.total, shown=len(shown), next_cursor=cursor)
+    return "\n".join(lines), model

@@ -1,0 +1,89 @@
+"""Structured content: the same facts as the markdown, typed, for scripts and tests.
+
+These pydantic models are the tools' published output schemas.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SessionItem(BaseModel):
+    session_id: str
+    user_id: str | None
+    service: str | None
+    services: list[str]
+    sources: list[str]
+    start: str = Field(description="ISO 8601 UTC")
+    duration_ms: float
+    first_url: str | None
+    trace_count: int
+    span_count: int
+    error_count: int
+    log_count: int
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionItem]
+    total: int = Field(description="sessions matching the filters")
+    shown: int
+    next_cursor: str | None = Field(description="pass as `cursor` (with the same filters and sort) for more")
+    unsessioned_traces: int = Field(description="traces that carry no session key; see list_traces")
+
+
+class TraceItem(BaseModel):
+    trace_id: str
+    session_id: str | None
+    root_span_id: str | None
+    root_service: str | None
+    root_name: str | None
+    http_method: str | None
+    http_route: str | None
+    http_status: int | None
+    start: str
+    duration_ms: float
+    span_count: int
+    error_count: int
+    services: list[str]
+
+
+class TraceList(BaseModel):
+    traces: list[TraceItem]
+    total: int
+    shown: int
+    next_cursor: str | None
+
+
+class HiddenGroup(BaseModel):
+    name: str
+    service: str | None
+    count: int
+    total_ms: float
+    errors: int
+
+
+class SpanNode(BaseModel):
+    span_id: str
+    parent_span_id: str | None
+    depth: int
+    name: str
+    service: str | None
+    kind: str
+    offset_ms: float = Field(description="start relative to the trace start")
+    duration_ms: float
+    self_ms: float
+    status: str
+    error: str | None = Field(description="status message or exception, truncated")
+    http_status: int | None
+    hidden_children: list[HiddenGroup]
+
+
+class TraceView(BaseModel):
+    trace: TraceItem
+    focus_span_id: str | None
+    spans: list[SpanNode]
+    total_spans: int = Field(description="spans in the trace (or under the focused span)")
+    shown_spans: int
+    error_spans: int
+    log_count: int
+    truncated: bool

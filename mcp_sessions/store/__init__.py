@@ -1,0 +1,5 @@
+"""Storage: the only package that speaks SQL."""
+
+from mcp_sessions.store.db import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,297 @@
+"""Read queries: every SELECT the tools and the CLI make.
+
+List queries page with keyset cursors: the cursor carries the last row's sort value and
+id, so pages stay stable while new data arrives. Filters are built from fixed SQL
+fragments with bound parameters only.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import orjson
+
+from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.model import SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
+
+SessionSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
+TraceSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
+
+# sort name → (SQL expression, descending?)
+_SESSION_SORTS: dict[str, tuple[str, bool]] = {
+    "recent": ("start_ns", True),
+    "oldest": ("start_ns", False),
+    "slowest": ("duration_ns", True),
+    "errors": ("error_count", True),
+    "largest": ("span_count", True),
+}
+_TRACE_SORTS = _SESSION_SORTS  # same columns on both tables
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: the rows, how many match in all, and the cursor for the next page."""
+
+    rows: list[T]
+    total: int
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    text: str | None = None
+    service: str | None = None
+    user_id: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    has_errors: bool | None = None
+    min_duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    session_id: str | None = None
+    unsessioned: bool = False
+    text: str | None = None
+    service: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    has_errors: bool | None = None
+    min_duration_ns: int | None = None
+
+
+def cursor_after(sort: str, row: SessionSummary | TraceSummary) -> str:
+    """The cursor that continues a list right after `row` (for pages cut short by a text budget)."""
+    column = _SESSION_SORTS[sort][0]
+    key = row.session_id if isinstance(row, SessionSummary) else row.trace_id
+    return encode_cursor(sort, getattr(row, column), key)
+
+
+def encode_cursor(sort: str, value: Any, key: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([sort, value, key])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, key = orjson.loads(raw)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidArgumentError(
+            "cursor is not one this server issued; repeat the call without a cursor to start over"
+        ) from None
+    if cursor_sort != sort:
+        raise InvalidArgumentError(
+            f"cursor belongs to sort={cursor_sort!r}, not {sort!r}; pass the same sort as the first call"
+        )
+    return value, str(key)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _keyset(sort_sql: str, descending: bool, key_column: str, cursor: tuple[Any, str] | None,
+            where: list[str], params: list[Any]) -> str:
+    op = "<" if descending else ">"
+    if cursor is not None:
+        value, key = cursor
+        where.append(f"({sort_sql} {op} ? OR ({sort_sql} = ? AND {key_column} {op} ?))")
+        params.extend([value, value, key])
+    direction = "DESC" if descending else "ASC"
+    return f"ORDER BY {sort_sql} {direction}, {key_column} {direction}"
+
+
+def _session_where(f: SessionFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if f.text:
+        like = _like(f.text)
+        where.append(
+            "(session_id LIKE ? ESCAPE '\\' OR user_id LIKE ? ESCAPE '\\' OR services LIKE ? ESCAPE '\\' "
+            "OR first_url LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM traces t WHERE t.session_id = "
+            "sessions.session_id AND (t.root_name LIKE ? ESCAPE '\\' OR t.http_route LIKE ? ESCAPE '\\' "
+            "OR t.http_url LIKE ? ESCAPE '\\')))"
+        )
+        params.extend([like] * 7)
+    if f.service:
+        where.append("EXISTS (SELECT 1 FROM json_each(sessions.services) WHERE value = ?)")
+        params.append(f.service)
+    if f.user_id:
+        where.append("user_id = ?")
+        params.append(f.user_id)
+    if f.since_ns is not None:
+        where.append("end_ns >= ?")
+        params.append(f.since_ns)
+    if f.until_ns is not None:
+        where.append("start_ns <= ?")
+        params.append(f.until_ns)
+    if f.has_errors is not None:
+        where.append("error_count > 0" if f.has_errors else "error_count = 0")
+    if f.min_duration_ns is not None:
+        where.append("duration_ns >= ?")
+        params.append(f.min_duration_ns)
+    return where, params
+
+
+def list_sessions(conn: sqlite3.Connection, f: SessionFilter, *, sort: SessionSort = "recent", limit: int = 20,
+                  cursor: str | None = None) -> Page[SessionSummary]:
+    sort_sql, descending = _SESSION_SORTS[sort]
+    where, params = _session_where(f)
+    total = conn.execute(f"SELECT count(*) FROM sessions {_where(where)}", params).fetchone()[0]
+    after = decode_cursor(cursor, sort) if cursor else None
+    order = _keyset(sort_sql, descending, "session_id", after, where, params)
+    rows = conn.execute(f"{_SESSION_SELECT} {_where(where)} {order} LIMIT ?", [*params, limit + 1]).fetchall()
+    sessions = [_session(row) for row in rows[:limit]]
+    return Page(sessions, total, cursor_after(sort, sessions[-1]) if len(rows) > limit else None)
+
+
+def _trace_where(f: TraceFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if f.session_id:
+        where.append("session_id = ?")
+        params.append(f.session_id)
+    if f.unsessioned:
+        where.append("session_id IS NULL")
+    if f.text:
+        like = _like(f.text)
+        where.append("(trace_id LIKE ? ESCAPE '\\' OR root_name LIKE ? ESCAPE '\\' OR http_route LIKE ? "
+                     "ESCAPE '\\' OR http_url LIKE ? ESCAPE '\\')")
+        params.extend([like] * 4)
+    if f.service:
+        where.append("EXISTS (SELECT 1 FROM json_each(traces.services) WHERE value = ?)")
+        params.append(f.service)
+    if f.since_ns is not None:
+        where.append("end_ns >= ?")
+        params.append(f.since_ns)
+    if f.until_ns is not None:
+        where.append("start_ns <= ?")
+        params.append(f.until_ns)
+    if f.has_errors is not None:
+        where.append("error_count > 0" if f.has_errors else "error_count = 0")
+    if f.min_duration_ns is not None:
+        where.append("duration_ns >= ?")
+        params.append(f.min_duration_ns)
+    return where, params
+
+
+def list_traces(conn: sqlite3.Connection, f: TraceFilter, *, sort: TraceSort = "recent", limit: int = 20,
+                cursor: str | None = None) -> Page[TraceSummary]:
+    sort_sql, descending = _TRACE_SORTS[sort]
+    where, params = _trace_where(f)
+    total = conn.execute(f"SELECT count(*) FROM traces {_where(where)}", params).fetchone()[0]
+    after = decode_cursor(cursor, sort) if cursor else None
+    order = _keyset(sort_sql, descending, "trace_id", after, where, params)
+    rows = conn.execute(f"{_TRACE_SELECT} {_where(where)} {order} LIMIT ?", [*params, limit + 1]).fetchall()
+    traces = [_trace(row) for row in rows[:limit]]
+    return Page(traces, total, cursor_after(sort, traces[-1]) if len(rows) > limit else None)
+
+
+def get_trace(conn: sqlite3.Connection, trace_id: str) -> TraceSummary | None:
+    row = conn.execute(f"{_TRACE_SELECT} WHERE trace_id = ?", (trace_id,)).fetchone()
+    return _trace(row) if row else None
+
+
+def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | None:
+    row = conn.execute(f"{_SESSION_SELECT} WHERE session_id = ?", (session_id,)).fetchone()
+    return _session(row) if row else None
+
+
+def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
+    """Every span of a trace, as model records, in start order."""
+    cur = conn.execute(
+        "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
+        "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
+        "FROM spans s JOIN resources r ON r.id = s.resource_id WHERE s.trace_id = ? ORDER BY s.start_ns, s.id",
+        (trace_id,),
+    )
+    resources: dict[str, dict[str, Any]] = {}
+    spans = []
+    for row in cur:
+        resource = resources.get(row[10])
+        if resource is None:
+            resource = resources[row[10]] = orjson.loads(row[10])
+        spans.append(Span(
+            trace_id=row[0], span_id=row[1], parent_span_id=row[2], name=row[3], kind=row[4], start_ns=row[5],
+            end_ns=row[6], status_code=row[7], status_message=row[8], attributes=orjson.loads(row[9]),
+            resource=resource, scope=row[11],
+            events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
+            links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
+            shared=bool(row[14]),
+        ))
+    return spans
+
+
+def similar_ids(conn: sqlite3.Connection, table: Literal["sessions", "traces"], wanted: str,
+                limit: int = 3) -> list[str]:
+    """Ids that share the longest prefix with `wanted` (for 'did you mean' hints)."""
+    column = "session_id" if table == "sessions" else "trace_id"
+    for size in range(min(len(wanted), 12), 0, -1):
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\' ORDER BY {column} LIMIT ?",
+            (_like(wanted[:size])[1:], limit),
+        ).fetchall()
+        if rows:
+            return [r[0] for r in rows]
+    return []
+
+
+def totals(conn: sqlite3.Connection) -> dict[str, int]:
+    """Row counts for a status line."""
+    return {
+        "sessions": conn.execute("SELECT count(*) FROM sessions").fetchone()[0],
+        "traces": conn.execute("SELECT count(*) FROM traces").fetchone()[0],
+        "unsessioned_traces": conn.execute("SELECT count(*) FROM traces WHERE session_id IS NULL").fetchone()[0],
+        "spans": conn.execute("SELECT count(*) FROM spans").fetchone()[0],
+        "logs": conn.execute("SELECT count(*) FROM logs").fetchone()[0],
+    }
+
+
+def trace_logs_count(conn: sqlite3.Connection, trace_id: str) -> int:
+    return conn.execute("SELECT count(*) FROM logs WHERE trace_id = ?", (trace_id,)).fetchone()[0]
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+_SESSION_COLUMNS = (
+    "session_id", "user_id", "service", "services", "sources", "start_ns", "end_ns", "duration_ns", "first_url",
+    "trace_count", "span_count", "error_count", "log_count",
+)
+_SESSION_SELECT = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_TRACE_COLUMNS = (
+    "trace_id", "session_id", "user_id", "root_span_id", "root_service", "root_name", "root_kind", "http_method",
+    "http_route", "http_status", "http_url", "start_ns", "end_ns", "duration_ns", "span_count", "error_count",
+    "services",
+)
+_TRACE_SELECT = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
+
+
+def _session(row: tuple[Any, ...]) -> SessionSummary:
+    c = dict(zip(_SESSION_COLUMNS, row, strict=True))
+    return SessionSummary(
+        session_id=c["session_id"], user_id=c["user_id"], service=c["service"],
+        services=tuple(orjson.loads(c["services"])), sources=tuple(orjson.loads(c["sources"])),
+        start_ns=c["start_ns"], end_ns=c["end_ns"], duration_ns=c["duration_ns"], first_url=c["first_url"],
+        trace_count=c["trace_count"], span_count=c["span_count"], error_count=c["error_count"],
+        log_count=c["log_count"],
+    )
+
+
+def _trace(row: tuple[Any, ...]) -> TraceSummary:
+    c = dict(zip(_TRACE_COLUMNS, row, strict=True))
+    return TraceSummary(
+        trace_id=c["trace_id"], session_id=c["session_id"], user_id=c["user_id"], root_span_id=c["root_span_id"],
+        root_service=c["root_service"], root_name=c["root_name"], root_kind=c["root_kind"],
+        http_method=c["http_method"], http_route=c["http_route"], http_status=c["http_status"],
+        http_url=c["http_url"], start_ns=c["start_ns"], end_ns=c["end_ns"], duration_ns=c["duration_ns"],
+        span_count=c["span_count"], error_count=c["error_count"], services=tuple(orjson.loads(c["services"])),
+    )

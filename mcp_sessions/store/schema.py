@@ -1,0 +1,183 @@
+"""Schema and migrations.
+
+`PRAGMA user_version` holds the schema version. Each migration runs in its own
+transaction together with the version bump, so a database is always at exactly one
+version: an older file is upgraded in place when opened, a newer one is refused with a
+message (never silently misread). Append migrations; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from mcp_sessions.errors import SchemaVersionError, StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    summary: str
+    sql: str
+
+
+_V1 = """
+CREATE TABLE ingests (
+    id              INTEGER PRIMARY KEY,
+    content_hash    TEXT NOT NULL UNIQUE,       -- sha256 of the bytes: re-ingest is a no-op
+    source          TEXT NOT NULL,              -- file path, '-' for stdin, or receiver batch
+    format          TEXT NOT NULL,
+    ingested_at_ns  INTEGER NOT NULL,
+    spans_stored    INTEGER NOT NULL DEFAULT 0,
+    spans_duplicate INTEGER NOT NULL DEFAULT 0,
+    logs_stored     INTEGER NOT NULL DEFAULT 0,
+    logs_duplicate  INTEGER NOT NULL DEFAULT 0,
+    skipped         TEXT NOT NULL DEFAULT '{}', -- {"metric": n}: read, counted, not stored
+    redactions      TEXT NOT NULL DEFAULT '{}'  -- {"rule": count}: what was masked, never values
+);
+
+CREATE TABLE resources (
+    id          INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    service     TEXT,
+    attributes  TEXT NOT NULL
+);
+
+CREATE TABLE spans (
+    id                INTEGER PRIMARY KEY,
+    trace_id          TEXT NOT NULL,
+    span_id           TEXT NOT NULL,
+    parent_span_id    TEXT,
+    shared            INTEGER NOT NULL DEFAULT 0,   -- Zipkin server half reusing the client's id
+    session_id        TEXT,                         -- the key this span itself carried, if any
+    user_id           TEXT,
+    service           TEXT,
+    name              TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    start_ns          INTEGER NOT NULL,
+    end_ns            INTEGER NOT NULL,
+    duration_ns       INTEGER NOT NULL,
+    status_code       TEXT NOT NULL,
+    status_message    TEXT,
+    http_method       TEXT,
+    http_route        TEXT,
+    http_status       INTEGER,
+    http_url          TEXT,
+    db_system         TEXT,
+    db_statement      TEXT,
+    exception_type    TEXT,
+    exception_message TEXT,
+    code_function     TEXT,
+    code_filepath     TEXT,
+    code_lineno       INTEGER,
+    scope             TEXT,
+    attributes        TEXT NOT NULL,
+    events            TEXT NOT NULL,
+    links             TEXT NOT NULL,
+    resource_id       INTEGER NOT NULL REFERENCES resources(id),
+    ingest_id         INTEGER NOT NULL REFERENCES ingests(id)
+);
+CREATE UNIQUE INDEX spans_identity ON spans(trace_id, span_id, shared);
+CREATE INDEX spans_session ON spans(session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX spans_service_start ON spans(service, start_ns);
+
+-- One row per trace, derived from its spans after every ingest that touches it.
+CREATE TABLE traces (
+    trace_id       TEXT PRIMARY KEY,
+    session_id     TEXT,          -- resolved: the session key most of its spans carry
+    user_id        TEXT,
+    root_span_id   TEXT,
+    root_service   TEXT,
+    root_name      TEXT,
+    root_kind      TEXT,
+    http_method    TEXT,
+    http_route     TEXT,
+    http_status    INTEGER,
+    http_url       TEXT,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    duration_ns    INTEGER NOT NULL,
+    span_count     INTEGER NOT NULL,
+    error_count    INTEGER NOT NULL,
+    service_count  INTEGER NOT NULL,
+    services       TEXT NOT NULL  -- JSON list
+) WITHOUT ROWID;
+CREATE INDEX traces_session ON traces(session_id, start_ns);
+CREATE INDEX traces_start ON traces(start_ns);
+
+-- One row per session, derived from its traces (and, later, frontend events).
+CREATE TABLE sessions (
+    session_id     TEXT PRIMARY KEY,
+    user_id        TEXT,
+    service        TEXT,          -- the service most of its traces start in
+    services       TEXT NOT NULL, -- JSON list
+    sources        TEXT NOT NULL, -- JSON list of formats that contributed
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    duration_ns    INTEGER NOT NULL,
+    first_url      TEXT,
+    trace_count    INTEGER NOT NULL,
+    span_count     INTEGER NOT NULL,
+    error_count    INTEGER NOT NULL,
+    log_count      INTEGER NOT NULL,
+    attributes     TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE INDEX sessions_start ON sessions(start_ns);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE logs (
+    id                INTEGER PRIMARY KEY,
+    record_hash       TEXT NOT NULL UNIQUE,
+    time_ns           INTEGER NOT NULL,
+    observed_time_ns  INTEGER,
+    severity_number   INTEGER,
+    severity_text     TEXT,
+    body              TEXT,
+    event_name        TEXT,
+    trace_id          TEXT,
+    span_id           TEXT,
+    session_id        TEXT,
+    service           TEXT,
+    scope             TEXT,
+    attributes        TEXT NOT NULL,
+    resource_id       INTEGER NOT NULL REFERENCES resources(id),
+    ingest_id         INTEGER NOT NULL REFERENCES ingests(id)
+);
+CREATE INDEX logs_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX logs_session ON logs(session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX logs_time ON logs(time_ns);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION) -> list[Migration]:
+    """Bring the database up to `target`; returns the migrations applied."""
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise SchemaVersionError(
+            f"the database uses schema version {version}, newer than this mcp-sessions understands "
+            f"({LATEST_VERSION}); upgrade mcp-sessions or point --db at another file"
+        )
+    applied = []
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            try:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(
+                    f"upgrading the database to schema {migration.version} failed ({exc.__class__.__name__}); "
+                    "the file is unchanged"
+                ) from exc
+            applied.append(migration)
+    return applied
