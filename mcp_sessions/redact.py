@@ -11,6 +11,8 @@ the values):
     jwt               anything shaped like a JSON Web Token
     bearer            Bearer / Basic credentials in free text
     card_number       digit runs that pass the Luhn check and look like a payment card
+    known_value       a value already masked under a sensitive key, met again in free text
+                      (the token in an `auth_token` attribute, repeated in a log body)
 
 The session-link keys (`session.id` and friends) are identifiers we join on, not
 credentials, so they are kept.
@@ -18,6 +20,7 @@ credentials, so they are kept.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -28,14 +31,38 @@ from mcp_sessions.model import LogRecord, Span, SpanEvent, SpanLink
 
 MASK = "[REDACTED]"
 
-_SECRET_WORDS = frozenset({
-    "password", "passwd", "pwd", "secret", "token", "authorization", "cookie", "credential", "credentials",
-    "apikey", "jwt", "signature", "passphrase", "privatekey", "set-cookie",
-})
-_SECRET_PAIRS = frozenset({
-    ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("auth", "token"),
-    ("client", "secret"), ("session", "token"), ("refresh", "token"), ("id", "token"),
-})
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "apikey",
+        "jwt",
+        "signature",
+        "passphrase",
+        "privatekey",
+        "set-cookie",
+    }
+)
+_SECRET_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("access", "key"),
+        ("private", "key"),
+        ("secret", "key"),
+        ("auth", "token"),
+        ("client", "secret"),
+        ("session", "token"),
+        ("refresh", "token"),
+        ("id", "token"),
+    }
+)
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 _HEADER_WORDS = frozenset({"session", "sessionid", "sid", "csrf", "xsrf", "auth"})
 
@@ -54,11 +81,24 @@ _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNO
 _CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
 
 
+_MIN_KNOWN = 6
+_KNOWN_SPLIT = re.compile(r"[\s;,=]+")
+
+
 @dataclass
 class RedactionReport:
-    """How many values each rule masked."""
+    """How many values each rule masked, and the values masked by key (to catch them again in text).
+
+    One report lives for one ingest; the values it remembers are never stored or printed.
+    """
 
     counts: Counter[str] = field(default_factory=Counter)
+    known: set[str] = field(default_factory=set)
+
+    def remember(self, value: Any) -> None:
+        if isinstance(value, str):
+            parts = [value, *_KNOWN_SPLIT.split(value)]
+            self.known.update(p for p in parts if len(p) >= _MIN_KNOWN and p.lower() not in ("bearer", "basic"))
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -75,7 +115,7 @@ def is_sensitive_key(key: str) -> str | None:
     """The rule name if a key names a credential, else None."""
     lowered = key.lower()
     words = _key_words(lowered)
-    if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:])):
+    if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
         return "sensitive_key"
     if lowered.startswith(_HEADER_PREFIXES):
         header_words = _key_words(lowered.split(".header.", 1)[1])
@@ -96,6 +136,10 @@ def _luhn(digits: str) -> bool:
 
 def redact_text(text: str, report: RedactionReport) -> str:
     """Mask secrets inside free text: URLs' query strings, JSON fields, tokens, card numbers."""
+    for value in report.known:
+        if value in text:
+            report.counts["known_value"] += text.count(value)
+            text = text.replace(value, MASK)
     if "=" in text:
         text, n = _QUERY_PARAM.subn(rf"\g<1>{MASK}", text)
         report.counts["query_param"] += n
@@ -138,6 +182,7 @@ def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) ->
         rule = is_sensitive_key(key)
         if rule and value not in (None, "", [], {}):
             report.counts[rule] += 1
+            report.remember(value)
             out[key] = MASK
         else:
             out[key] = redact_value(value, report)
@@ -145,12 +190,14 @@ def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) ->
 
 
 def redact_span(span: Span, report: RedactionReport) -> Span:
+    attributes = redact_attributes(span.attributes, report)  # first: values masked by key are then known
+    resource = redact_attributes(span.resource, report)
     return replace(
         span,
         name=redact_text(span.name, report),
         status_message=redact_text(span.status_message, report) if span.status_message else None,
-        attributes=redact_attributes(span.attributes, report),
-        resource=redact_attributes(span.resource, report),
+        attributes=attributes,
+        resource=resource,
         events=tuple(
             SpanEvent(e.time_ns, redact_text(e.name, report), redact_attributes(e.attributes, report))
             for e in span.events
@@ -160,9 +207,6 @@ def redact_span(span: Span, report: RedactionReport) -> Span:
 
 
 def redact_log(record: LogRecord, report: RedactionReport) -> LogRecord:
-    return replace(
-        record,
-        body=redact_value(record.body, report),
-        attributes=redact_attributes(record.attributes, report),
-        resource=redact_attributes(record.resource, report),
-    )
+    attributes = redact_attributes(record.attributes, report)  # first: values masked by key are then known
+    resource = redact_attributes(record.resource, report)
+    return replace(record, body=redact_value(record.body, report), attributes=attributes, resource=resource)

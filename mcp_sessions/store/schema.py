@@ -157,13 +157,15 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, *, target: int = LATEST_VERSION) -> list[Migration]:
-    """Bring the database up to `target`; returns the migrations applied."""
+def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> list[Migration]:
+    """Bring the database up to `target` (default: the latest); returns the migrations applied."""
+    latest = MIGRATIONS[-1].version
+    target = latest if target is None else target
     version = current_version(conn)
-    if version > LATEST_VERSION:
+    if version > latest:
         raise SchemaVersionError(
             f"the database uses schema version {version}, newer than this mcp-sessions understands "
-            f"({LATEST_VERSION}); upgrade mcp-sessions or point --db at another file"
+            f"({latest}); upgrade mcp-sessions or point --db at another file"
         )
     applied = []
     for migration in MIGRATIONS:

@@ -1,0 +1,46 @@
+"""Shared fixtures: the public samples (skipped when absent), temporary databases, an MCP client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_sessions.ingest import ingest_paths
+from mcp_sessions.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def samples() -> Path:
+    if not (SAMPLES / "otlp").is_dir():
+        pytest.skip(f"public samples not found at {SAMPLES} (they live in ../shared/samples beside the repo)")
+    return SAMPLES
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "sessions.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    with Store(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def otlp_db(samples: Path, db_path: Path) -> Path:
+    """A database holding every OTLP sample."""
+    with Store(db_path) as s:
+        results = list(ingest_paths(s, [str(samples / "otlp")]))
+    assert all(r.status == "stored" for r in results), [r.error for r in results]
+    return db_path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,148 @@
+"""Secrets never reach storage: planted in every span/log channel, searched for in the file's bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from mcp_sessions.ingest import ingest_file
+from mcp_sessions.redact import RedactionReport, is_sensitive_key, redact_text
+from mcp_sessions.server import create_server
+from mcp_sessions.store import Store
+
+SECRETS = {
+    "bearer": "sk_live_bearer_51HxQ2eZvKYlo2C",
+    "cookie": "sessioncookie_9f8e7d6c5b4a",
+    "query": "querytoken_ABCDEF123456",
+    "json_body": "bodysecret_zyxwvu987",
+    "password_attr": "hunter2-correct-horse",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJlLXZhbHVl",
+    "api_key_header": "apikey_0011223344556677",
+    "card": "4111 1111 1111 1111",
+    "log_token": "logtoken_QWERTY098765",
+}
+
+
+def _kv(key: str, value: str) -> dict:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def planted_export() -> dict:
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": "POST /login",
+        "kind": 2,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000500000000",
+        "attributes": [
+            _kv("session.id", "sess-redact-1"),
+            _kv("http.request.header.authorization", f"Bearer {SECRETS['bearer']}"),
+            _kv("http.request.header.cookie", f"sid={SECRETS['cookie']}"),
+            _kv("url.full", f"https://shop.test/login?next=/cart&token={SECRETS['query']}"),
+            _kv("http.request.body", json.dumps({"user": "ann", "password": SECRETS["json_body"]})),
+            _kv("app.user.password", SECRETS["password_attr"]),
+            _kv("http.request.header.x-api-key", SECRETS["api_key_header"]),
+        ],
+        "events": [
+            {
+                "name": "exception",
+                "timeUnixNano": "1700000000400000000",
+                "attributes": [
+                    _kv("exception.message", f"invalid token {SECRETS['jwt']} for card {SECRETS['card']}"),
+                ],
+            }
+        ],
+        "status": {"code": 2, "message": "login failed"},
+    }
+    log = {
+        "timeUnixNano": "1700000000450000000",
+        "body": {"stringValue": f"retry with {SECRETS['log_token']}"},
+        "attributes": [_kv("auth_token", SECRETS["log_token"])],
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+    }
+    resource = {"attributes": [_kv("service.name", "shop")]}
+    return {
+        "resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span]}]}],
+        "resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [log]}]}],
+    }
+
+
+@pytest.fixture
+def planted_db(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    source = tmp_path / "planted.json"
+    source.write_text(json.dumps(planted_export()))
+    db = tmp_path / "planted.db"
+    with Store(db) as store:
+        result = ingest_file(store, source)
+    assert result.status == "stored", result.error
+    return db, result.redactions
+
+
+def test_no_planted_secret_survives_in_the_database_bytes(planted_db):
+    db, _ = planted_db
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    for channel, secret in SECRETS.items():
+        needle = secret.split()[0] if channel == "card" else secret
+        assert needle.encode() not in raw, f"{channel} secret found in the database file"
+    assert b"4111111111111111" not in raw
+    assert b"sess-redact-1" in raw  # the session key is an id we join on, not a secret
+
+
+def test_ingest_reports_counts_per_rule_never_values(planted_db):
+    _, redactions = planted_db
+    assert redactions["sensitive_key"] >= 4
+    assert redactions["query_param"] >= 1
+    assert redactions["json_field"] >= 1
+    assert redactions["jwt"] >= 1
+    assert redactions["card_number"] >= 1
+    assert all(isinstance(n, int) for n in redactions.values())
+
+
+@pytest.mark.anyio
+async def test_no_planted_secret_in_any_tool_output(planted_db):
+    db, _ = planted_db
+    async with Client(create_server(db)) as client:
+        outputs = [
+            await client.call_tool("list_sessions", {}),
+            await client.call_tool("list_traces", {"session_id": "sess-redact-1"}),
+            await client.call_tool("get_trace", {"trace_id": "ab" * 16}),
+        ]
+    text = "\n".join(c.text for r in outputs for c in r.content) + json.dumps([r.structured_content for r in outputs])
+    assert "POST /login" in text
+    for secret in SECRETS.values():
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        ("http.request.header.authorization", "sensitive_key"),
+        ("http.response.header.set-cookie", "sensitive_key"),
+        ("db.password", "sensitive_key"),
+        ("x-api-key", "sensitive_key"),
+        ("client_secret", "sensitive_key"),
+        ("http.request.header.x-session-id", "sensitive_header"),
+        ("http.request.header.x-csrf-token", "sensitive_key"),
+    ],
+)
+def test_sensitive_keys(key, rule):
+    assert is_sensitive_key(key) == rule
+
+
+@pytest.mark.parametrize(
+    "key", ["session.id", "highlight.session_id", "gen_ai.usage.input_tokens", "http.method", "user.id", "db.statement"]
+)
+def test_ordinary_keys_are_kept(key):
+    assert is_sensitive_key(key) is None
+
+
+def test_free_text_keeps_what_is_not_secret():
+    report = RedactionReport()
+    text = "GET /products?page=2&sort=price took 1681426544750135000 ns; order 4111-1111-1111-1112"
+    assert redact_text(text, report) == text  # not a Luhn-valid card, no sensitive parameter
+    assert report.total() == 0
