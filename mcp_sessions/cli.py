@@ -19,15 +19,18 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS,
-                        help=f"SQLite database file (default: ${DB_ENV_VAR}, else the per-user data directory)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"SQLite database file (default: ${DB_ENV_VAR}, else the per-user data directory)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcp-sessions",
-        description="Index recorded user sessions and backend traces in SQLite and serve them to AI agents "
-                    "over MCP.",
+        description="Index recorded user sessions and backend traces in SQLite and serve them to AI agents over MCP.",
     )
     parser.add_argument("--version", action="version", version=f"mcp-sessions {__version__}")
     _db_option(parser)
@@ -35,20 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ingest = commands.add_parser(
-        "ingest", help="store recordings (files, directories, - for stdin)",
+        "ingest",
+        help="store recordings (files, directories, - for stdin)",
         description="Store OTLP/JSON exports and Collector JSON Lines files. Directories are read recursively; "
-                    "a file already ingested is skipped; a bad file is reported and stores nothing.",
+        "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
     _db_option(ingest)
 
-    serve = commands.add_parser("serve", help="run the MCP server over stdio",
-                                description="Run the MCP server on standard input/output (for IDE agents). "
-                                            "Logs go to stderr.")
+    serve = commands.add_parser(
+        "serve",
+        help="run the MCP server over stdio",
+        description="Run the MCP server on standard input/output (for IDE agents). Logs go to stderr.",
+    )
     _db_option(serve)
 
-    sessions = commands.add_parser("sessions", help="list sessions for humans",
-                                   description="List indexed sessions, most recent first.")
+    sessions = commands.add_parser(
+        "sessions", help="list sessions for humans", description="List indexed sessions, most recent first."
+    )
     sessions.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     sessions.add_argument("--query", help="free text in id, user, service, URL or operation names")
     sessions.add_argument("--user", help="exact user id")
@@ -62,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -96,8 +106,12 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
             c = result.counts
             spans += c.spans_stored
             logs += c.logs_stored
-            parts = [f"{c.spans_stored} spans", f"{c.logs_stored} logs", f"{c.traces_touched} traces",
-                     f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s")]
+            parts = [
+                f"{c.spans_stored} spans",
+                f"{c.logs_stored} logs",
+                f"{c.traces_touched} traces",
+                f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s"),
+            ]
             if c.spans_duplicate or c.logs_duplicate:
                 parts.append(f"{c.spans_duplicate + c.logs_duplicate} already stored")
             parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
@@ -105,8 +119,10 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
             print(f"stored     {result.source} ({result.format}): {', '.join(parts)}")
     total = stored + unchanged + failed
-    print(f"{total} inputs: {stored} stored, {unchanged} unchanged, {failed} failed; {spans} spans and {logs} logs "
-          f"added to {db_path}")
+    print(
+        f"{total} inputs: {stored} stored, {unchanged} unchanged, {failed} failed; {spans} spans and {logs} logs "
+        f"added to {db_path}"
+    )
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -126,18 +142,29 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     with Store(db_path) as store:
         page = queries.list_sessions(
             store.conn,
-            queries.SessionFilter(text=args.query, user_id=args.user, service=args.service,
-                                  has_errors=True if args.errors else None),
-            sort=args.sort, limit=max(1, args.limit),
+            queries.SessionFilter(
+                text=args.query, user_id=args.user, service=args.service, has_errors=True if args.errors else None
+            ),
+            sort=args.sort,
+            limit=max(1, args.limit),
         )
         unsessioned = queries.totals(store.conn)["unsessioned_traces"]
     if not page.rows:
         print(f"no sessions in {db_path}" + (" match" if args.query or args.user or args.errors else ""))
     rows = [("SESSION", "START (UTC)", "DURATION", "USER", "TRACES", "SPANS", "ERRORS", "FIRST URL")]
     for s in page.rows:
-        rows.append((s.session_id, timestamp(s.start_ns)[:19].replace("T", " "), duration(s.duration_ns),
-                     s.user_id or "-", str(s.trace_count), str(s.span_count), str(s.error_count),
-                     (s.first_url or "-")[:60]))
+        rows.append(
+            (
+                s.session_id,
+                timestamp(s.start_ns)[:19].replace("T", " "),
+                duration(s.duration_ns),
+                s.user_id or "-",
+                str(s.trace_count),
+                str(s.span_count),
+                str(s.error_count),
+                (s.first_url or "-")[:60],
+            )
+        )
     if page.rows:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:

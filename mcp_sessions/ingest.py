@@ -94,8 +94,11 @@ def ingest_file(store: Store, path: Path, *, label: str | None = None) -> FileRe
         return FileResult(source, "failed", error=f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # a parser bug must not take the other files down
         log.debug("unexpected failure ingesting %s", source, exc_info=True)
-        return FileResult(source, "failed", error=f"unexpected {type(exc).__name__} while reading; nothing stored "
-                                                  "(please report this file)")
+        return FileResult(
+            source,
+            "failed",
+            error=f"unexpected {type(exc).__name__} while reading; nothing stored (please report this file)",
+        )
 
 
 def _redacted(records: Iterable[Record], report: RedactionReport) -> Iterator[Record]:

@@ -9,8 +9,18 @@ from datetime import UTC, datetime
 from mcp_sessions.errors import InvalidArgumentError
 
 _RELATIVE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w)\s*(?:ago)?\s*\Z", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400,
-                 "days": 86400, "w": 604800}
+_UNIT_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+}
 
 
 def parse_time(text: str | None, field: str, *, now_ns: int | None = None) -> int | None:

@@ -24,10 +24,10 @@ from mcp_sessions.analysis.tree import TraceTree
 
 @dataclass(frozen=True)
 class Selection:
-    shown: tuple[int, ...]                        # in display (pre-)order
+    shown: tuple[int, ...]  # in display (pre-)order
     hidden_children: Mapping[int, tuple[int, ...]]
-    scope_size: int                               # spans under the root or focus
-    reason: Mapping[int, str]                     # why a span was admitted first
+    scope_size: int  # spans under the root or focus
+    reason: Mapping[int, str]  # why a span was admitted first
 
     @property
     def hidden_count(self) -> int:

@@ -47,8 +47,9 @@ def normalize_id(value: Any, width: int, where: str, *, optional: bool = False) 
 
 def _base64_to_hex(text: str, where: str) -> str:
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None,
-                               validate=True)
+        raw = base64.b64decode(
+            text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None, validate=True
+        )
     except (binascii.Error, ValueError):
         raise MalformedInputError(f"{where}: {text[:40]!r} is neither hex nor base64") from None
     if not raw:
@@ -82,8 +83,9 @@ def to_int(value: Any, where: str, *, default: int | None = None) -> int | None:
     raise MalformedInputError(f"{where}: expected an integer, got {type(value).__name__}")
 
 
-def enum_value(value: Any, names: dict[str, str], numbers: dict[int, str], prefix: str, where: str,
-               default: str) -> str:
+def enum_value(
+    value: Any, names: dict[str, str], numbers: dict[int, str], prefix: str, where: str, default: str
+) -> str:
     """An enum given as a number (2), a full name (SPAN_KIND_SERVER) or a short one (server)."""
     if value is None or value == "":
         return default

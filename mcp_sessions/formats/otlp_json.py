@@ -24,8 +24,14 @@ from mcp_sessions.formats.coerce import (
 )
 from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span, SpanEvent, SpanLink
 
-_KIND_NAMES = {"unspecified": "unspecified", "internal": "internal", "server": "server", "client": "client",
-               "producer": "producer", "consumer": "consumer"}
+_KIND_NAMES = {
+    "unspecified": "unspecified",
+    "internal": "internal",
+    "server": "server",
+    "client": "client",
+    "producer": "producer",
+    "consumer": "consumer",
+}
 _KIND_NUMBERS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS_NAMES = {"unset": "unset", "ok": "ok", "error": "error"}
 _STATUS_NUMBERS = {0: "unset", 1: "ok", 2: "error"}
@@ -144,8 +150,9 @@ def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> 
     start = to_int(raw.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", default=0) or 0
     end = to_int(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=start)
     status = expect_dict(raw.get("status"), f"{where}.status")
-    status_code = enum_value(status.get("code"), _STATUS_NAMES, _STATUS_NUMBERS, "status_code_",
-                             f"{where}.status.code", "unset")
+    status_code = enum_value(
+        status.get("code"), _STATUS_NAMES, _STATUS_NUMBERS, "status_code_", f"{where}.status.code", "unset"
+    )
     events = tuple(
         SpanEvent(
             time_ns=to_int(ev.get("timeUnixNano"), f"{where}.events[{n}].timeUnixNano", default=start) or start,
@@ -169,8 +176,7 @@ def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> 
         span_id=normalize_id(raw.get("spanId"), SPAN_ID_HEX, f"{where}.spanId") or "",
         parent_span_id=normalize_id(raw.get("parentSpanId"), SPAN_ID_HEX, f"{where}.parentSpanId", optional=True),
         name=str(raw.get("name") or ""),
-        kind=enum_value(raw.get("kind"), _KIND_NAMES, _KIND_NUMBERS, "span_kind_", f"{where}.kind",
-                        "unspecified"),  # type: ignore[arg-type]
+        kind=enum_value(raw.get("kind"), _KIND_NAMES, _KIND_NUMBERS, "span_kind_", f"{where}.kind", "unspecified"),  # type: ignore[arg-type]
         start_ns=start,
         end_ns=max(start, end or 0),
         status_code=status_code,  # type: ignore[arg-type]
@@ -225,8 +231,32 @@ def _log_record(raw: Any, resource: dict[str, Any], scope: str | None, where: st
 _SEVERITY_NAMES = {
     name: number
     for number, name in enumerate(
-        ["UNSPECIFIED", "TRACE", "TRACE2", "TRACE3", "TRACE4", "DEBUG", "DEBUG2", "DEBUG3", "DEBUG4", "INFO",
-         "INFO2", "INFO3", "INFO4", "WARN", "WARN2", "WARN3", "WARN4", "ERROR", "ERROR2", "ERROR3", "ERROR4",
-         "FATAL", "FATAL2", "FATAL3", "FATAL4"]
+        [
+            "UNSPECIFIED",
+            "TRACE",
+            "TRACE2",
+            "TRACE3",
+            "TRACE4",
+            "DEBUG",
+            "DEBUG2",
+            "DEBUG3",
+            "DEBUG4",
+            "INFO",
+            "INFO2",
+            "INFO3",
+            "INFO4",
+            "WARN",
+            "WARN2",
+            "WARN3",
+            "WARN4",
+            "ERROR",
+            "ERROR2",
+            "ERROR3",
+            "ERROR4",
+            "FATAL",
+            "FATAL2",
+            "FATAL3",
+            "FATAL4",
+        ]
     )
 }

@@ -17,18 +17,36 @@ def _resume(page: Page, shown: list, next_call: dict[str, object]) -> str | None
 
 def session_item(s: SessionSummary) -> SessionItem:
     return SessionItem(
-        session_id=s.session_id, user_id=s.user_id, service=s.service, services=list(s.services),
-        sources=list(s.sources), start=timestamp(s.start_ns), duration_ms=ms(s.duration_ns), first_url=s.first_url,
-        trace_count=s.trace_count, span_count=s.span_count, error_count=s.error_count, log_count=s.log_count,
+        session_id=s.session_id,
+        user_id=s.user_id,
+        service=s.service,
+        services=list(s.services),
+        sources=list(s.sources),
+        start=timestamp(s.start_ns),
+        duration_ms=ms(s.duration_ns),
+        first_url=s.first_url,
+        trace_count=s.trace_count,
+        span_count=s.span_count,
+        error_count=s.error_count,
+        log_count=s.log_count,
     )
 
 
 def trace_item(t: TraceSummary) -> TraceItem:
     return TraceItem(
-        trace_id=t.trace_id, session_id=t.session_id, root_span_id=t.root_span_id, root_service=t.root_service,
-        root_name=t.root_name, http_method=t.http_method, http_route=t.http_route, http_status=t.http_status,
-        start=timestamp(t.start_ns), duration_ms=ms(t.duration_ns), span_count=t.span_count,
-        error_count=t.error_count, services=list(t.services),
+        trace_id=t.trace_id,
+        session_id=t.session_id,
+        root_span_id=t.root_span_id,
+        root_service=t.root_service,
+        root_name=t.root_name,
+        http_method=t.http_method,
+        http_route=t.http_route,
+        http_status=t.http_status,
+        start=timestamp(t.start_ns),
+        duration_ms=ms(t.duration_ns),
+        span_count=t.span_count,
+        error_count=t.error_count,
+        services=list(t.services),
     )
 
 
@@ -37,12 +55,15 @@ def _session_line(s: SessionSummary) -> str:
     where = quote(s.first_url, 80) if s.first_url else "no URL recorded"
     errors = f", **{s.error_count} errors**" if s.error_count else ""
     services = ", ".join(quote(x, 40) for x in s.services[:3]) or "unknown service"
-    return (f"- `{s.session_id}` · {timestamp(s.start_ns)} · {duration(s.duration_ns)} · {who} · {services} · "
-            f"{s.trace_count} traces, {s.span_count} spans{errors} · first {where}")
+    return (
+        f"- `{s.session_id}` · {timestamp(s.start_ns)} · {duration(s.duration_ns)} · {who} · {services} · "
+        f"{s.trace_count} traces, {s.span_count} spans{errors} · first {where}"
+    )
 
 
-def render_session_list(page: Page[SessionSummary], *, unsessioned: int, budget: Budget,
-                        next_call: dict[str, object]) -> tuple[str, SessionList]:
+def render_session_list(
+    page: Page[SessionSummary], *, unsessioned: int, budget: Budget, next_call: dict[str, object]
+) -> tuple[str, SessionList]:
     head = "# Sessions"
     lines = [head]
     shown: list[SessionSummary] = []
@@ -62,13 +83,22 @@ def render_session_list(page: Page[SessionSummary], *, unsessioned: int, budget:
     if cursor:
         lines.append(f"**More**: {call('list_sessions', **{**next_call, 'cursor': cursor})}")
     if unsessioned:
-        lines.append(f"**Unsessioned traces**: {unsessioned} traces carry no session key; "
-                     f"{call('list_traces', unsessioned=True)}")
+        lines.append(
+            f"**Unsessioned traces**: {unsessioned} traces carry no session key; "
+            f"{call('list_traces', unsessioned=True)}"
+        )
     if shown:
-        lines.append(f"**Next**: {call('list_traces', session_id=shown[0].session_id)} for a session's traces, "
-                     f"then `get_trace(trace_id=...)`")
-    model = SessionList(sessions=[session_item(s) for s in shown], total=page.total, shown=len(shown),
-                        next_cursor=cursor, unsessioned_traces=unsessioned)
+        lines.append(
+            f"**Next**: {call('list_traces', session_id=shown[0].session_id)} for a session's traces, "
+            f"then `get_trace(trace_id=...)`"
+        )
+    model = SessionList(
+        sessions=[session_item(s) for s in shown],
+        total=page.total,
+        shown=len(shown),
+        next_cursor=cursor,
+        unsessioned_traces=unsessioned,
+    )
     return "\n".join(lines), model
 
 
@@ -79,12 +109,15 @@ def _trace_line(t: TraceSummary) -> str:
     errors = f", **{t.error_count} errors**" if t.error_count else ""
     session = f" · session `{t.session_id}`" if t.session_id else ""
     service = quote(t.root_service, 40) if t.root_service else "unknown service"
-    return (f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
-            f"{status} · {t.span_count} spans{errors}{session}")
+    return (
+        f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
+        f"{status} · {t.span_count} spans{errors}{session}"
+    )
 
 
-def render_trace_list(page: Page[TraceSummary], *, budget: Budget, heading: str,
-                      next_call: dict[str, object]) -> tuple[str, TraceList]:
+def render_trace_list(
+    page: Page[TraceSummary], *, budget: Budget, heading: str, next_call: dict[str, object]
+) -> tuple[str, TraceList]:
     lines = [f"# {heading}"]
     shown: list[TraceSummary] = []
     for t in page.rows:

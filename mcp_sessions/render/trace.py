@@ -41,14 +41,23 @@ def _hidden_groups(tree: TraceTree, hidden: tuple[int, ...]) -> list[HiddenGroup
         row[0] += 1
         row[1] += tree.clamped[node][1] - tree.clamped[node][0]
         row[2] += is_error(tree, node)
-    groups = [HiddenGroup(name=name, service=svc, count=c, total_ms=ms(t), errors=e)
-              for (svc, name), (c, t, e) in acc.items()]
+    groups = [
+        HiddenGroup(name=name, service=svc, count=c, total_ms=ms(t), errors=e) for (svc, name), (c, t, e) in acc.items()
+    ]
     groups.sort(key=lambda g: (-g.total_ms, -g.count, g.name))
     return groups
 
 
-def render_trace(summary: TraceSummary, tree: TraceTree, selfs: tuple[int, ...], selection: Selection, *,
-                 log_count: int, focus: int | None, budget: Budget) -> tuple[str, TraceView]:
+def render_trace(
+    summary: TraceSummary,
+    tree: TraceTree,
+    selfs: tuple[int, ...],
+    selection: Selection,
+    *,
+    log_count: int,
+    focus: int | None,
+    budget: Budget,
+) -> tuple[str, TraceView]:
     t0 = summary.start_ns
     trace_id = summary.trace_id
     errors = sum(1 for n in range(len(tree)) if is_error(tree, n))
@@ -63,13 +72,16 @@ def render_trace(summary: TraceSummary, tree: TraceTree, selfs: tuple[int, ...],
         f"{quote(summary.root_service, 50) if summary.root_service else 'unknown service'}{root_kind}{http}",
         f"**Start**: {timestamp(summary.start_ns)} · **Duration**: {duration(summary.duration_ns)} · "
         f"**Services**: {', '.join(quote(s, 40) for s in summary.services) or 'unknown'}",
-        f"**Session**: `{summary.session_id}`" if summary.session_id
+        f"**Session**: `{summary.session_id}`"
+        if summary.session_id
         else "**Session**: none (no span carries a session key)",
     ]
     if focus is not None:
         span = tree.spans[focus]
-        head.append(f"**Focus**: subtree of `{span.span_id}` {quote(span.name, 80)} "
-                    f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace")
+        head.append(
+            f"**Focus**: subtree of `{span.span_id}` {quote(span.name, 80)} "
+            f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace"
+        )
     for line in head:
         budget.take(line)
 
@@ -83,55 +95,88 @@ def render_trace(summary: TraceSummary, tree: TraceTree, selfs: tuple[int, ...],
         depth = tree.depth[node] - (tree.depth[focus] if focus is not None else 0)
         indent = "  " * min(depth, 12)
         error = _error_text(tree, node) if is_error(tree, node) else None
-        status = f" · HTTP {span.attributes.get('http.response.status_code') or span.attributes.get('http.status_code')}" \
-            if (span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")) else ""
+        status = (
+            f" · HTTP {span.attributes.get('http.response.status_code') or span.attributes.get('http.status_code')}"
+            if (span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code"))
+            else ""
+        )
         service = quote(span.service, 40) if span.service else "unknown service"
-        line = (f"{indent}- `{span.span_id}` {quote(span.name, 90)} · {service} · {span.kind} · "
-                f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}")
+        line = (
+            f"{indent}- `{span.span_id}` {quote(span.name, 90)} · {service} · {span.kind} · "
+            f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}"
+        )
         if error:
             line += f" · **error** {quote(error, 160)}"
         groups = _hidden_groups(tree, selection.hidden_children.get(node, ()))
         group_lines = []
         if groups:
-            parts = [f"{g.count} × {quote(g.name, 60)} ({duration(g.total_ms * 1e6)}"
-                     + (f", {g.errors} errors" if g.errors else "") + ")" for g in groups[:_MAX_GROUPS]]
+            parts = [
+                f"{g.count} × {quote(g.name, 60)} ({duration(g.total_ms * 1e6)}"
+                + (f", {g.errors} errors" if g.errors else "")
+                + ")"
+                for g in groups[:_MAX_GROUPS]
+            ]
             more = f" and {len(groups) - _MAX_GROUPS} more operations" if len(groups) > _MAX_GROUPS else ""
             hidden_total = sum(g.count for g in groups)
-            group_lines.append(f"{indent}  - + {hidden_total} hidden: {'; '.join(parts)}{more} → "
-                               f"{call('get_trace', trace_id=trace_id, span_id=span.span_id)}")
+            group_lines.append(
+                f"{indent}  - + {hidden_total} hidden: {'; '.join(parts)}{more} → "
+                f"{call('get_trace', trace_id=trace_id, span_id=span.span_id)}"
+            )
         text = "\n".join([line, *group_lines])
         if not budget.fits(text, reserve=footer_reserve):
             truncated = True
             break
         budget.take(text)
         body.append(text)
-        nodes.append(SpanNode(
-            span_id=span.span_id, parent_span_id=span.parent_span_id, depth=tree.depth[node], name=span.name,
-            service=span.service, kind=span.kind, offset_ms=ms(start - t0), duration_ms=ms(end - start),
-            self_ms=ms(selfs[node]), status=span.status_code, error=error[:300] if error else None,
-            http_status=_int(span.attributes.get("http.response.status_code")
-                             or span.attributes.get("http.status_code")),
-            hidden_children=groups,
-        ))
+        nodes.append(
+            SpanNode(
+                span_id=span.span_id,
+                parent_span_id=span.parent_span_id,
+                depth=tree.depth[node],
+                name=span.name,
+                service=span.service,
+                kind=span.kind,
+                offset_ms=ms(start - t0),
+                duration_ms=ms(end - start),
+                self_ms=ms(selfs[node]),
+                status=span.status_code,
+                error=error[:300] if error else None,
+                http_status=_int(
+                    span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")
+                ),
+                hidden_children=groups,
+            )
+        )
 
     shown = len(nodes)
-    head.append(f"**Spans**: shows {shown} of {selection.scope_size}"
-                + (" (kept first: root, slowest branch, errors, most self time)" if shown < selection.scope_size else "")
-                + f" · **Error spans**: {errors} · **Logs**: {log_count}")
+    head.append(
+        f"**Spans**: shows {shown} of {selection.scope_size}"
+        + (" (kept first: root, slowest branch, errors, most self time)" if shown < selection.scope_size else "")
+        + f" · **Error spans**: {errors} · **Logs**: {log_count}"
+    )
     lines = [*head, "", "## Spans (duration, self time, offset from trace start)", *body]
     if truncated:
-        lines.append(f"- … the text budget ran out after {shown} spans; expand a subtree with "
-                     f"{call('get_trace', trace_id=trace_id, span_id='<span id above>')} or raise `max_spans`/"
-                     "`budget_tokens`")
+        lines.append(
+            f"- … the text budget ran out after {shown} spans; expand a subtree with "
+            f"{call('get_trace', trace_id=trace_id, span_id='<span id above>')} or raise `max_spans`/"
+            "`budget_tokens`"
+        )
     expandable = [tree.spans[n].span_id for n in selection.shown[:shown] if n in selection.hidden_children]
     if expandable:
-        lines.append(f"**Expand**: {call('get_trace', trace_id=trace_id, span_id=expandable[0])} shows what is "
-                     "hidden under that span")
+        lines.append(
+            f"**Expand**: {call('get_trace', trace_id=trace_id, span_id=expandable[0])} shows what is "
+            "hidden under that span"
+        )
     if summary.session_id:
         lines.append(f"**Session**: {call('list_traces', session_id=summary.session_id)} lists its other traces")
     view = TraceView(
-        trace=trace_item(summary), focus_span_id=tree.spans[focus].span_id if focus is not None else None,
-        spans=nodes, total_spans=selection.scope_size, shown_spans=shown, error_spans=errors, log_count=log_count,
+        trace=trace_item(summary),
+        focus_span_id=tree.spans[focus].span_id if focus is not None else None,
+        spans=nodes,
+        total_spans=selection.scope_size,
+        shown_spans=shown,
+        error_spans=errors,
+        log_count=log_count,
         truncated=truncated or shown < selection.scope_size,
     )
     return "\n".join(lines), view

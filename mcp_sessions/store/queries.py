@@ -97,8 +97,14 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _keyset(sort_sql: str, descending: bool, key_column: str, cursor: tuple[Any, str] | None,
-            where: list[str], params: list[Any]) -> str:
+def _keyset(
+    sort_sql: str,
+    descending: bool,
+    key_column: str,
+    cursor: tuple[Any, str] | None,
+    where: list[str],
+    params: list[Any],
+) -> str:
     op = "<" if descending else ">"
     if cursor is not None:
         value, key = cursor
@@ -140,8 +146,14 @@ def _session_where(f: SessionFilter) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def list_sessions(conn: sqlite3.Connection, f: SessionFilter, *, sort: SessionSort = "recent", limit: int = 20,
-                  cursor: str | None = None) -> Page[SessionSummary]:
+def list_sessions(
+    conn: sqlite3.Connection,
+    f: SessionFilter,
+    *,
+    sort: SessionSort = "recent",
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[SessionSummary]:
     sort_sql, descending = _SESSION_SORTS[sort]
     where, params = _session_where(f)
     total = conn.execute(f"SELECT count(*) FROM sessions {_where(where)}", params).fetchone()[0]
@@ -162,8 +174,10 @@ def _trace_where(f: TraceFilter) -> tuple[list[str], list[Any]]:
         where.append("session_id IS NULL")
     if f.text:
         like = _like(f.text)
-        where.append("(trace_id LIKE ? ESCAPE '\\' OR root_name LIKE ? ESCAPE '\\' OR http_route LIKE ? "
-                     "ESCAPE '\\' OR http_url LIKE ? ESCAPE '\\')")
+        where.append(
+            "(trace_id LIKE ? ESCAPE '\\' OR root_name LIKE ? ESCAPE '\\' OR http_route LIKE ? "
+            "ESCAPE '\\' OR http_url LIKE ? ESCAPE '\\')"
+        )
         params.extend([like] * 4)
     if f.service:
         where.append("EXISTS (SELECT 1 FROM json_each(traces.services) WHERE value = ?)")
@@ -182,8 +196,9 @@ def _trace_where(f: TraceFilter) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def list_traces(conn: sqlite3.Connection, f: TraceFilter, *, sort: TraceSort = "recent", limit: int = 20,
-                cursor: str | None = None) -> Page[TraceSummary]:
+def list_traces(
+    conn: sqlite3.Connection, f: TraceFilter, *, sort: TraceSort = "recent", limit: int = 20, cursor: str | None = None
+) -> Page[TraceSummary]:
     sort_sql, descending = _TRACE_SORTS[sort]
     where, params = _trace_where(f)
     total = conn.execute(f"SELECT count(*) FROM traces {_where(where)}", params).fetchone()[0]
@@ -218,19 +233,31 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
         resource = resources.get(row[10])
         if resource is None:
             resource = resources[row[10]] = orjson.loads(row[10])
-        spans.append(Span(
-            trace_id=row[0], span_id=row[1], parent_span_id=row[2], name=row[3], kind=row[4], start_ns=row[5],
-            end_ns=row[6], status_code=row[7], status_message=row[8], attributes=orjson.loads(row[9]),
-            resource=resource, scope=row[11],
-            events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
-            links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
-            shared=bool(row[14]),
-        ))
+        spans.append(
+            Span(
+                trace_id=row[0],
+                span_id=row[1],
+                parent_span_id=row[2],
+                name=row[3],
+                kind=row[4],
+                start_ns=row[5],
+                end_ns=row[6],
+                status_code=row[7],
+                status_message=row[8],
+                attributes=orjson.loads(row[9]),
+                resource=resource,
+                scope=row[11],
+                events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
+                links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
+                shared=bool(row[14]),
+            )
+        )
     return spans
 
 
-def similar_ids(conn: sqlite3.Connection, table: Literal["sessions", "traces"], wanted: str,
-                limit: int = 3) -> list[str]:
+def similar_ids(
+    conn: sqlite3.Connection, table: Literal["sessions", "traces"], wanted: str, limit: int = 3
+) -> list[str]:
     """Ids that share the longest prefix with `wanted` (for 'did you mean' hints)."""
     column = "session_id" if table == "sessions" else "trace_id"
     for size in range(min(len(wanted), 12), 0, -1):
@@ -263,13 +290,38 @@ def _where(clauses: Sequence[str]) -> str:
 
 
 _SESSION_COLUMNS = (
-    "session_id", "user_id", "service", "services", "sources", "start_ns", "end_ns", "duration_ns", "first_url",
-    "trace_count", "span_count", "error_count", "log_count",
+    "session_id",
+    "user_id",
+    "service",
+    "services",
+    "sources",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "first_url",
+    "trace_count",
+    "span_count",
+    "error_count",
+    "log_count",
 )
 _SESSION_SELECT = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _TRACE_COLUMNS = (
-    "trace_id", "session_id", "user_id", "root_span_id", "root_service", "root_name", "root_kind", "http_method",
-    "http_route", "http_status", "http_url", "start_ns", "end_ns", "duration_ns", "span_count", "error_count",
+    "trace_id",
+    "session_id",
+    "user_id",
+    "root_span_id",
+    "root_service",
+    "root_name",
+    "root_kind",
+    "http_method",
+    "http_route",
+    "http_status",
+    "http_url",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "span_count",
+    "error_count",
     "services",
 )
 _TRACE_SELECT = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
@@ -278,10 +330,18 @@ _TRACE_SELECT = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
 def _session(row: tuple[Any, ...]) -> SessionSummary:
     c = dict(zip(_SESSION_COLUMNS, row, strict=True))
     return SessionSummary(
-        session_id=c["session_id"], user_id=c["user_id"], service=c["service"],
-        services=tuple(orjson.loads(c["services"])), sources=tuple(orjson.loads(c["sources"])),
-        start_ns=c["start_ns"], end_ns=c["end_ns"], duration_ns=c["duration_ns"], first_url=c["first_url"],
-        trace_count=c["trace_count"], span_count=c["span_count"], error_count=c["error_count"],
+        session_id=c["session_id"],
+        user_id=c["user_id"],
+        service=c["service"],
+        services=tuple(orjson.loads(c["services"])),
+        sources=tuple(orjson.loads(c["sources"])),
+        start_ns=c["start_ns"],
+        end_ns=c["end_ns"],
+        duration_ns=c["duration_ns"],
+        first_url=c["first_url"],
+        trace_count=c["trace_count"],
+        span_count=c["span_count"],
+        error_count=c["error_count"],
         log_count=c["log_count"],
     )
 
@@ -289,9 +349,21 @@ def _session(row: tuple[Any, ...]) -> SessionSummary:
 def _trace(row: tuple[Any, ...]) -> TraceSummary:
     c = dict(zip(_TRACE_COLUMNS, row, strict=True))
     return TraceSummary(
-        trace_id=c["trace_id"], session_id=c["session_id"], user_id=c["user_id"], root_span_id=c["root_span_id"],
-        root_service=c["root_service"], root_name=c["root_name"], root_kind=c["root_kind"],
-        http_method=c["http_method"], http_route=c["http_route"], http_status=c["http_status"],
-        http_url=c["http_url"], start_ns=c["start_ns"], end_ns=c["end_ns"], duration_ns=c["duration_ns"],
-        span_count=c["span_count"], error_count=c["error_count"], services=tuple(orjson.loads(c["services"])),
+        trace_id=c["trace_id"],
+        session_id=c["session_id"],
+        user_id=c["user_id"],
+        root_span_id=c["root_span_id"],
+        root_service=c["root_service"],
+        root_name=c["root_name"],
+        root_kind=c["root_kind"],
+        http_method=c["http_method"],
+        http_route=c["http_route"],
+        http_status=c["http_status"],
+        http_url=c["http_url"],
+        start_ns=c["start_ns"],
+        end_ns=c["end_ns"],
+        duration_ns=c["duration_ns"],
+        span_count=c["span_count"],
+        error_count=c["error_count"],
+        services=tuple(orjson.loads(c["services"])),
     )

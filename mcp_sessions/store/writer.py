@@ -27,18 +27,57 @@ from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span
 BATCH_ROWS = 2_000
 
 _SPAN_COLUMNS = (
-    "trace_id", "span_id", "parent_span_id", "shared", "session_id", "user_id", "service", "name", "kind",
-    "start_ns", "end_ns", "duration_ns", "status_code", "status_message", "http_method", "http_route",
-    "http_status", "http_url", "db_system", "db_statement", "exception_type", "exception_message",
-    "code_function", "code_filepath", "code_lineno", "scope", "attributes", "events", "links", "resource_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "shared",
+    "session_id",
+    "user_id",
+    "service",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "status_code",
+    "status_message",
+    "http_method",
+    "http_route",
+    "http_status",
+    "http_url",
+    "db_system",
+    "db_statement",
+    "exception_type",
+    "exception_message",
+    "code_function",
+    "code_filepath",
+    "code_lineno",
+    "scope",
+    "attributes",
+    "events",
+    "links",
+    "resource_id",
     "ingest_id",
 )
 _INSERT_SPAN = (
     f"INSERT OR IGNORE INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
 )
 _LOG_COLUMNS = (
-    "record_hash", "time_ns", "observed_time_ns", "severity_number", "severity_text", "body", "event_name",
-    "trace_id", "span_id", "session_id", "service", "scope", "attributes", "resource_id", "ingest_id",
+    "record_hash",
+    "time_ns",
+    "observed_time_ns",
+    "severity_number",
+    "severity_text",
+    "body",
+    "event_name",
+    "trace_id",
+    "span_id",
+    "session_id",
+    "service",
+    "scope",
+    "attributes",
+    "resource_id",
+    "ingest_id",
 )
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
@@ -128,8 +167,15 @@ class IngestWriter:
         self.conn.execute(
             "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, logs_stored = ?, logs_duplicate = ?, "
             "skipped = ?, redactions = ? WHERE id = ?",
-            (c.spans_stored, c.spans_duplicate, c.logs_stored, c.logs_duplicate, _json(c.skipped),
-             _json(dict(redactions)), self.ingest_id),
+            (
+                c.spans_stored,
+                c.spans_duplicate,
+                c.logs_stored,
+                c.logs_duplicate,
+                _json(c.skipped),
+                _json(dict(redactions)),
+                self.ingest_id,
+            ),
         )
         return c
 
@@ -151,30 +197,75 @@ class IngestWriter:
     def _span_row(self, span: Span) -> tuple[Any, ...]:
         p = semconv.promote(span)
         return (
-            span.trace_id, span.span_id, span.parent_span_id, int(span.shared), p.session_id, p.user_id,
-            span.service, span.name, span.kind, span.start_ns, span.end_ns, span.duration_ns, span.status_code,
-            span.status_message, p.http_method, p.http_route, p.http_status, p.http_url, p.db_system,
-            p.db_statement, p.exception_type, p.exception_message, p.code_function, p.code_filepath,
-            p.code_lineno, span.scope, _json(span.attributes),
+            span.trace_id,
+            span.span_id,
+            span.parent_span_id,
+            int(span.shared),
+            p.session_id,
+            p.user_id,
+            span.service,
+            span.name,
+            span.kind,
+            span.start_ns,
+            span.end_ns,
+            span.duration_ns,
+            span.status_code,
+            span.status_message,
+            p.http_method,
+            p.http_route,
+            p.http_status,
+            p.http_url,
+            p.db_system,
+            p.db_statement,
+            p.exception_type,
+            p.exception_message,
+            p.code_function,
+            p.code_filepath,
+            p.code_lineno,
+            span.scope,
+            _json(span.attributes),
             _json([{"time_ns": e.time_ns, "name": e.name, "attributes": e.attributes} for e in span.events]),
-            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes}
-                   for li in span.links]),
-            self._resource_id(span.resource), self.ingest_id,
+            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links]),
+            self._resource_id(span.resource),
+            self.ingest_id,
         )
 
     def _log_row(self, record: LogRecord) -> tuple[Any, ...]:
         resource_id = self._resource_id(record.resource)
         body = record.body if isinstance(record.body, str) or record.body is None else _json(record.body)
         attributes = _json(record.attributes)
-        identity = _json([record.time_ns, record.trace_id, record.span_id, record.severity_number,
-                          record.severity_text, body, record.event_name, attributes, resource_id])
+        identity = _json(
+            [
+                record.time_ns,
+                record.trace_id,
+                record.span_id,
+                record.severity_number,
+                record.severity_text,
+                body,
+                record.event_name,
+                attributes,
+                resource_id,
+            ]
+        )
         session_id = semconv.log_session_key(record)
         if session_id:
             self._log_sessions.add(session_id)
         return (
-            hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(), record.time_ns, record.observed_time_ns,
-            record.severity_number, record.severity_text, body, record.event_name, record.trace_id, record.span_id,
-            session_id, record.service, record.scope, attributes, resource_id, self.ingest_id,
+            hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(),
+            record.time_ns,
+            record.observed_time_ns,
+            record.severity_number,
+            record.severity_text,
+            body,
+            record.event_name,
+            record.trace_id,
+            record.span_id,
+            session_id,
+            record.service,
+            record.scope,
+            attributes,
+            resource_id,
+            self.ingest_id,
         )
 
     def _flush_spans(self) -> None:
@@ -199,9 +290,13 @@ def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
 def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
     """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched."""
     _load_ids(conn, "touched_traces", trace_ids)
-    before = {row[0] for row in conn.execute(
-        "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
-        "AND trace_id IN (SELECT id FROM touched_traces)")}
+    before = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
+            "AND trace_id IN (SELECT id FROM touched_traces)"
+        )
+    }
     conn.execute(
         """
         INSERT OR REPLACE INTO traces (trace_id, start_ns, end_ns, duration_ns, span_count, error_count,
@@ -239,9 +334,13 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         WHERE trace_id IN (SELECT id FROM touched_traces)
         """
     )
-    after = {row[0] for row in conn.execute(
-        "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
-        "AND trace_id IN (SELECT id FROM touched_traces)")}
+    after = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
+            "AND trace_id IN (SELECT id FROM touched_traces)"
+        )
+    }
     return before | after
 
 
