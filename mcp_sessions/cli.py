@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest",
         help="store recordings (files, directories, - for stdin)",
-        description="Store OTLP/JSON exports and Collector JSON Lines files. Directories are read recursively; "
+        description="Store OTLP/JSON exports, Collector JSON Lines files, Jaeger JSON and Zipkin v2 JSON. Directories are read recursively; "
         "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the MCP server on standard input/output (for IDE agents). Logs go to stderr.",
     )
     _db_option(serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="ingest the bundled recordings and walk through the tools as an agent would",
+        description="Ingest the bundled recordings into a fresh database (a temporary file unless --db is given), "
+        "start the MCP server over stdio and print each tool call with its answer. No network or browser needed.",
+    )
+    demo.add_argument("--recordings", type=Path, help="recordings to use instead of the bundled ones")
+    _db_option(demo)
 
     sessions = commands.add_parser(
         "sessions", help="list sessions for humans", description="List indexed sessions, most recent first."
@@ -77,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command == "demo":
+        explicit = getattr(args, "db", None)
+        try:
+            return _run_demo(args, Path(explicit) if explicit else None)
+        except McpSessionsError as exc:
+            print(f"mcp-sessions: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     db_path = resolve_db_path(getattr(args, "db", None))
     try:
         return _COMMANDS[args.command](args, db_path)
@@ -173,6 +189,12 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     if unsessioned:
         print(f"{unsessioned} traces carry no session key (ask an agent: list_traces(unsessioned=True))")
     return EXIT_OK
+
+
+def _run_demo(args: argparse.Namespace, db_path: Path | None) -> int:
+    from mcp_sessions.demo import run_demo
+
+    return run_demo(db_path, args.recordings)
 
 
 _COMMANDS = {"ingest": cmd_ingest, "serve": cmd_serve, "sessions": cmd_sessions}

@@ -23,7 +23,7 @@ from typing import IO, Any
 import orjson
 
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
-from mcp_sessions.formats import otlp_json
+from mcp_sessions.formats import jaeger, otlp_json, zipkin
 from mcp_sessions.model import Record
 
 _BOM = b"\xef\xbb\xbf"
@@ -55,7 +55,7 @@ def read_path(path: Path) -> Parsed:
     try:
         first_line = handle.readline()
         if first_line.startswith(_BOM):
-            first_line = first_line[len(_BOM):]
+            first_line = first_line[len(_BOM) :]
         while first_line and not first_line.strip():
             first_line = handle.readline()
         if not first_line:
@@ -115,10 +115,16 @@ def _decode_document(body: bytes) -> Any:
 def _classify_document(doc: Any) -> Parsed:
     if otlp_json.looks_like_otlp(doc):
         return Parsed("otlp-json", otlp_json.parse_request(doc))
+    if jaeger.looks_like_jaeger(doc):
+        return Parsed("jaeger-json", jaeger.parse(doc))
+    if zipkin.looks_like_zipkin(doc):
+        return Parsed("zipkin-json", zipkin.parse(doc))
     other = _name_other_format(doc)
     if other:
         raise UnsupportedFormatError(f"recognised as {other}, which this version cannot ingest yet")
-    raise UnknownFormatError(f"unrecognised JSON ({_describe(doc)}); expected an OTLP/JSON export request")
+    raise UnknownFormatError(
+        f"unrecognised JSON ({_describe(doc)}); expected an OTLP/JSON export request, Jaeger JSON or Zipkin v2 JSON"
+    )
 
 
 def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[Record]:
@@ -136,8 +142,9 @@ def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[R
         if not otlp_json.looks_like_otlp(doc):
             other = _name_other_format(doc)
             if other:
-                raise UnsupportedFormatError(f"line {number}: recognised as {other}, which this version "
-                                             "cannot ingest yet")
+                raise UnsupportedFormatError(
+                    f"line {number}: recognised as {other}, which this version cannot ingest yet"
+                )
             raise MalformedInputError(f"line {number}: not an OTLP export request ({_describe(doc)})")
         yield from otlp_json.parse_request(doc, f"line {number}: ")
 
@@ -158,23 +165,23 @@ def _iter_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[b
 
 
 def _name_other_format(doc: Any) -> str | None:
-    """Name formats we recognise but read elsewhere (or not yet)."""
+    """Name formats we recognise but do not read (here).
+
+    Jaeger and Zipkin documents are read by `_classify_document`; they only reach this
+    function as single lines of a JSON Lines file, which is read as OTLP only.
+    """
+    if zipkin.is_zipkin_v1(doc):
+        return "Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 JSON (/api/v2) instead"
+    if jaeger.looks_like_jaeger(doc) or zipkin.looks_like_zipkin(doc):
+        name = "Jaeger JSON" if jaeger.looks_like_jaeger(doc) else "Zipkin v2 JSON"
+        return f"{name} as JSON Lines (save it as one JSON document instead)"
     if isinstance(doc, dict):
         if isinstance(doc.get("log"), dict) and "entries" in doc["log"]:
             return "a HAR file"
-        if "traceID" in doc and "spans" in doc:
-            return "a Jaeger JSON trace"
-        data = doc.get("data")
-        if isinstance(data, list) and data and isinstance(data[0], dict) and "traceID" in data[0]:
-            return "a Jaeger JSON query response"
         if isinstance(doc.get("events"), list) or ("window_id" in doc and "data" in doc):
             return "an rrweb recording"
-        if "traceId" in doc and "id" in doc:
-            return "a Zipkin v2 span"
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):
         first = doc[0]
-        if "traceId" in first and "id" in first:
-            return "Zipkin v2 JSON"
         if "type" in first and "data" in first:
             return "an rrweb recording"
     return None

@@ -1,0 +1,65 @@
+"""`mcp-sessions demo`: the bundled recordings, ingested and questioned the way an agent would.
+
+It starts `mcp-sessions serve` as a subprocess, connects a real MCP client over stdio and
+prints every call with its answer, so a newcomer sees exactly what an IDE agent sees.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+from mcp_sessions.errors import InputError
+from mcp_sessions.ingest import ingest_paths
+from mcp_sessions.store import Store
+
+BUNDLED = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
+
+
+def run_demo(db_path: Path | None, recordings: Path | None, out: Callable[[str], None] = print) -> int:
+    source = recordings or BUNDLED
+    if not source.exists():
+        raise InputError(f"no recordings at {source}; run from a checkout of mcp-sessions or pass --recordings PATH")
+    with tempfile.TemporaryDirectory(prefix="mcp-sessions-demo-") as tmp:
+        db = db_path or Path(tmp) / "demo.db"
+        out(f"$ mcp-sessions ingest {source} --db {db}")
+        with Store(db) as store:
+            results = list(ingest_paths(store, [str(source)]))
+        for r in results:
+            detail = r.error if r.status == "failed" else f"{r.counts.spans_stored} spans, {r.counts.logs_stored} logs"
+            out(f"  {r.status:<9} {r.source}: {detail}")
+        if any(r.status == "failed" for r in results):
+            return 1
+        out("")
+        anyio.run(_walk, db, out)
+    return 0
+
+
+async def _walk(db: Path, out: Callable[[str], None]) -> None:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_sessions", "serve", "--db", str(db)])
+    async with Client(params, read_timeout_seconds=60) as client:
+        tools = (await client.list_tools()).tools
+        out(f"Connected to `mcp-sessions serve` over stdio: {len(tools)} tools: {', '.join(t.name for t in tools)}")
+
+        async def ask(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+            rendered = ", ".join(f"{k}={v!r}" for k, v in args.items())
+            out(f"\n>>> {tool}({rendered})\n")
+            result = await client.call_tool(tool, args)
+            out("\n".join(getattr(c, "text", "") for c in result.content))
+            return result.structured_content or {}
+
+        sessions = await ask("list_sessions", {"sort": "slowest"})
+        if not sessions.get("sessions"):
+            return
+        slowest = sessions["sessions"][0]["session_id"]
+        traces = await ask("list_traces", {"session_id": slowest, "sort": "slowest"})
+        await ask("get_trace", {"trace_id": traces["traces"][0]["trace_id"]})
+        errors = await ask("list_traces", {"has_errors": True, "limit": 5})
+        if errors.get("traces"):
+            await ask("get_trace", {"trace_id": errors["traces"][0]["trace_id"]})
