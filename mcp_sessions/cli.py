@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest",
         help="store recordings (files, directories, - for stdin)",
-        description="Store OTLP/JSON exports, Collector JSON Lines files, Jaeger JSON and Zipkin v2 JSON. Directories are read recursively; "
+        description="Store OTLP/JSON exports, Collector JSON Lines files, Jaeger JSON and Zipkin v2 JSON. "
+        "Directories are read recursively; "
         "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
