@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcp_sessions import __version__
 from mcp_sessions.config import DB_ENV_VAR, resolve_db_path
-from mcp_sessions.errors import McpSessionsError
+from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -47,10 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
     _db_option(ingest)
 
+    collect = commands.add_parser(
+        "collect",
+        help="receive OTLP/HTTP from live OpenTelemetry exporters",
+        description="Run an OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON, gzip) that stores "
+        "what exporters send. Point OTEL_EXPORTER_OTLP_ENDPOINT at it. Ctrl-C stops it after writing everything "
+        "it acknowledged.",
+    )
+    collect.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    collect.add_argument("--port", type=int, default=4318, help="port (default 4318, the OTLP/HTTP port)")
+    collect.add_argument("--max-body-mb", type=float, default=16, help="largest request accepted (default 16)")
+    _db_option(collect)
+
     serve = commands.add_parser(
         "serve",
         help="run the MCP server over stdio",
         description="Run the MCP server on standard input/output (for IDE agents). Logs go to stderr.",
+    )
+    serve.add_argument(
+        "--collect",
+        nargs="?",
+        const="127.0.0.1:4318",
+        metavar="HOST:PORT",
+        help="also receive OTLP/HTTP in the same process (default 127.0.0.1:4318)",
     )
     _db_option(serve)
 
@@ -148,7 +167,51 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.store import Store
 
     Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
-    create_server(db_path).run("stdio")
+    if not args.collect:
+        create_server(db_path).run("stdio")
+        return EXIT_OK
+    import anyio
+
+    from mcp_sessions import receiver
+
+    host, port = _host_port(args.collect)
+    with Store(db_path) as store:
+        sock = receiver.bind(host, port)
+        print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
+
+        async def both() -> None:
+            http = receiver.uvicorn_server(receiver.create_app(store))
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(lambda: http.serve(sockets=[sock]))
+                await create_server(db_path).run_stdio_async()
+                http.should_exit = True  # stdin closed: stop receiving, write what was acknowledged
+
+        anyio.run(both)
+    return EXIT_OK
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise InvalidArgumentError(f"--collect {text!r}: expected HOST:PORT such as 127.0.0.1:4318")
+    return host or "127.0.0.1", int(port)
+
+
+def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
+    import anyio
+
+    from mcp_sessions import receiver
+    from mcp_sessions.store import Store
+
+    with Store(db_path) as store:
+        sock = receiver.bind(args.host, args.port)
+        port = sock.getsockname()[1]
+        print(
+            f"receiving OTLP/HTTP on http://{args.host}:{port} (POST /v1/traces, /v1/logs) into {db_path}; "
+            f"set OTEL_EXPORTER_OTLP_ENDPOINT=http://{args.host}:{port}; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        anyio.run(lambda: receiver.serve_receiver(store, sock, max_body=int(args.max_body_mb * 1024 * 1024)))
     return EXIT_OK
 
 
@@ -198,4 +261,9 @@ def _run_demo(args: argparse.Namespace, db_path: Path | None) -> int:
     return run_demo(db_path, args.recordings)
 
 
-_COMMANDS = {"ingest": cmd_ingest, "serve": cmd_serve, "sessions": cmd_sessions}
+_COMMANDS = {
+    "ingest": cmd_ingest,
+    "collect": cmd_collect,
+    "serve": cmd_serve,
+    "sessions": cmd_sessions,
+}

@@ -18,8 +18,7 @@ from typing import BinaryIO, Literal
 
 from mcp_sessions.errors import InputError, McpSessionsError
 from mcp_sessions.formats import read_path
-from mcp_sessions.model import LogRecord, Record, Span
-from mcp_sessions.redact import RedactionReport, redact_log, redact_span
+from mcp_sessions.redact import RedactionReport, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.writer import IngestCounts, IngestWriter
 
@@ -85,7 +84,7 @@ def ingest_file(store: Store, path: Path, *, label: str | None = None) -> FileRe
             if writer.already_ingested:
                 return FileResult(source, "unchanged", parsed.format)
             report = RedactionReport()
-            writer.add(_redacted(parsed.records, report))
+            writer.add(redact_records(parsed.records, report))
             counts = writer.finish(report.as_dict())
         return FileResult(source, "stored", parsed.format, counts, report.as_dict())
     except McpSessionsError as exc:
@@ -99,16 +98,6 @@ def ingest_file(store: Store, path: Path, *, label: str | None = None) -> FileRe
             "failed",
             error=f"unexpected {type(exc).__name__} while reading; nothing stored (please report this file)",
         )
-
-
-def _redacted(records: Iterable[Record], report: RedactionReport) -> Iterator[Record]:
-    for record in records:
-        if isinstance(record, Span):
-            yield redact_span(record, report)
-        elif isinstance(record, LogRecord):
-            yield redact_log(record, report)
-        else:
-            yield record
 
 
 def _sha256(path: Path) -> str:

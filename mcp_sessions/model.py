@@ -99,6 +99,8 @@ class SkippedRecords:
 
     kind: str
     count: int
+    # Why they were skipped, when it is one record's own fault (an OTLP partial success reports it).
+    reason: str | None = None
 
 
 Record = Span | LogRecord | SkippedRecords

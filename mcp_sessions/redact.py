@@ -23,11 +23,11 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mcp_sessions.model import LogRecord, Span, SpanEvent, SpanLink
+from mcp_sessions.model import LogRecord, Record, Span, SpanEvent, SpanLink
 
 MASK = "[REDACTED]"
 
@@ -210,3 +210,14 @@ def redact_log(record: LogRecord, report: RedactionReport) -> LogRecord:
     attributes = redact_attributes(record.attributes, report)  # first: values masked by key are then known
     resource = redact_attributes(record.resource, report)
     return replace(record, body=redact_value(record.body, report), attributes=attributes, resource=resource)
+
+
+def redact_records(records: Iterable[Record], report: RedactionReport) -> Iterator[Record]:
+    """Every span and log record redacted; other records pass through."""
+    for record in records:
+        if isinstance(record, Span):
+            yield redact_span(record, report)
+        elif isinstance(record, LogRecord):
+            yield redact_log(record, report)
+        else:
+            yield record

@@ -26,6 +26,12 @@ def test_zero_and_empty_optional_ids_mean_no_parent():
     assert normalize_id("AAAAAAAAAAA=", 16, "parentSpanId", optional=True) is None
 
 
+@pytest.mark.parametrize("raw", ["xyz", "a-b-c-d", "W47/95gDgQPSabYzgT/GDAAA"])
+def test_base64_that_is_not_an_ids_width_is_rejected(raw):
+    with pytest.raises(MalformedInputError, match="neither a hex id nor a base64 id"):
+        normalize_id(raw, 32, "traceId")
+
+
 def test_garbage_id_names_the_field():
     with pytest.raises(MalformedInputError, match=r"spans\[3\]\.spanId"):
         normalize_id("not an id!", 16, "spans[3].spanId")

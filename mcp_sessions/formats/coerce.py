@@ -32,7 +32,7 @@ def normalize_id(value: Any, width: int, where: str, *, optional: bool = False) 
     elif isinstance(value, str):
         text = value.strip()
         if not _HEX.match(text) or len(text) > width:
-            text = _base64_to_hex(text, where)
+            text = _base64_to_hex(text, width, where)
     else:
         raise MalformedInputError(f"{where}: expected an id string, got {type(value).__name__}")
     text = text.lower()
@@ -45,15 +45,17 @@ def normalize_id(value: Any, width: int, where: str, *, optional: bool = False) 
     return text
 
 
-def _base64_to_hex(text: str, where: str) -> str:
+def _base64_to_hex(text: str, width: int, where: str) -> str:
     try:
         raw = base64.b64decode(
             text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None, validate=True
         )
     except (binascii.Error, ValueError):
         raise MalformedInputError(f"{where}: {text[:40]!r} is neither hex nor base64") from None
-    if not raw:
-        raise MalformedInputError(f"{where}: empty id")
+    # A base64 id is the id's raw bytes: 16 or 8 for a trace id, 8 for a span id. Anything else is
+    # a string that merely happens to be valid base64 ("xyz"), not an id.
+    if len(raw) not in {width // 2, 8}:
+        raise MalformedInputError(f"{where}: {text[:40]!r} is neither a hex id nor a base64 id of {width // 2} bytes")
     return raw.hex()
 
 

@@ -1,6 +1,6 @@
 """Detect a recording's format from its content, then hand it to one explicit parser.
 
-    peek first bytes ──► gzip? unwrap ──► not JSON? UnknownFormatError
+    peek first bytes ──► gzip? unwrap ──► not JSON? ──► OTLP protobuf (below), else UnknownFormatError
           │
           ▼
     first line is a whole JSON value and more lines follow? ──► JSON Lines (one request a line)
@@ -10,20 +10,41 @@
 
 File names are never trusted: a `.json` file holding JSON Lines, or a `.txt` holding an
 OTLP export, is read for what it is.
+
+OTLP protobuf carries no type tag, and all three export requests put their payload in
+field 1, so the same bytes decode "successfully" as any of them. A message is therefore
+classified by what it holds once decoded, in this order:
+
+    traces   ≥1 span, and every span has a 16-byte trace id and an 8-byte span id
+             (a logs or metrics request read as traces has empty or odd-sized ids)
+    logs     ≥1 log record with a timestamp (spans or metrics read as logs never have one:
+             field 1 is fixed64 in a LogRecord, bytes or string in a Span or Metric)
+    metrics  ≥1 metric (counted and skipped)
+    traces   ≥1 well-formed span: a traces export with a few malformed spans, whose
+             rejects are counted one by one (see `otlp_proto`)
+
+The whole file is tried as one request first, then as the Collector file exporter's
+`format: proto` stream: messages each prefixed by a 4-byte big-endian length. A protobuf
+file may begin with b"\n{" (field 1, 123 bytes long), so JSON that fails to decode is
+tried as protobuf before its JSON error is reported.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
-from mcp_sessions.formats import jaeger, otlp_json, zipkin
+from mcp_sessions.formats import jaeger, otlp_json, otlp_proto, zipkin
 from mcp_sessions.model import Record
 
 _BOM = b"\xef\xbb\xbf"
@@ -54,27 +75,123 @@ def read_path(path: Path) -> Parsed:
     handle = _open(path)
     try:
         first_line = handle.readline()
+        head = first_line  # every byte read so far: protobuf may begin with what looks like blank lines
         if first_line.startswith(_BOM):
             first_line = first_line[len(_BOM) :]
         while first_line and not first_line.strip():
             first_line = handle.readline()
+            head += first_line
         if not first_line:
             raise MalformedInputError("file is empty")
         start = first_line.lstrip()[:1]
         if start not in (b"{", b"["):
-            raise UnknownFormatError(
-                f"not JSON (starts with {first_line[:16]!r}); expected an OTLP/JSON export or JSON Lines"
-            )
+            return _read_protobuf(head + handle.read(), head)
         rest = handle.read(1 << 16)
         if rest.strip() and _try_decode(first_line) is not _UNDECODABLE:
             streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest), handle)
             handle = None  # the Parsed owns it now
             return streamed
-        body = first_line + rest + handle.read()
+        remainder = handle.read()
     finally:
         if handle is not None:
             handle.close()
-    return _classify_document(_decode_document(body))
+    try:
+        doc = _decode_document(first_line + rest + remainder)
+    except MalformedInputError:
+        protobuf = _try_protobuf(head + rest + remainder)
+        if protobuf is None:
+            raise
+        return protobuf
+    return _classify_document(doc)
+
+
+def _read_protobuf(data: bytes, head: bytes) -> Parsed:
+    protobuf = _try_protobuf(data)
+    if protobuf is None:
+        raise UnknownFormatError(
+            f"neither JSON nor an OTLP protobuf export (not JSON: starts with {head[:16]!r}; no spans, logs or "
+            "metrics decode from it as protobuf); expected an OTLP/JSON or OTLP/protobuf export, or JSON Lines"
+        )
+    return protobuf
+
+
+def _try_protobuf(data: bytes) -> Parsed | None:
+    """One OTLP protobuf export request, else a length-prefixed stream of them, else None."""
+    records = _protobuf_request(data)
+    if records is not None:
+        return Parsed("otlp-proto", records)
+    messages = _length_prefixed(data)
+    if not messages:
+        return None
+    streams: list[Iterator[Record]] = []
+    for message in messages:
+        records = _protobuf_request(message)
+        if records is None:
+            return None
+        streams.append(records)
+    return Parsed("otlp-proto-stream", itertools.chain.from_iterable(streams))
+
+
+def _protobuf_request(data: bytes) -> Iterator[Record] | None:
+    """The records of one serialized request, classified as the module docstring describes."""
+    traces = _decode_protobuf(ExportTraceServiceRequest, data)
+    spans = _protobuf_items(traces.resource_spans, "spans", "spans") if traces is not None else []
+    well_formed = [
+        len(span.trace_id) == otlp_proto.TRACE_ID_BYTES and len(span.span_id) == otlp_proto.SPAN_ID_BYTES
+        for span in spans
+    ]
+    if traces is not None and well_formed and all(well_formed):
+        return otlp_proto.traces_from_message(traces)
+    logs = _decode_protobuf(ExportLogsServiceRequest, data)
+    if logs is not None and any(
+        record.time_unix_nano or record.observed_time_unix_nano
+        for record in _protobuf_items(logs.resource_logs, "logs", "log_records")
+    ):
+        return otlp_proto.logs_from_message(logs)
+    try:
+        metrics = list(otlp_proto.metrics_from_bytes(data))
+    except MalformedInputError:
+        metrics = []
+    if metrics:
+        return iter(metrics)
+    if traces is not None and any(well_formed):
+        return otlp_proto.traces_from_message(traces)
+    return None
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def _decode_protobuf(message_class: type[_M], data: bytes) -> _M | None:
+    try:
+        return message_class.FromString(data)
+    except DecodeError:
+        return None
+
+
+def _protobuf_items(resources: Any, kind: str, items: str) -> list[Any]:
+    """Every span or log record of a request, under current and deprecated scope fields alike."""
+    return [
+        item
+        for resource in resources
+        for scope_field in (f"scope_{kind}", f"instrumentation_library_{kind}")
+        for group in getattr(resource, scope_field, ())
+        for item in getattr(group, items)
+    ]
+
+
+def _length_prefixed(data: bytes) -> list[bytes]:
+    """The messages of a stream where each is prefixed by its 4-byte big-endian length; [] if it is not one."""
+    messages: list[bytes] = []
+    position = 0
+    while position < len(data):
+        size = int.from_bytes(data[position : position + 4], "big")
+        position += 4
+        if size == 0 or position + size > len(data):
+            return []
+        messages.append(data[position : position + size])
+        position += size
+    return messages
 
 
 def _open(path: Path) -> IO[bytes]:
