@@ -20,6 +20,7 @@ credentials, so they are kept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import Counter
@@ -79,6 +80,7 @@ _JSON_FIELD = re.compile(
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 _CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
+_CARD_HINT = re.compile(r"(?:\d[ -]?){12}\d")
 
 
 _MIN_KNOWN = 6
@@ -94,6 +96,8 @@ class RedactionReport:
 
     counts: Counter[str] = field(default_factory=Counter)
     known: set[str] = field(default_factory=set)
+    # Parsers share one resource mapping among all spans of a resource: redact it once.
+    _resources: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = field(default_factory=dict)
 
     def remember(self, value: Any) -> None:
         if isinstance(value, str):
@@ -111,6 +115,7 @@ def _key_words(key: str) -> list[str]:
     return [w for w in re.split(r"[._\-\s/:]+", key.lower()) if w]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> str | None:
     """The rule name if a key names a credential, else None."""
     lowered = key.lower()
@@ -152,7 +157,7 @@ def redact_text(text: str, report: RedactionReport) -> str:
     if " " in text:
         text, n = _BEARER.subn(rf"\g<1> {MASK}", text)
         report.counts["bearer"] += n
-    if sum(ch.isdigit() for ch in text[:4096]) >= 13:
+    if _CARD_HINT.search(text):
         text = _CARD.sub(lambda m: _mask_card(m, report), text)
     return text
 
@@ -191,7 +196,7 @@ def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) ->
 
 def redact_span(span: Span, report: RedactionReport) -> Span:
     attributes = redact_attributes(span.attributes, report)  # first: values masked by key are then known
-    resource = redact_attributes(span.resource, report)
+    resource = _redact_resource(span.resource, report)
     return replace(
         span,
         name=redact_text(span.name, report),
@@ -208,8 +213,18 @@ def redact_span(span: Span, report: RedactionReport) -> Span:
 
 def redact_log(record: LogRecord, report: RedactionReport) -> LogRecord:
     attributes = redact_attributes(record.attributes, report)  # first: values masked by key are then known
-    resource = redact_attributes(record.resource, report)
+    resource = _redact_resource(record.resource, report)
     return replace(record, body=redact_value(record.body, report), attributes=attributes, resource=resource)
+
+
+def _redact_resource(resource: Mapping[str, Any], report: RedactionReport) -> dict[str, Any]:
+    """A resource redacted once per ingest, however many records share it (counted once, too)."""
+    cached = report._resources.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    redacted = redact_attributes(resource, report)
+    report._resources[id(resource)] = (resource, redacted)
+    return redacted
 
 
 def redact_records(records: Iterable[Record], report: RedactionReport) -> Iterator[Record]:
