@@ -2,11 +2,13 @@
 
     python tests/bench/receiver_throughput.py [--requests 400] [--spans 100] [--concurrency 8]
 
-Starts the receiver on a free loopback port with a fresh database, sends protobuf export
+Starts `mcp-sessions collect` as its own process on a free loopback port with a fresh
+database (so the sending client does not share its interpreter), sends protobuf export
 requests (each `--spans` spans over 10 traces, with realistic attributes) from
 `--concurrency` clients, waits for every acknowledgement (an acknowledgement means
-committed) and prints spans/s, requests/s, how many transactions the writer used, and
-the same figures for JSON bodies. Figures only: nothing is asserted.
+committed), stops the receiver with SIGINT, and prints spans/s, requests/s, how many
+transactions the writer used (rows in `ingests`) and whether every span is in the
+database; then the same for JSON bodies. Figures only: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import argparse
 import asyncio
 import json
 import random
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,8 +31,6 @@ from google.protobuf.json_format import MessageToJson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from mcp_sessions import receiver
-from mcp_sessions.store import Store
 
 
 def make_request(rng: random.Random, n_spans: int, t0: int) -> ExportTraceServiceRequest:
@@ -59,16 +62,24 @@ def make_request(rng: random.Random, n_spans: int, t0: int) -> ExportTraceServic
     return request
 
 
-def start(db: Path) -> tuple[receiver.uvicorn.Server, threading.Thread, Store, str]:
-    store = Store(db)
-    sock = receiver.bind("127.0.0.1", 0)
-    app = receiver.create_app(store, max_body=64 << 20)
-    server = receiver.uvicorn_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    return server, thread, store, f"http://127.0.0.1:{sock.getsockname()[1]}"
+def start(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_sessions", "collect", "--db", str(db), "--port", str(port), "--max-body-mb", "64"],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the receiver did not start") from None
+            time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port}"
 
 
 async def send_all(url: str, bodies: list[bytes], media: str, concurrency: int) -> float:
@@ -91,15 +102,19 @@ async def send_all(url: str, bodies: list[bytes], media: str, concurrency: int) 
 
 def run(media: str, bodies: list[bytes], spans_total: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server, thread, store, url = start(Path(tmp) / "bench.db")
+        db = Path(tmp) / "bench.db"
+        process, url = start(db)
         elapsed = asyncio.run(send_all(url, bodies, media, concurrency))
-        stats = server.config.app.state.writer.stats
-        server.should_exit = True
-        thread.join()
-        store.close()
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        conn = sqlite3.connect(db)
+        transactions = conn.execute("SELECT count(*) FROM ingests").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+        conn.close()
     print(
         f"{media:<24} {spans_total / elapsed:>10,.0f} spans/s  {len(bodies) / elapsed:>8,.1f} requests/s  "
-        f"{stats.transactions:>5} transactions for {stats.requests} requests  ({elapsed:.2f} s)"
+        f"{transactions:>5} transactions for {len(bodies)} requests  {stored:,} of {spans_total:,} spans stored  "
+        f"({elapsed:.2f} s)"
     )
 
 
