@@ -72,6 +72,32 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError("the database is busy or unreadable right now; retry in a moment") from exc
 
 
+def _filters(
+    query: str | None,
+    service: str | None,
+    since: str | None,
+    until: str | None,
+    has_errors: bool | None,
+    min_duration_ms: float | None,
+) -> dict[str, object]:
+    """The filter fields sessions and traces share, parsed and checked."""
+    since_ns, until_ns = parse_time(since, "since"), parse_time(until, "until")
+    check_range(since_ns, until_ns)
+    return {
+        "text": query,
+        "service": service,
+        "since_ns": since_ns,
+        "until_ns": until_ns,
+        "has_errors": has_errors,
+        "min_duration_ns": int(min_duration_ms * 1e6) if min_duration_ms else None,
+    }
+
+
+def _given(**args: object) -> dict[str, object]:
+    """Arguments worth repeating in a next-call hint: those set and not at their default."""
+    return {k: v for k, v in args.items() if v is not None and not (k == "sort" and v == "recent")}
+
+
 def _result(text: str, model: BaseModel) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
@@ -114,40 +140,26 @@ def create_server(db_path: Path) -> MCPServer:
         use list_traces(unsessioned=True). Example: list_sessions(has_errors=True, sort="slowest")
         """
         with _tool_errors():
-            since_ns, until_ns = parse_time(since, "since"), parse_time(until, "until")
-            check_range(since_ns, until_ns)
+            shared = _filters(query, service, since, until, has_errors, min_duration_ms)
             conn = _store(ctx).conn
             page = queries.list_sessions(
-                conn,
-                queries.SessionFilter(
-                    text=query,
-                    service=service,
-                    user_id=user_id,
-                    since_ns=since_ns,
-                    until_ns=until_ns,
-                    has_errors=has_errors,
-                    min_duration_ns=int(min_duration_ms * 1e6) if min_duration_ms else None,
-                ),
-                sort=sort,
-                limit=limit,
-                cursor=cursor,
+                conn, queries.SessionFilter(user_id=user_id, **shared), sort=sort, limit=limit, cursor=cursor
             )
-            unsessioned = queries.totals(conn)["unsessioned_traces"]
-            args = {
-                "query": query,
-                "service": service,
-                "user_id": user_id,
-                "since": since,
-                "until": until,
-                "has_errors": has_errors,
-                "min_duration_ms": min_duration_ms,
-                "sort": sort if sort != "recent" else None,
-            }
+            next_call = _given(
+                query=query,
+                service=service,
+                user_id=user_id,
+                since=since,
+                until=until,
+                has_errors=has_errors,
+                min_duration_ms=min_duration_ms,
+                sort=sort,
+            )
             text, model = render_session_list(
                 page,
-                unsessioned=unsessioned,
+                unsessioned=queries.totals(conn)["unsessioned_traces"],
                 budget=Budget(budget_tokens),
-                next_call={k: v for k, v in args.items() if v is not None},
+                next_call=next_call,
             )
             return _result(text, model)
 
@@ -174,23 +186,13 @@ def create_server(db_path: Path) -> MCPServer:
         trace's spans: use get_trace. Example: list_traces(session_id="tUVy...", sort="slowest")
         """
         with _tool_errors():
-            since_ns, until_ns = parse_time(since, "since"), parse_time(until, "until")
-            check_range(since_ns, until_ns)
+            shared = _filters(query, service, since, until, has_errors, min_duration_ms)
             conn = _store(ctx).conn
             if session_id and not queries.get_session(conn, session_id):
                 raise _not_found_session(conn, session_id)
             page = queries.list_traces(
                 conn,
-                queries.TraceFilter(
-                    session_id=session_id,
-                    unsessioned=unsessioned,
-                    text=query,
-                    service=service,
-                    since_ns=since_ns,
-                    until_ns=until_ns,
-                    has_errors=has_errors,
-                    min_duration_ns=int(min_duration_ms * 1e6) if min_duration_ms else None,
-                ),
+                queries.TraceFilter(session_id=session_id, unsessioned=unsessioned, **shared),
                 sort=sort,
                 limit=limit,
                 cursor=cursor,
@@ -202,23 +204,18 @@ def create_server(db_path: Path) -> MCPServer:
                 if unsessioned
                 else "Traces"
             )
-            args = {
-                "session_id": session_id,
-                "unsessioned": unsessioned or None,
-                "query": query,
-                "service": service,
-                "since": since,
-                "until": until,
-                "has_errors": has_errors,
-                "min_duration_ms": min_duration_ms,
-                "sort": sort if sort != "recent" else None,
-            }
-            text, model = render_trace_list(
-                page,
-                budget=Budget(budget_tokens),
-                heading=heading,
-                next_call={k: v for k, v in args.items() if v is not None},
+            next_call = _given(
+                session_id=session_id,
+                unsessioned=unsessioned or None,
+                query=query,
+                service=service,
+                since=since,
+                until=until,
+                has_errors=has_errors,
+                min_duration_ms=min_duration_ms,
+                sort=sort,
             )
+            text, model = render_trace_list(page, budget=Budget(budget_tokens), heading=heading, next_call=next_call)
             return _result(text, model)
 
     @mcp.tool(title="Show a trace as a tree", annotations=READ_ONLY)

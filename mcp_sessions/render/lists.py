@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mcp_sessions.model import SessionSummary, TraceSummary
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
 from mcp_sessions.store.queries import Page, cursor_after
+
+
+def _fit(rows: list, line: Callable[[object], str], budget: Budget, reserve: int) -> tuple[list[str], list]:
+    """As many rows as the budget holds (leaving `reserve` for the footer), in order."""
+    lines, shown = [], []
+    for row in rows:
+        text = line(row)
+        if not budget.fits(text, reserve=reserve):
+            break
+        budget.take(text)
+        lines.append(text)
+        shown.append(row)
+    return lines, shown
 
 
 def _resume(page: Page, shown: list, next_call: dict[str, object]) -> str | None:
@@ -64,17 +79,8 @@ def _session_line(s: SessionSummary) -> str:
 def render_session_list(
     page: Page[SessionSummary], *, unsessioned: int, budget: Budget, next_call: dict[str, object]
 ) -> tuple[str, SessionList]:
-    head = "# Sessions"
-    lines = [head]
-    shown: list[SessionSummary] = []
-    footer_reserve = 400
-    for s in page.rows:
-        line = _session_line(s)
-        if not budget.fits(line, reserve=footer_reserve):
-            break
-        budget.take(line)
-        lines.append(line)
-        shown.append(s)
+    body, shown = _fit(page.rows, _session_line, budget, reserve=400)
+    lines = ["# Sessions", *body]
     cursor = _resume(page, shown, next_call)
     summary = f"**Shown**: {len(shown)} of {page.total} sessions"
     if page.total == 0:
@@ -118,15 +124,8 @@ def _trace_line(t: TraceSummary) -> str:
 def render_trace_list(
     page: Page[TraceSummary], *, budget: Budget, heading: str, next_call: dict[str, object]
 ) -> tuple[str, TraceList]:
-    lines = [f"# {heading}"]
-    shown: list[TraceSummary] = []
-    for t in page.rows:
-        line = _trace_line(t)
-        if not budget.fits(line, reserve=300):
-            break
-        budget.take(line)
-        lines.append(line)
-        shown.append(t)
+    body, shown = _fit(page.rows, _trace_line, budget, reserve=300)
+    lines = [f"# {heading}", *body]
     cursor = _resume(page, shown, next_call)
     lines.insert(1, f"**Shown**: {len(shown)} of {page.total} traces")
     if page.total == 0:
