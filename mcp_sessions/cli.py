@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,8 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the MCP server over stdio",
-        description="Run the MCP server on standard input/output (for IDE agents). Logs go to stderr.",
+        help="run the MCP server (stdio, or Streamable HTTP with --http)",
+        description="Run the MCP server on standard input/output for IDE agents, or over Streamable HTTP for a "
+        "shared server. The database is opened read-only unless --allow-ingest is given. Logs go to stderr.",
+    )
+    serve.add_argument("--http", action="store_true", help="serve Streamable HTTP at http://HOST:PORT/mcp")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("MCP_SESSIONS_TOKEN"),
+        help="bearer token HTTP clients must send (default $MCP_SESSIONS_TOKEN); required beyond loopback",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="a Host header clients may use besides loopback names (DNS-rebinding protection); repeatable",
+    )
+    serve.add_argument(
+        "--allow-ingest",
+        action="append",
+        type=Path,
+        metavar="ROOT",
+        help="offer the ingest_recording tool, reading only under ROOT (repeatable); opens the database read-write",
     )
     serve.add_argument(
         "--collect",
@@ -163,30 +187,49 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
+    import anyio
+
+    from mcp_sessions import http, receiver
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
 
     Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
-    if not args.collect:
-        create_server(db_path).run("stdio")
+    mcp = create_server(db_path, ingest_roots=args.allow_ingest)
+    mcp_http = None
+    if args.http:
+        app = http.build_app(mcp, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allowed_host)
+        mcp_sock = receiver.bind(args.host, args.port)
+        mcp_http = receiver.uvicorn_server(app)
+        print(
+            f"mcp-sessions: MCP over Streamable HTTP at http://{args.host}:{mcp_sock.getsockname()[1]}/mcp"
+            + (" (bearer token required)" if args.token else ""),
+            file=sys.stderr,
+        )
+    if not args.collect and mcp_http is None:
+        mcp.run("stdio")
         return EXIT_OK
-    import anyio
 
-    from mcp_sessions import receiver
+    async def run_all(collector_store: Store | None) -> None:
+        collector = None
+        async with anyio.create_task_group() as tasks:
+            if collector_store is not None:
+                host, port = _host_port(args.collect)
+                sock = receiver.bind(host, port)
+                print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
+                collector = receiver.uvicorn_server(receiver.create_app(collector_store))
+                tasks.start_soon(lambda: collector.serve(sockets=[sock]))
+            if mcp_http is not None:
+                await mcp_http.serve(sockets=[mcp_sock])
+            else:
+                await mcp.run_stdio_async()
+            if collector is not None:
+                collector.should_exit = True  # the MCP side ended: stop receiving, write what was acknowledged
 
-    host, port = _host_port(args.collect)
-    with Store(db_path) as store:
-        sock = receiver.bind(host, port)
-        print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
-
-        async def both() -> None:
-            http = receiver.uvicorn_server(receiver.create_app(store))
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(lambda: http.serve(sockets=[sock]))
-                await create_server(db_path).run_stdio_async()
-                http.should_exit = True  # stdin closed: stop receiving, write what was acknowledged
-
-        anyio.run(both)
+    if args.collect:
+        with Store(db_path) as collector_store:
+            anyio.run(run_all, collector_store)
+    else:
+        anyio.run(run_all, None)
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from mcp_sessions.errors import InputError, McpSessionsError
+from mcp_sessions.errors import InputError, InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats import read_path
 from mcp_sessions.redact import RedactionReport, redact_records
 from mcp_sessions.store import Store
@@ -53,6 +53,31 @@ def expand(paths: Iterable[str]) -> Iterator[str]:
                     yield str(child)
         else:
             yield raw
+
+
+def confine(requested: str, roots: list[Path]) -> list[Path]:
+    """The files `requested` names, each proved to lie under one of `roots` after resolving symlinks.
+
+    A relative path is taken under the first root. `..` segments, absolute paths elsewhere and
+    symlinks (to files or folders) that lead outside every root are refused; inside a folder,
+    a file that escapes is refused by name while the rest is kept.
+    """
+    resolved_roots = [r.resolve() for r in roots]
+    candidate = Path(requested).expanduser()
+    if not candidate.is_absolute():
+        candidate = resolved_roots[0] / candidate
+    try:
+        target = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InvalidArgumentError(f"{requested!r} does not exist under the allowed roots") from None
+    allowed = ", ".join(str(r) for r in resolved_roots)
+    if not any(target.is_relative_to(root) for root in resolved_roots):
+        raise InvalidArgumentError(f"{requested!r} is outside the allowed roots ({allowed}); ingest only reads there")
+    files = [Path(f) for f in expand([str(target)])]
+    inside = [f for f in files if any(f.resolve().is_relative_to(root) for root in resolved_roots)]
+    if files and not inside:
+        raise InvalidArgumentError(f"every file under {requested!r} links outside the allowed roots ({allowed})")
+    return inside
 
 
 def ingest_paths(store: Store, paths: Iterable[str], *, stdin: BinaryIO | None = None) -> Iterator[FileResult]:

@@ -24,10 +24,12 @@ from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS, MAX_BUDGET_TOKENS
 from mcp_sessions.errors import McpSessionsError, NotFoundError
+from mcp_sessions.ingest import confine, ingest_file
 from mcp_sessions.params import check_range, normalize_span_id, normalize_trace_id, parse_time
+from mcp_sessions.render.ingest import render_ingest
 from mcp_sessions.render.lists import render_session_list, render_trace_list
 from mcp_sessions.render.markdown import Budget, call
-from mcp_sessions.render.models import SessionList, TraceList, TraceView
+from mcp_sessions.render.models import IngestReport, SessionList, TraceList, TraceView
 from mcp_sessions.render.trace import render_trace
 from mcp_sessions.store import Store, queries
 
@@ -104,10 +106,18 @@ def _result(text: str, model: BaseModel) -> CallToolResult:
     )
 
 
-def create_server(db_path: Path) -> MCPServer:
+INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+def create_server(db_path: Path, *, ingest_roots: list[Path] | None = None) -> MCPServer:
+    """The MCP server over `db_path`: read-only, unless `ingest_roots` enables `ingest_recording`."""
+    readonly = not ingest_roots
+
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
-        store = Store(db_path)
+        if readonly:
+            Store(db_path).close()  # create or upgrade the file once; every query handle is read-only
+        store = Store(db_path, readonly=readonly)
         log.info("mcp-sessions %s serving %s", __version__, db_path)
         try:
             yield AppContext(store)
@@ -262,6 +272,32 @@ def create_server(db_path: Path) -> MCPServer:
                 budget=Budget(budget_tokens),
             )
             return _result(text, model)
+
+    if ingest_roots:
+        roots = [Path(r) for r in ingest_roots]
+        where = ", ".join(str(r) for r in roots)
+
+        @mcp.tool(
+            title="Ingest a recording",
+            annotations=INGEST,
+            description=f"""Store a recording file or folder
+so the other tools can answer about it: OTLP JSON / JSON Lines / protobuf, Jaeger or Zipkin JSON.
+
+Use when the user points at a recording that list_sessions does not show yet. Only paths under
+the allowed roots ({where}) are read; a relative path is taken under the first. Ingesting the
+same file again changes nothing. Secrets are masked before storing. Not for live exporters: point
+them at `mcp-sessions collect`. Example: ingest_recording(path="exports/checkout.json")""",
+        )
+        def ingest_recording(
+            ctx: Context,
+            path: Annotated[str, Field(description="file or folder under an allowed root")],
+            budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
+        ) -> Annotated[CallToolResult, IngestReport]:
+            with _tool_errors():
+                files = confine(path, roots)
+                results = [ingest_file(_store(ctx), f) for f in files]
+                text, model = render_ingest(results, budget=Budget(budget_tokens))
+                return _result(text, model)
 
     return mcp
 

@@ -87,3 +87,20 @@ class TraceView(BaseModel):
     error_spans: int
     log_count: int
     truncated: bool
+
+
+class IngestedFile(BaseModel):
+    source: str
+    status: str = Field(description="stored, unchanged (already ingested) or failed")
+    format: str | None
+    spans: int
+    logs: int
+    error: str | None
+
+
+class IngestReport(BaseModel):
+    files: list[IngestedFile]
+    stored: int
+    unchanged: int
+    failed: int
+    redactions: dict[str, int] = Field(description="values masked at ingest, by rule")

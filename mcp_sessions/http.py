@@ -1,0 +1,108 @@
+"""Streamable HTTP for shared servers: bearer-token auth, DNS-rebinding protection, size limits.
+
+    client ──► BearerAuth (401 without the token) ──► SDK transport security (Host/Origin
+               checked against the allowed hosts) ──► body size limit ──► MCP at /mcp
+
+Binding beyond loopback requires a token: a server reachable from the network answers
+nothing to a request that does not carry `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+
+import orjson
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_sessions.errors import InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MCP_PATH = "/mcp"
+TOKEN_ENV_VAR = "MCP_SESSIONS_TOKEN"
+MAX_REQUEST_BYTES = 1024 * 1024  # tool calls are small; nothing legitimate comes near this
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerAuth:
+    """Pure ASGI middleware: every HTTP request must carry the bearer token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = orjson.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="mcp-sessions"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def security_settings(host: str, port: int, extra_hosts: list[str]) -> TransportSecuritySettings:
+    """Host/Origin allow-lists: loopback names always, the bound host, and what the operator adds."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    for name in extra_hosts:
+        hosts.append(name if ":" in name.rstrip("]") else f"{name}:*")
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def build_app(mcp: MCPServer, *, host: str, port: int, token: str | None, allowed_hosts: list[str]) -> ASGIApp:
+    if not is_loopback(host) and not token:
+        raise InvalidArgumentError(
+            f"serving on {host} (beyond loopback) needs a bearer token: pass --token or set ${TOKEN_ENV_VAR}"
+        )
+    app: ASGIApp = mcp.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=security_settings(host, port, allowed_hosts),
+        max_request_body_size=MAX_REQUEST_BYTES,
+        host=host,
+    )
+    return BearerAuth(app, token) if token else app
+
+
+def serve_http(
+    mcp: MCPServer,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    allowed_hosts: list[str],
+    sock: socket.socket | None = None,
+) -> None:
+    app = build_app(mcp, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock else None)
