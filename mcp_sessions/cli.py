@@ -106,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--recordings", type=Path, help="recordings to use instead of the bundled ones")
     _db_option(demo)
 
+    prune = commands.add_parser(
+        "prune",
+        help="delete sessions older than an age, then reclaim the space",
+        description="Delete every session that ended before the given age (with its traces, spans and logs), "
+        "and unsessioned traces and logs as old; then rewrite the file so nothing removed stays on disk.",
+    )
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="an age such as 30d, 12h, 90m, 2w")
+    _db_option(prune)
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase everything of one user, then reclaim the space",
+        description="Delete every session, trace, span and log of a user (by user id), then rewrite the file so "
+        "nothing removed stays on disk.",
+    )
+    forget.add_argument("--user", required=True, metavar="ID", help="the user id as stored (see `sessions`)")
+    _db_option(forget)
+
     sessions = commands.add_parser(
         "sessions", help="list sessions for humans", description="List indexed sessions, most recent first."
     )
@@ -298,6 +316,36 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+def _report_removed(what: str, removed: object, db_path: Path) -> None:
+    r = removed
+    print(
+        f"{what}: removed {r.sessions} sessions, {r.traces} traces, {r.spans} spans, {r.logs} logs; "
+        f"{db_path} went from {r.bytes_before / 1e6:.2f} MB to {r.bytes_after / 1e6:.2f} MB"
+    )
+
+
+def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.params import parse_age
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.retention import prune_older_than
+
+    cutoff = parse_age(args.older_than, "--older-than")
+    with Store(db_path) as store:
+        removed = prune_older_than(store.conn, cutoff)
+    _report_removed(f"pruned sessions older than {args.older_than}", removed, db_path)
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.retention import forget_user
+
+    with Store(db_path) as store:
+        removed = forget_user(store.conn, args.user)
+    _report_removed(f"forgot user {args.user!r}", removed, db_path)
+    return EXIT_OK
+
+
 def _run_demo(args: argparse.Namespace, db_path: Path | None) -> int:
     from mcp_sessions.demo import run_demo
 
@@ -309,4 +357,6 @@ _COMMANDS = {
     "collect": cmd_collect,
     "serve": cmd_serve,
     "sessions": cmd_sessions,
+    "prune": cmd_prune,
+    "forget": cmd_forget,
 }

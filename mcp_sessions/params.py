@@ -42,6 +42,15 @@ def parse_time(text: str | None, field: str, *, now_ns: int | None = None) -> in
     return int(parsed.timestamp() * 1_000_000) * 1_000
 
 
+def parse_age(text: str, field: str, *, now_ns: int | None = None) -> int:
+    """An age such as `30d` → the time that long ago, in ns since the epoch (ages only, no dates)."""
+    if not _RELATIVE.match(text or ""):
+        raise InvalidArgumentError(f"{field} {text!r} is not an age; use a number and a unit: 90m, 12h, 30d, 2w")
+    value = parse_time(text, field, now_ns=now_ns)
+    assert value is not None
+    return value
+
+
 def check_range(since_ns: int | None, until_ns: int | None) -> None:
     if since_ns is not None and until_ns is not None and since_ns > until_ns:
         raise InvalidArgumentError("`since` is later than `until`; swap them or drop one")
