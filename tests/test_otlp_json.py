@@ -199,3 +199,26 @@ def test_bad_files_fail_with_a_clear_message(tmp_path, content, error, message):
     path.write_bytes(content)
     with pytest.raises(error, match=message):
         records(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"kvlistValue": [{"key": "a", "value": {"intValue": "1"}}]}, {"a": 1}),  # bare list, no "values"
+        ({"kvlistValue": [1]}, {}),
+        ({"arrayValue": [{"stringValue": "x"}]}, ["x"]),
+        ({"arrayValue": {"values": "nope"}}, []),
+        ({"kvlistValue": None}, {}),
+    ],
+)
+def test_odd_anyvalue_shapes_are_read_not_crashed_on(value, expected):
+    span = dict(MINIMAL_SPAN, attributes=[{"key": "v", "value": value}])
+    (parsed,) = list(parse_request(_request(span=span)))
+    assert parsed.attributes["v"] == expected
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(_request()).encode())[:15])
+    with pytest.raises(MalformedInputError, match="gzip stream is corrupt or truncated"):
+        records(path)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,22 @@ def _length_prefixed(data: bytes) -> list[bytes]:
     return messages
 
 
+class _GzipReader(gzip.GzipFile):
+    """A gzip file whose corrupt or truncated stream is a MalformedInputError, like any other bad input."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise MalformedInputError(f"the gzip stream is corrupt or truncated ({exc}); re-export the file") from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise MalformedInputError(f"the gzip stream is corrupt or truncated ({exc}); re-export the file") from None
+
+
 def _open(path: Path) -> IO[bytes]:
     try:
         handle: IO[bytes] = path.open("rb")
@@ -203,7 +220,7 @@ def _open(path: Path) -> IO[bytes]:
         raise MalformedInputError(f"cannot read: {exc.strerror or exc}") from None
     if handle.read(2) == _GZIP_MAGIC:
         handle.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return _GzipReader(path, "rb")  # type: ignore[return-value]
     handle.seek(0)
     return handle
 

@@ -95,13 +95,19 @@ def any_value(value: Any) -> Any:
         except (TypeError, ValueError):
             return raw
     if "arrayValue" in value:
-        values = (value["arrayValue"] or {}).get("values") or []
+        values = _values(value["arrayValue"])
         return [any_value(v) for v in values] if isinstance(values, list) else []
     if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values"), "kvlistValue")
+        values = _values(value["kvlistValue"])
+        return attributes(values, "kvlistValue") if isinstance(values, list) else {}
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
+
+
+def _values(container: Any) -> Any:
+    """`{"values": [...]}` as the spec writes it, or the bare list some encoders emit."""
+    return container.get("values") if isinstance(container, dict) else container
 
 
 def attributes(items: Any, where: str) -> dict[str, Any]:
