@@ -223,6 +223,8 @@ def _redact_resource(resource: Mapping[str, Any], report: RedactionReport) -> di
     if cached is not None and cached[0] is resource:
         return cached[1]
     redacted = redact_attributes(resource, report)
+    if len(report._resources) >= 1_024:  # bounded: a long JSON Lines file brings new mappings every line
+        report._resources.clear()
     report._resources[id(resource)] = (resource, redacted)
     return redacted
 

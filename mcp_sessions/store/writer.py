@@ -25,6 +25,7 @@ from mcp_sessions import semconv
 from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span
 
 BATCH_ROWS = 2_000
+_RESOURCE_CACHE = 1_024
 
 _SPAN_COLUMNS = (
     "trace_id",
@@ -191,6 +192,8 @@ class IngestWriter:
             (digest, str(service) if service not in (None, "") else None, encoded),
         )
         resource_id = self.conn.execute("SELECT id FROM resources WHERE hash = ?", (digest,)).fetchone()[0]
+        if len(self._resource_ids) >= _RESOURCE_CACHE:  # a JSON Lines file brings new mappings every line
+            self._resource_ids.clear()
         self._resource_ids[id(resource)] = (resource, resource_id)
         return resource_id
 
