@@ -11,10 +11,11 @@ from collections import defaultdict
 
 from mcp_sessions.analysis.selection import Selection, is_error
 from mcp_sessions.analysis.tree import TraceTree
-from mcp_sessions.model import TraceSummary
+from mcp_sessions.model import Span, TraceSummary
 from mcp_sessions.render.lists import trace_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import HiddenGroup, SpanNode, TraceView
+from mcp_sessions.semconv import first
 
 _MAX_GROUPS = 3
 
@@ -33,11 +34,18 @@ def _error_text(tree: TraceTree, node: int) -> str | None:
     return "error status" if span.is_error else None
 
 
+def _label(span: Span) -> str:
+    """What a span did: its name, and for a database call the statement (instrumentations name those
+    spans after the verb alone, `SELECT`, which says nothing)."""
+    statement = first(span.attributes, "db.query.text", "db.statement")
+    return f"{span.name}: {statement}" if statement and str(statement) != span.name else span.name
+
+
 def _hidden_groups(tree: TraceTree, hidden: tuple[int, ...]) -> list[HiddenGroup]:
     acc: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for node in hidden:
         span = tree.spans[node]
-        row = acc[(span.service, span.name)]
+        row = acc[(span.service, _label(span))]
         row[0] += 1
         row[1] += tree.clamped[node][1] - tree.clamped[node][0]
         row[2] += is_error(tree, node)
@@ -102,7 +110,7 @@ def render_trace(
         )
         service = quote(span.service, 40) if span.service else "unknown service"
         line = (
-            f"{indent}- `{span.span_id}` {quote(span.name, 90)} · {service} · {span.kind} · "
+            f"{indent}- `{span.span_id}` {quote(_label(span), 120)} · {service} · {span.kind} · "
             f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}"
         )
         if error:
