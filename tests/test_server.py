@@ -156,3 +156,20 @@ async def test_text_budget_is_respected_and_paging_continues_where_text_stopped(
         rest = await client.call_tool("list_traces", {"limit": 100, "cursor": page["next_cursor"]})
     ids = [t["trace_id"] for t in page["traces"]] + [t["trace_id"] for t in rest.structured_content["traces"]]
     assert len(ids) == len(set(ids)) == 31
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "field"),
+    [
+        ("list_sessions", {"limit": "many"}, "limit"),
+        ("list_sessions", {"has_errors": "perhaps"}, "has_errors"),
+        ("get_trace", {"trace_id": 12345}, "trace_id"),
+        ("get_trace", {}, "trace_id"),
+        ("list_traces", {"sort": "fastest"}, "sort"),
+    ],
+)
+async def test_wrong_argument_types_name_the_argument(otlp_db: Path, tool, args, field):
+    async with Client(create_server(otlp_db)) as client:
+        result = await client.call_tool(tool, args)
+    assert result.is_error
+    assert field in text(result)
