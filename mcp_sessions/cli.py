@@ -185,6 +185,7 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
             spans += c.spans_stored
             logs += c.logs_stored
             parts = [
+                *([f"{c.events_stored} events ({c.events_linked} linked by time window)"] if c.events_read else []),
                 f"{c.spans_stored} spans",
                 f"{c.logs_stored} logs",
                 f"{c.traces_touched} traces",

@@ -19,20 +19,28 @@ from mcp_sessions.errors import InputError
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.store import Store
 
-BUNDLED = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+BUNDLED = FIXTURES / "recordings"
+BUNDLED_BROWSER = FIXTURES / "recordings-browser"  # rrweb and HAR of the same sessions
 
 
 def run_demo(db_path: Path | None, recordings: Path | None, out: Callable[[str], None] = print) -> int:
     source = recordings or BUNDLED
+    sources = [source] if recordings or not BUNDLED_BROWSER.exists() else [source, BUNDLED_BROWSER]
     if not source.exists():
         raise InputError(f"no recordings at {source}; run from a checkout of mcp-sessions or pass --recordings PATH")
     with tempfile.TemporaryDirectory(prefix="mcp-sessions-demo-") as tmp:
         db = db_path or Path(tmp) / "demo.db"
-        out(f"$ mcp-sessions ingest {source} --db {db}")
+        out(f"$ mcp-sessions ingest {' '.join(map(str, sources))} --db {db}")
         with Store(db) as store:
-            results = list(ingest_paths(store, [str(source)]))
+            results = list(ingest_paths(store, [str(s) for s in sources]))
         for r in results:
-            detail = r.error if r.status == "failed" else f"{r.counts.spans_stored} spans, {r.counts.logs_stored} logs"
+            c = r.counts
+            detail = (
+                r.error
+                if r.status == "failed"
+                else f"{c.spans_stored} spans, {c.logs_stored} logs, {c.events_stored} events"
+            )
             out(f"  {r.status:<9} {r.source}: {detail}")
         if any(r.status == "failed" for r in results):
             return 1
@@ -62,4 +70,10 @@ async def _walk(db: Path, out: Callable[[str], None]) -> None:
         await ask("get_trace", {"trace_id": traces["traces"][0]["trace_id"]})
         errors = await ask("list_traces", {"has_errors": True, "limit": 5})
         if errors.get("traces"):
-            await ask("get_trace", {"trace_id": errors["traces"][0]["trace_id"]})
+            failing = errors["traces"][0]
+            if failing.get("session_id"):
+                await ask(
+                    "get_timeline",
+                    {"session_id": failing["session_id"], "kinds": ["click", "input", "console", "network"]},
+                )
+            await ask("get_trace", {"trace_id": failing["trace_id"]})

@@ -103,7 +103,55 @@ class SkippedRecords:
     reason: str | None = None
 
 
-Record = Span | LogRecord | SkippedRecords
+EventKind = Literal[
+    "navigation",
+    "click",
+    "dblclick",
+    "focus",
+    "input",
+    "scroll",
+    "resize",
+    "console",
+    "network",
+    "error",
+    "custom",
+    "websocket",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing the browser recorded (rrweb, HAR): the frontend side of a session.
+
+    `summary` is what a person reads ('click button "Place order"', 'GET /api/cart → 200').
+    `time_ns` is None when the recording has no timestamps; `seq` keeps the recorded order.
+    `session_key` is a session id the recording itself carries (baggage `session.id`, a
+    recorder's session field); `client_key` names the browser/user for inactivity
+    sessionization when there is none. `trace_id`/`span_id` come from the request's
+    `traceparent` (or `sentry-trace`, `b3`) header. `detail` holds the bounded rest:
+    headers, timings, sizes, payloads, stack; it is redacted before storage.
+    """
+
+    source: str  # "rrweb" | "har"
+    seq: int
+    time_ns: int | None
+    kind: EventKind
+    summary: str
+    url: str | None = None
+    target: str | None = None
+    level: str | None = None
+    method: str | None = None
+    status: int | None = None
+    duration_ns: int | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    session_key: str | None = None
+    client_key: str | None = None
+    user_id: str | None = None
+    detail: Attributes = field(default_factory=dict)
+
+
+Record = Span | LogRecord | SkippedRecords | Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,15 @@ the values):
                       (authorization, cookie, password, secret, token, api key, ...)
     sensitive_header  request/response headers that carry a session (x-session-id, csrf)
     query_param       sensitive query-string parameters inside URLs (?token=..., &api_key=...)
+                      and form-encoded bodies (password=...&user=...)
+    cookie            every cookie value a browser recording carries
     json_field        "password": "..." style fields inside JSON text
     jwt               anything shaped like a JSON Web Token
     bearer            Bearer / Basic credentials in free text
     card_number       digit runs that pass the Luhn check and look like a payment card
+    prefixed_token    in browser text (console messages, bodies, URLs): vendor-style tokens,
+                      a short lowercase prefix and a long digit-bearing tail (sk_live_4e8f…,
+                      pat_7Hq2Lx9Vb4Kd, sup_erin_c0ns0le_55aa), as secret scanners flag them
     known_value       a value already masked under a sensitive key, met again in free text
                       (the token in an `auth_token` attribute, repeated in a log body)
 
@@ -28,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mcp_sessions.model import LogRecord, Record, Span, SpanEvent, SpanLink
+from mcp_sessions.model import Event, LogRecord, Record, Span, SpanEvent, SpanLink
 
 MASK = "[REDACTED]"
 
@@ -71,12 +76,14 @@ _SENSITIVE_PARAMS = (
     "access_token|refresh_token|id_token|token|auth|auth_token|api_key|apikey|api-key|key|secret|"
     "client_secret|password|passwd|pwd|sig|signature|session|sessionid|session_id|sid|jwt|code|credential"
 )
-_QUERY_PARAM = re.compile(rf"([?&;](?:{_SENSITIVE_PARAMS})=)[^&#\s\"']*", re.IGNORECASE)
+# After ?, & or ; in a URL, or at the start of a form-encoded body (password=...&user=...).
+_QUERY_PARAM = re.compile(rf"((?:^|[?&;])(?:{_SENSITIVE_PARAMS})=)[^&#\s\"']*", re.IGNORECASE)
 _JSON_FIELD = re.compile(
     r"(\"(?:[a-z_\-]*(?:password|passwd|secret|token|api_?key|authorization|cookie|credential)[a-z_\-]*)\"\s*:\s*)"
     r"\"(?:[^\"\\]|\\.)*\"",
     re.IGNORECASE,
 )
+_PREFIXED_TOKEN = re.compile(r"\b[a-z]{2,8}_(?=[A-Za-z0-9_]*\d[A-Za-z0-9_]*\d)[A-Za-z0-9_]{12,}\b")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 _CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
@@ -171,6 +178,25 @@ def _mask_card(match: re.Match[str], report: RedactionReport) -> str:
     return raw
 
 
+def redact_browser_text(text: str, report: RedactionReport) -> str:
+    """Free text a browser recorded: the general rules, then vendor-style tokens."""
+    text = redact_text(text, report)
+    if "_" in text:
+        text, n = _PREFIXED_TOKEN.subn(MASK, text)
+        report.counts["prefixed_token"] += n
+    return text
+
+
+def _redact_browser_value(value: Any, report: RedactionReport) -> Any:
+    if isinstance(value, str):
+        return redact_browser_text(value, report)
+    if isinstance(value, list):
+        return [_redact_browser_value(v, report) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _redact_browser_value(v, report) for k, v in value.items()}
+    return value
+
+
 def redact_value(value: Any, report: RedactionReport) -> Any:
     if isinstance(value, str):
         return redact_text(value, report)
@@ -229,6 +255,36 @@ def _redact_resource(resource: Mapping[str, Any], report: RedactionReport) -> di
     return redacted
 
 
+_HEADER_MAPS = {"request_headers": "http.request.header.", "response_headers": "http.response.header."}
+_COOKIE_MAPS = ("request_cookies", "response_cookies", "cookies")
+
+
+def redact_event(event: Event, report: RedactionReport) -> Event:
+    """A browser event with headers judged as headers, every cookie value masked, text rules everywhere."""
+    detail: dict[str, Any] = dict(event.detail)
+    for key, prefix in _HEADER_MAPS.items():
+        headers = detail.get(key)
+        if isinstance(headers, Mapping):
+            detail[key] = redact_attributes({f"{prefix}{name}": v for name, v in headers.items()}, report)
+            detail[key] = {name[len(prefix) :]: v for name, v in detail[key].items()}
+    for key in _COOKIE_MAPS:
+        cookies = detail.get(key)
+        if isinstance(cookies, Mapping) and cookies:
+            for value in cookies.values():
+                report.remember(value)
+            report.counts["cookie"] += len(cookies)
+            detail[key] = dict.fromkeys(cookies, MASK)
+    others = {k: v for k, v in detail.items() if k not in _HEADER_MAPS and k not in _COOKIE_MAPS}
+    detail.update(redact_attributes(others, report))
+    return replace(
+        event,
+        summary=redact_browser_text(event.summary, report),
+        url=redact_browser_text(event.url, report) if event.url else None,
+        target=redact_browser_text(event.target, report) if event.target else None,
+        detail=_redact_browser_value(detail, report),
+    )
+
+
 def redact_records(records: Iterable[Record], report: RedactionReport) -> Iterator[Record]:
     """Every span and log record redacted; other records pass through."""
     for record in records:
@@ -236,5 +292,7 @@ def redact_records(records: Iterable[Record], report: RedactionReport) -> Iterat
             yield redact_span(record, report)
         elif isinstance(record, LogRecord):
             yield redact_log(record, report)
+        elif isinstance(record, Event):
+            yield redact_event(record, report)
         else:
             yield record

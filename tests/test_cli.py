@@ -60,14 +60,15 @@ def test_directory_of_good_and_bad_files(tmp_path: Path, db_path: Path, samples:
     (folder / "good.json").write_bytes((samples / "otlp" / "spec-example-trace.json").read_bytes())
     (folder / "truncated.json").write_text('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab')
     (folder / "notes.txt").write_text("just some notes")
-    (folder / "har.json").write_text(json.dumps({"log": {"version": "1.2", "entries": []}}))
+    zipkin_v1 = [{"traceId": "a" * 16, "id": "b" * 16, "name": "get", "binaryAnnotations": []}]
+    (folder / "old-zipkin.json").write_text(json.dumps(zipkin_v1))
     result = run("ingest", str(folder), "--db", str(db_path))
     assert result.returncode == 1
     errors = result.stderr.decode().splitlines()
     assert len(errors) == 3
     assert any("truncated.json" in e and "truncated" in e.split(":", 1)[1] for e in errors)
     assert any("notes.txt" in e and "not JSON" in e for e in errors)
-    assert any("har.json" in e and "HAR" in e for e in errors)
+    assert any("old-zipkin.json" in e and "Zipkin v1" in e for e in errors)
     assert "1 stored, 0 unchanged, 3 failed; 1 spans" in result.stdout.decode()
 
 

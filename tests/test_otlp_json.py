@@ -191,7 +191,7 @@ def test_gzip_and_bom_are_unwrapped(tmp_path):
         (b'{"resourceSpans": [{"scopeSpans": [', MalformedInputError, "truncated"),
         (b"\x00\x01binary", UnknownFormatError, "not JSON"),
         (b'{"hello": "world"}', UnknownFormatError, "keys hello"),
-        (b'{"log": {"entries": []}}', UnsupportedFormatError, "HAR"),
+        (b'[{"traceId": "aaaaaaaaaaaaaaaa", "id": "b", "binaryAnnotations": []}]', UnsupportedFormatError, "Zipkin v1"),
     ],
 )
 def test_bad_files_fail_with_a_clear_message(tmp_path, content, error, message):

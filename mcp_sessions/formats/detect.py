@@ -45,7 +45,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
-from mcp_sessions.formats import jaeger, otlp_json, otlp_proto, zipkin
+from mcp_sessions.formats import har, jaeger, otlp_json, otlp_proto, rrweb, zipkin
 from mcp_sessions.model import Record
 
 _BOM = b"\xef\xbb\xbf"
@@ -253,6 +253,10 @@ def _classify_document(doc: Any) -> Parsed:
         return Parsed("jaeger-json", jaeger.parse(doc))
     if zipkin.looks_like_zipkin(doc):
         return Parsed("zipkin-json", zipkin.parse(doc))
+    if har.looks_like_har(doc):
+        return Parsed("har", har.parse(doc))
+    if rrweb.looks_like_rrweb(doc):
+        return Parsed("rrweb", rrweb.parse(doc))
     other = _name_other_format(doc)
     if other:
         raise UnsupportedFormatError(f"recognised as {other}, which this version cannot ingest yet")
@@ -263,6 +267,7 @@ def _classify_document(doc: Any) -> Parsed:
 
 def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[Record]:
     """Each line one OTLP export request, as the Collector's file exporter writes them."""
+    rrweb_state = rrweb.RrwebState()  # PostHog exports: one recording across many lines
     for number, line in enumerate(_iter_lines(handle, first_line, rest), start=1):
         if not line.strip():
             continue
@@ -273,6 +278,9 @@ def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[R
                 f"line {number}: invalid JSON at column {exc.colno}: {_short(exc.msg)}"
                 + ("; the file looks truncated" if not line.endswith(b"\n") else "")
             ) from None
+        if rrweb.looks_like_posthog_line(doc):
+            yield from rrweb.parse_posthog_line(doc, number, rrweb_state)
+            continue
         if not otlp_json.looks_like_otlp(doc):
             other = _name_other_format(doc)
             if other:

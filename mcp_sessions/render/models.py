@@ -104,3 +104,31 @@ class IngestReport(BaseModel):
     unchanged: int
     failed: int
     redactions: dict[str, int] = Field(description="values masked at ingest, by rule")
+
+
+class TimelineEntry(BaseModel):
+    offset_ms: float | None = Field(description="time since the session start; null when the recording has none")
+    kind: str
+    summary: str
+    url: str | None
+    target: str | None
+    level: str | None
+    method: str | None
+    status: int | None
+    duration_ms: float | None
+    trace_id: str | None
+    link: str | None = Field(description="how the trace was linked: traceparent, sentry-trace, b3, time-window")
+    backend_ms: float | None
+    backend_spans: int | None
+    backend_errors: int | None
+
+
+class Timeline(BaseModel):
+    session_id: str
+    start: str
+    entries: list[TimelineEntry]
+    total: int = Field(description="entries matching the filters")
+    first: int = Field(description="index of the first entry shown (0-based)")
+    shown: int
+    next_cursor: str | None
+    counts: dict[str, int] = Field(description="events by kind in the whole session, and linked requests")

@@ -281,6 +281,91 @@ def totals(conn: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class TimelineItem:
+    """One line of a session's story: a browser event, or a backend trace no request accounts for."""
+
+    origin: Literal["event", "trace"]
+    time_ns: int | None
+    seq: int
+    kind: str
+    summary: str
+    url: str | None
+    target: str | None
+    level: str | None
+    method: str | None
+    status: int | None
+    duration_ns: int | None
+    trace_id: str | None
+    link_method: str | None
+    backend_ns: int | None
+    backend_spans: int | None
+    backend_errors: int | None
+
+
+_TIMELINE = """
+SELECT * FROM (
+    SELECT 'event' AS origin, e.time_ns, e.seq, e.kind, e.summary, e.url, e.target, e.level, e.method, e.status,
+           e.duration_ns, e.trace_id, e.link_method, t.duration_ns AS backend_ns, t.span_count, t.error_count,
+           e.id AS ordinal
+    FROM events e LEFT JOIN traces t ON t.trace_id = e.trace_id
+    WHERE e.session_id = :session AND e.shadowed = 0
+    UNION ALL
+    SELECT 'trace', t.start_ns, 0, 'backend', coalesce(t.root_name, '(no root span)'), t.http_url, t.root_service,
+           NULL, t.http_method, t.http_status, t.duration_ns, t.trace_id, t.session_source, t.duration_ns,
+           t.span_count, t.error_count, 0
+    FROM traces t
+    WHERE t.session_id = :session
+      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = t.trace_id AND e.session_id = :session)
+)
+WHERE (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
+  AND (:from_ns IS NULL OR time_ns >= :from_ns) AND (:to_ns IS NULL OR time_ns <= :to_ns)
+"""
+
+
+def timeline(
+    conn: sqlite3.Connection,
+    session_id: str,
+    *,
+    kinds: Sequence[str] | None,
+    from_ns: int | None,
+    to_ns: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[TimelineItem], int]:
+    """A page of a session's merged timeline, in time order (recorded order where times are unknown)."""
+    params = {
+        "session": session_id,
+        "kinds": orjson.dumps(list(kinds)).decode() if kinds else None,
+        "from_ns": from_ns,
+        "to_ns": to_ns,
+    }
+    total = conn.execute(f"SELECT count(*) FROM ({_TIMELINE})", params).fetchone()[0]
+    rows = conn.execute(
+        f"{_TIMELINE} ORDER BY coalesce(time_ns, 0), seq, origin, ordinal, trace_id LIMIT :limit OFFSET :offset",
+        {**params, "limit": limit, "offset": offset},
+    ).fetchall()
+    return [TimelineItem(*row[:16]) for row in rows], total
+
+
+def session_event_counts(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:
+    """How many events of each kind a session has, and how many requests were linked to a trace."""
+    counts = dict(
+        conn.execute(
+            "SELECT kind, count(*) FROM events WHERE session_id = ? AND shadowed = 0 GROUP BY kind", (session_id,)
+        )
+    )
+    counts["linked_requests"] = conn.execute(
+        "SELECT count(*) FROM events WHERE session_id = ? AND kind = 'network' AND trace_id IS NOT NULL "
+        "AND shadowed = 0",
+        (session_id,),
+    ).fetchone()[0]
+    counts["times_unknown"] = conn.execute(
+        "SELECT count(*) FROM events WHERE session_id = ? AND time_ns IS NULL", (session_id,)
+    ).fetchone()[0]
+    return counts
+
+
 def trace_logs_count(conn: sqlite3.Connection, trace_id: str) -> int:
     return conn.execute("SELECT count(*) FROM logs WHERE trace_id = ?", (trace_id,)).fetchone()[0]
 

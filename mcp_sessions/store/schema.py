@@ -148,7 +148,48 @@ CREATE INDEX logs_session ON logs(session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX logs_time ON logs(time_ns);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),)
+_V2 = """
+-- The frontend timeline: what the browser recorded (rrweb, HAR).
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY,
+    event_hash    TEXT NOT NULL UNIQUE,   -- the same recording ingested twice adds nothing
+    session_id    TEXT,                   -- resolved: the recording's key, or cut by inactivity
+    session_key   TEXT,                   -- the key the recording carried, if any
+    client_key    TEXT,                   -- browser / user, for inactivity sessionization
+    user_id       TEXT,
+    source        TEXT NOT NULL,          -- rrweb | har
+    seq           INTEGER NOT NULL,
+    time_ns       INTEGER,                -- NULL: the recording has no timestamps
+    kind          TEXT NOT NULL,
+    summary       TEXT NOT NULL,
+    url           TEXT,
+    target        TEXT,
+    level         TEXT,
+    method        TEXT,
+    status        INTEGER,
+    duration_ns   INTEGER,
+    trace_id      TEXT,
+    span_id       TEXT,
+    link_method   TEXT,                   -- how trace_id was found: traceparent | sentry-trace | b3 | time-window
+    shadowed      INTEGER NOT NULL DEFAULT 0,  -- 1: a HAR copy of what rrweb also recorded (kept, not shown twice)
+    detail        TEXT NOT NULL,
+    ingest_id     INTEGER NOT NULL REFERENCES ingests(id)
+);
+CREATE INDEX events_session ON events(session_id, time_ns, seq);
+CREATE INDEX events_trace ON events(trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX events_unlinked ON events(method, time_ns) WHERE trace_id IS NULL AND kind = 'network';
+
+ALTER TABLE traces ADD COLUMN session_source TEXT;   -- span-attribute | request
+ALTER TABLE sessions ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN request_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN frontend_error_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ingests ADD COLUMN events_stored INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
+    Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 

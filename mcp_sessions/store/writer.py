@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from mcp_sessions import semconv
-from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span
+from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 
 BATCH_ROWS = 2_000
 _RESOURCE_CACHE = 1_024
@@ -80,6 +80,36 @@ _LOG_COLUMNS = (
     "resource_id",
     "ingest_id",
 )
+_EVENT_COLUMNS = (
+    "event_hash",
+    "session_id",
+    "session_key",
+    "client_key",
+    "user_id",
+    "source",
+    "seq",
+    "time_ns",
+    "kind",
+    "summary",
+    "url",
+    "target",
+    "level",
+    "method",
+    "status",
+    "duration_ns",
+    "trace_id",
+    "span_id",
+    "link_method",
+    "detail",
+    "ingest_id",
+)
+_INSERT_EVENT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+)
+# Keyless events of one client more than this far apart belong to different sessions.
+SESSION_GAP_NS = 30 * 60 * 1_000_000_000
+# A request and the server span it caused start within this window of each other (clocks differ).
+LINK_WINDOW_NS = 2 * 1_000_000_000
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
@@ -93,6 +123,9 @@ class IngestCounts:
     spans_stored: int = 0
     logs_read: int = 0
     logs_stored: int = 0
+    events_read: int = 0
+    events_stored: int = 0
+    events_linked: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     traces_touched: int = 0
     sessions_touched: int = 0
@@ -120,6 +153,7 @@ class IngestWriter:
         self._resource_ids: dict[int, tuple[Mapping[str, Any], int]] = {}
         self._span_rows: list[tuple[Any, ...]] = []
         self._log_rows: list[tuple[Any, ...]] = []
+        self._event_rows: list[tuple[Any, ...]] = []
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
 
@@ -153,21 +187,52 @@ class IngestWriter:
                 self._log_rows.append(self._log_row(record))
                 if len(self._log_rows) >= BATCH_ROWS:
                     self._flush_logs()
+            elif isinstance(record, Event):
+                self._event_rows.append(self._event_row(record))
+                if len(self._event_rows) >= BATCH_ROWS:
+                    self._flush_events()
             elif isinstance(record, SkippedRecords):
                 self.counts.skipped[record.kind] = self.counts.skipped.get(record.kind, 0) + record.count
         self._flush_spans()
         self._flush_logs()
+        self._flush_events()
 
     def finish(self, redactions: Mapping[str, int]) -> IngestCounts:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
-        sessions = derive_traces(self.conn, self._trace_ids) | self._log_sessions
+        event_sessions: set[str] = set()
+        if self.counts.events_stored:
+            sessionize(self.conn, self.ingest_id)
+            event_sessions = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT DISTINCT session_id FROM events WHERE ingest_id = ? AND session_id IS NOT NULL",
+                    (self.ingest_id,),
+                )
+            }
+        # Traces first, so requests (stored now or earlier) can be matched to them by time window.
+        sessions = derive_traces(self.conn, self._trace_ids)
+        self.counts.events_linked = link_by_time_window(self.conn, self.ingest_id, self._trace_ids)
+        # Traces that gained a request, from this ingest or an earlier one, take its session. Traces that
+        # arrive later find these requests when they are derived (derive_traces looks at events).
+        linked = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT e.trace_id FROM events e JOIN traces t ON t.trace_id = e.trace_id "
+                "WHERE e.ingest_id = ? OR e.trace_id IN (SELECT id FROM touched_traces)",
+                (self.ingest_id,),
+            )
+        }
+        if linked:
+            sessions |= derive_traces(self.conn, linked)
+        sessions |= self._log_sessions | event_sessions
+        mark_shadowed(self.conn, event_sessions)
         derive_sessions(self.conn, sessions)
         self.counts.traces_touched = len(self._trace_ids)
         self.counts.sessions_touched = len(sessions)
         c = self.counts
         self.conn.execute(
             "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, logs_stored = ?, logs_duplicate = ?, "
-            "skipped = ?, redactions = ? WHERE id = ?",
+            "skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
             (
                 c.spans_stored,
                 c.spans_duplicate,
@@ -175,6 +240,7 @@ class IngestWriter:
                 c.logs_duplicate,
                 _json(c.skipped),
                 _json(dict(redactions)),
+                c.events_stored,
                 self.ingest_id,
             ),
         )
@@ -271,6 +337,54 @@ class IngestWriter:
             self.ingest_id,
         )
 
+    def _event_row(self, event: Event) -> tuple[Any, ...]:
+        detail = _json(event.detail)
+        identity = _json(
+            [
+                event.source,
+                event.session_key,
+                event.client_key,
+                event.time_ns,
+                event.seq,
+                event.kind,
+                event.summary,
+                event.url,
+                detail,
+            ]
+        )
+        link = "traceparent" if event.trace_id else None
+        if event.trace_id and isinstance(event.detail.get("trace_header"), str):
+            link = event.detail["trace_header"]
+        return (
+            hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(),
+            event.session_key,
+            event.session_key,
+            event.client_key,
+            event.user_id,
+            event.source,
+            event.seq,
+            event.time_ns,
+            event.kind,
+            event.summary,
+            event.url,
+            event.target,
+            event.level,
+            event.method,
+            event.status,
+            event.duration_ns,
+            event.trace_id,
+            event.span_id,
+            link,
+            detail,
+            self.ingest_id,
+        )
+
+    def _flush_events(self) -> None:
+        if self._event_rows:
+            self.counts.events_read += len(self._event_rows)
+            self.counts.events_stored += self.conn.executemany(_INSERT_EVENT, self._event_rows).rowcount
+            self._event_rows.clear()
+
     def _flush_spans(self) -> None:
         if self._span_rows:
             self.counts.spans_read += len(self._span_rows)
@@ -282,6 +396,114 @@ class IngestWriter:
             self.counts.logs_read += len(self._log_rows)
             self.counts.logs_stored += self.conn.executemany(_INSERT_LOG, self._log_rows).rowcount
             self._log_rows.clear()
+
+
+def sessionize(conn: sqlite3.Connection, ingest_id: int | None, gap_ns: int = SESSION_GAP_NS) -> None:
+    """Give keyless events of this ingest a session: per client, a new one after `gap_ns` of inactivity.
+
+        client A:  e e e e ............ 31 min ............ e e e
+                   └── auto-3f2a… ──┘                       └── auto-9c1d… ──┘
+
+    A client's earlier automatic session (from another file) continues when the gap to it is
+    short enough. Events without timestamps stay in one session per client and recording.
+    """
+    rows = conn.execute(
+        "SELECT id, coalesce(client_key, 'ingest-' || ingest_id), time_ns FROM events "
+        "WHERE ingest_id = ? AND session_id IS NULL ORDER BY 2, time_ns, seq",
+        (ingest_id,),
+    ).fetchall()
+    current_client, current_session, last_time = None, None, None
+    updates = []
+    for event_id, client, time_ns in rows:
+        if client != current_client:
+            current_client, last_time = client, None
+            current_session = _continued_session(conn, client, time_ns, gap_ns) if time_ns is not None else None
+        if current_session is None or (time_ns is not None and last_time is not None and time_ns - last_time > gap_ns):
+            seed = f"{client}|{time_ns if time_ns is not None else ingest_id}"
+            current_session = "auto-" + hashlib.blake2b(seed.encode(), digest_size=6).hexdigest()
+        if time_ns is not None:
+            last_time = time_ns
+        updates.append((current_session, event_id))
+    conn.executemany("UPDATE events SET session_id = ? WHERE id = ?", updates)
+
+
+def _continued_session(conn: sqlite3.Connection, client: str, time_ns: int, gap_ns: int) -> str | None:
+    row = conn.execute(
+        "SELECT session_id FROM events WHERE client_key = ? AND session_id LIKE 'auto-%' AND time_ns <= ? "
+        "AND time_ns >= ? ORDER BY time_ns DESC LIMIT 1",
+        (client, time_ns, time_ns - gap_ns),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def mark_shadowed(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
+    """Where rrweb and a HAR recorded the same session, show the rrweb copy once.
+
+    A HAR request is shadowed by an rrweb request of the same trace; HAR navigations (one per
+    page load) by rrweb's own navigations. The HAR rows stay: they carry timings and sizes.
+    """
+    _load_ids(conn, "touched_sessions", session_ids)
+    conn.execute(
+        """
+        UPDATE events SET shadowed = 1
+        WHERE source = 'har' AND session_id IN (SELECT id FROM touched_sessions) AND (
+            (kind = 'network' AND trace_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
+                AND x.kind = 'network' AND x.trace_id = events.trace_id))
+            OR (kind = 'navigation' AND EXISTS (
+                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
+                AND x.kind = 'navigation')))
+        """
+    )
+
+
+def link_by_time_window(
+    conn: sqlite3.Connection, ingest_id: int | None, trace_ids: set[str], window_ns: int = LINK_WINDOW_NS
+) -> int:
+    """Link requests that carried no trace header to the server span they caused.
+
+    A network event matches the root server span with the same method, whose URL ends with
+    the request's path (or whose route matches it), starting within `window_ns` of the
+    request; the closest start wins, and each trace is claimed once. Runs for this ingest's
+    events and for events that could match the traces this ingest brought, so linking
+    happens whichever side is ingested first.
+    """
+    _load_ids(conn, "touched_traces", trace_ids)
+    candidates = conn.execute(
+        "SELECT e.id, e.method, e.url, e.time_ns, coalesce(e.duration_ns, 0) FROM events e "
+        "WHERE e.kind = 'network' AND e.trace_id IS NULL AND e.time_ns IS NOT NULL AND e.method IS NOT NULL "
+        "AND (e.ingest_id = ? OR EXISTS (SELECT 1 FROM traces t WHERE t.trace_id IN (SELECT id FROM touched_traces) "
+        "AND t.start_ns BETWEEN e.time_ns - ? AND e.time_ns + coalesce(e.duration_ns, 0) + ?))",
+        (ingest_id, window_ns, window_ns),
+    ).fetchall()
+    linked = 0
+    for event_id, method, url, time_ns, duration in candidates:
+        path = _path_of(url)
+        if not path:
+            continue
+        row = conn.execute(
+            "SELECT t.trace_id, t.root_span_id FROM traces t WHERE t.http_method = ? AND t.root_kind = 'server' "
+            "AND t.start_ns BETWEEN ? AND ? AND (t.http_url LIKE ? OR t.http_url = ? OR t.http_route = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM events x WHERE x.trace_id = t.trace_id) "
+            "ORDER BY abs(t.start_ns - ?) LIMIT 1",
+            (method.upper(), time_ns - window_ns, time_ns + duration + window_ns, f"%{path}", path, path, time_ns),
+        ).fetchone()
+        if row:
+            conn.execute(
+                "UPDATE events SET trace_id = ?, span_id = ?, link_method = 'time-window' WHERE id = ?",
+                (row[0], row[1], event_id),
+            )
+            linked += 1
+    return linked
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else None
 
 
 def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
@@ -337,6 +559,21 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         WHERE trace_id IN (SELECT id FROM touched_traces)
         """
     )
+    conn.execute(
+        "UPDATE traces SET session_source = CASE WHEN session_id IS NULL THEN NULL ELSE 'span-attribute' END "
+        "WHERE trace_id IN (SELECT id FROM touched_traces)"
+    )
+    # No span says which session: the browser request that started the trace does.
+    conn.execute(
+        """
+        UPDATE traces SET session_source = 'request',
+            session_id = (SELECT e.session_id FROM events e WHERE e.trace_id = traces.trace_id
+                          AND e.session_id IS NOT NULL GROUP BY e.session_id
+                          ORDER BY count(*) DESC, e.session_id LIMIT 1)
+        WHERE session_id IS NULL AND trace_id IN (SELECT id FROM touched_traces)
+          AND EXISTS (SELECT 1 FROM events e WHERE e.trace_id = traces.trace_id AND e.session_id IS NOT NULL)
+        """
+    )
     after = {
         row[0]
         for row in conn.execute(
@@ -348,19 +585,23 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
-    """Rebuild the `sessions` rows of `session_ids` from their traces and logs."""
+    """Rebuild the `sessions` rows of `session_ids` from their traces, logs and frontend events."""
     _load_ids(conn, "touched_sessions", session_ids)
     conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT id FROM touched_sessions)")
     conn.execute(
         """
         INSERT INTO sessions (session_id, user_id, service, services, sources, start_ns, end_ns, duration_ns,
-                              first_url, trace_count, span_count, error_count, log_count)
+                              first_url, trace_count, span_count, error_count, log_count, event_count,
+                              request_count, frontend_error_count)
         SELECT id, user_id, service, services, sources, start_ns, end_ns, end_ns - start_ns, first_url,
-               trace_count, span_count, error_count, log_count
+               trace_count, span_count, error_count, log_count, event_count, request_count, frontend_error_count
         FROM (
             SELECT t.id,
-                (SELECT user_id FROM traces WHERE session_id = t.id AND user_id IS NOT NULL
-                 GROUP BY user_id ORDER BY count(*) DESC LIMIT 1) AS user_id,
+                coalesce(
+                    (SELECT user_id FROM traces WHERE session_id = t.id AND user_id IS NOT NULL
+                     GROUP BY user_id ORDER BY count(*) DESC LIMIT 1),
+                    (SELECT user_id FROM events WHERE session_id = t.id AND user_id IS NOT NULL
+                     GROUP BY user_id ORDER BY count(*) DESC LIMIT 1)) AS user_id,
                 (SELECT root_service FROM traces WHERE session_id = t.id AND root_service IS NOT NULL
                  GROUP BY root_service ORDER BY count(*) DESC, root_service LIMIT 1) AS service,
                 coalesce((SELECT json_group_array(value) FROM (
@@ -370,21 +611,35 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
                     SELECT DISTINCT i.format FROM ingests i WHERE i.id IN (
                         SELECT s.ingest_id FROM traces tr JOIN spans s ON s.trace_id = tr.trace_id
                         WHERE tr.session_id = t.id
-                        UNION SELECT l.ingest_id FROM logs l WHERE l.session_id = t.id)
+                        UNION SELECT l.ingest_id FROM logs l WHERE l.session_id = t.id
+                        UNION SELECT e.ingest_id FROM events e WHERE e.session_id = t.id)
                     ORDER BY i.format)), '[]') AS sources,
                 min(coalesce((SELECT min(start_ns) FROM traces WHERE session_id = t.id), 9e18),
-                    coalesce((SELECT min(time_ns) FROM logs WHERE session_id = t.id), 9e18)) AS start_ns,
+                    coalesce((SELECT min(time_ns) FROM logs WHERE session_id = t.id), 9e18),
+                    coalesce((SELECT min(time_ns) FROM events WHERE session_id = t.id), 9e18)) AS start_ns,
                 max(coalesce((SELECT max(end_ns) FROM traces WHERE session_id = t.id), 0),
-                    coalesce((SELECT max(time_ns) FROM logs WHERE session_id = t.id), 0)) AS end_ns,
-                (SELECT coalesce(http_url, http_route) FROM traces WHERE session_id = t.id
-                 AND coalesce(http_url, http_route) IS NOT NULL ORDER BY start_ns LIMIT 1) AS first_url,
+                    coalesce((SELECT max(time_ns) FROM logs WHERE session_id = t.id), 0),
+                    coalesce((SELECT max(time_ns + coalesce(duration_ns, 0)) FROM events WHERE session_id = t.id),
+                             0)) AS end_ns,
+                coalesce(
+                    (SELECT url FROM events WHERE session_id = t.id AND kind = 'navigation' AND url IS NOT NULL
+                     ORDER BY time_ns, seq LIMIT 1),
+                    (SELECT coalesce(http_url, http_route) FROM traces WHERE session_id = t.id
+                     AND coalesce(http_url, http_route) IS NOT NULL ORDER BY start_ns LIMIT 1)) AS first_url,
                 (SELECT count(*) FROM traces WHERE session_id = t.id) AS trace_count,
                 (SELECT coalesce(sum(span_count), 0) FROM traces WHERE session_id = t.id) AS span_count,
                 (SELECT coalesce(sum(error_count), 0) FROM traces WHERE session_id = t.id) AS error_count,
                 (SELECT count(*) FROM logs WHERE session_id = t.id OR trace_id IN (
-                    SELECT trace_id FROM traces WHERE session_id = t.id)) AS log_count
+                    SELECT trace_id FROM traces WHERE session_id = t.id)) AS log_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0) AS event_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND kind = 'network' AND shadowed = 0)
+                    AS request_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND (
+                    (kind = 'console' AND level = 'error') OR kind = 'error'
+                    OR (kind = 'network' AND (status >= 500 OR status = 0 OR (status IS NULL AND
+                        json_extract(detail, '$.error') IS NOT NULL))))) AS frontend_error_count
             FROM touched_sessions t
         )
-        WHERE trace_count > 0 OR log_count > 0
+        WHERE trace_count > 0 OR log_count > 0 OR event_count > 0
         """
     )

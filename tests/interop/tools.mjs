@@ -27,6 +27,11 @@ export const CALLS = [
     },
   },
   {
+    tool: "get_timeline",
+    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), limit: 20 }),
+    collect: () => {},
+  },
+  {
     tool: "list_traces",
     args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), limit: 5 }),
     collect: (structured, found) => {

@@ -1,0 +1,123 @@
+"""A session's story in time order: what the user did, what the browser asked, what the backend did.
+
+Each line starts with the offset from the session start. Recorded text (labels, URLs,
+console messages) is quoted and truncated: it is data from the user's session.
+"""
+
+from __future__ import annotations
+
+from mcp_sessions.model import SessionSummary
+from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.render.models import Timeline, TimelineEntry
+from mcp_sessions.store.queries import TimelineItem
+
+
+def _offset(item: TimelineItem, start_ns: int) -> str:
+    if item.time_ns is None:
+        return "  (time unknown)"
+    seconds = (item.time_ns - start_ns) / 1e9
+    return f"+{seconds:8.3f} s"
+
+
+def _line(item: TimelineItem, start_ns: int) -> str:
+    head = f"- `{_offset(item, start_ns)}` "
+    if item.origin == "trace":
+        status = f" → {item.status}" if item.status else ""
+        errors = f", **{item.backend_errors} errors**" if item.backend_errors else ""
+        return (
+            f"{head}backend {quote(item.summary, 80)}{status} · {duration(item.duration_ns or 0)}, "
+            f"{item.backend_spans} spans{errors} · trace `{item.trace_id}` (no recorded request started it)"
+        )
+    kind = f"console {item.level}" if item.kind == "console" and item.level else item.kind
+    text = f"{head}{kind} {quote(item.summary, 160)}"
+    if item.kind == "network" and item.trace_id:
+        if item.backend_ns is not None:
+            errors = f", **{item.backend_errors} errors**" if item.backend_errors else ""
+            text += (
+                f" · trace `{item.trace_id}` (backend {duration(item.backend_ns)}, {item.backend_spans} spans"
+                f"{errors}; linked by {item.link_method})"
+            )
+        else:
+            text += f" · trace `{item.trace_id}` (not ingested)"
+    return text
+
+
+def _entry(item: TimelineItem, start_ns: int) -> TimelineEntry:
+    return TimelineEntry(
+        offset_ms=ms(item.time_ns - start_ns) if item.time_ns is not None else None,
+        kind=item.kind,
+        summary=item.summary[:300],
+        url=item.url,
+        target=item.target,
+        level=item.level,
+        method=item.method,
+        status=item.status,
+        duration_ms=ms(item.duration_ns) if item.duration_ns is not None else None,
+        trace_id=item.trace_id,
+        link=item.link_method,
+        backend_ms=ms(item.backend_ns) if item.backend_ns is not None else None,
+        backend_spans=item.backend_spans,
+        backend_errors=item.backend_errors,
+    )
+
+
+def render_timeline(
+    session: SessionSummary,
+    items: list[TimelineItem],
+    *,
+    total: int,
+    offset: int,
+    counts: dict[str, int],
+    budget: Budget,
+    cursor_for: dict[int, str],
+    next_call: dict[str, object],
+) -> tuple[str, Timeline]:
+    """`cursor_for[n]` is the cursor that resumes after n entries of this page."""
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()) if k not in ("linked_requests", "times_unknown"))
+    requests = counts.get("network", 0)
+    head = [
+        f"# Timeline of session `{session.session_id}`",
+        f"**User**: {quote(session.user_id, 40) if session.user_id else 'anonymous'} · **Start**: "
+        f"{timestamp(session.start_ns)} · **Duration**: {duration(session.duration_ns)}",
+        f"**Events**: {kinds or 'none recorded'} · **Requests linked to traces**: "
+        f"{counts.get('linked_requests', 0)} of {requests} · **Backend traces**: {session.trace_count}",
+    ]
+    if counts.get("times_unknown"):
+        head.append(f"**Note**: {counts['times_unknown']} events have no timestamps; they are shown in recorded order")
+    for line in head:
+        budget.take(line)
+    body: list[str] = []
+    shown: list[TimelineItem] = []
+    for item in items:
+        line = _line(item, session.start_ns)
+        if not budget.fits(line, reserve=400):
+            break
+        budget.take(line)
+        body.append(line)
+        shown.append(item)
+    end = offset + len(shown)
+    cursor = cursor_for.get(len(shown)) if end < total else None
+    lines = [
+        *head,
+        f"**Shown**: entries {offset + 1}–{end} of {total}" if shown else f"**Shown**: 0 of {total}",
+        "",
+        *body,
+    ]
+    if cursor:
+        lines.append(f"**More**: {call('get_timeline', **{**next_call, 'cursor': cursor})}")
+    traced = [i for i in shown if i.trace_id and i.backend_ns is not None]
+    if traced:
+        worst = max(traced, key=lambda i: (i.backend_errors or 0, i.backend_ns or 0))
+        why = "the request with backend errors" if worst.backend_errors else "the slowest request's backend work"
+        lines.append(f"**Next**: {call('get_trace', trace_id=worst.trace_id)} shows {why}")
+    model = Timeline(
+        session_id=session.session_id,
+        start=timestamp(session.start_ns),
+        entries=[_entry(i, session.start_ns) for i in shown],
+        total=total,
+        first=offset,
+        shown=len(shown),
+        next_cursor=cursor,
+        counts=counts,
+    )
+    return "\n".join(lines), model
