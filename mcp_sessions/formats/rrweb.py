@@ -256,7 +256,10 @@ class _Reader:
             "custom",
             ms,
             summary,
-            detail={"tag": tag, "payload": payload if len(text) <= BODY_LIMIT else text[:BODY_LIMIT]},
+            detail={
+                "tag": tag,
+                "payload": json.loads(text) if len(text) <= BODY_LIMIT else text[:BODY_LIMIT],
+            },  # a copy
         )
 
     def _console(self, payload: dict[str, Any], ms: float | None) -> None:

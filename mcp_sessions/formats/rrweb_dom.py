@@ -141,13 +141,15 @@ class Dom:
             node_id = _int(node.get("id"))
             if node_id is None:
                 continue
-            if node_id in self._nodes:
+            kept_children: list[int] = []
+            if node_id in self._nodes:  # an id added again was moved: its subtree moves with it
                 self._detach(node_id)
+                kept_children = self._nodes[node_id].children
             kind = _int(node.get("type"))
             tag = str(node.get("tagName") or "").lower() if kind == 2 else _NODE_TAGS.get(kind, "#other")
             attrs = expect_dict(node.get("attributes"), f"{where}.attributes") if kind == 2 else {}
             text = "" if kind != 3 or node.get("isStyle") else str(node.get("textContent") or "")[:_ATTR_LIMIT]
-            self._nodes[node_id] = _Node(tag=tag, parent=parent, attrs=_kept(tag, attrs), text=text)
+            self._nodes[node_id] = _Node(tag, parent, _kept(tag, attrs), text, kept_children)
             siblings = self._nodes[parent].children if parent in self._nodes else None
             if siblings is not None:
                 siblings.insert(siblings.index(before) if before in siblings else len(siblings), node_id)
