@@ -48,7 +48,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.formats.coerce import expect_dict, expect_list, to_int
-from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context
+from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.model import Event
 
 TEXT_LIMIT = 2_000  # characters kept of a request or JSON response body
@@ -120,7 +120,7 @@ def _page(page: dict[str, Any], where: str, first_urls: dict[str, str], client_k
     page_id, title = str(page.get("id") or ""), str(page.get("title") or "")
     url = title if title.lower().startswith(("http://", "https://")) else first_urls.get(page_id)
     timings = _timings(page.get("pageTimings"), f"{where}.pageTimings")
-    place = _path(url) if url else (title or page_id or "an unknown page")
+    place = url_path(url) if url else (title or page_id or "an unknown page")
     return Event(
         source="har",
         seq=0,
@@ -185,13 +185,13 @@ def _entry(entry: dict[str, Any], where: str, client_key: str) -> Event:
     outcome = str(status) if status else "no response"
     if error:
         outcome = f"{status} failed: {error}" if status else f"failed: {error}"
-    summary = f"{method or '?'} {_path(url) if url else '?'} → {outcome}{duration}"
+    summary = f"{method or '?'} {url_path(url) if url else '?'} → {outcome}{duration}"
 
     is_socket = _text(entry.get("_resourceType")) == "websocket" or entry.get("_webSocketMessages") is not None
     if is_socket:
         detail |= _messages(entry.get("_webSocketMessages"), f"{where}._webSocketMessages")
         counts = f"{detail['messages']} messages ({detail['sent']} sent, {detail['received']} received)"
-        summary = f"websocket {_path(url) if url else '?'}: {counts}"
+        summary = f"websocket {url_path(url) if url else '?'}: {counts}"
     return Event(
         source="har",
         seq=0,
@@ -341,17 +341,6 @@ def _host(url: str) -> str:
         return urlsplit(url).hostname or ""
     except ValueError:
         return ""
-
-
-def _path(url: str) -> str:
-    """Path and query of a URL, without scheme and host (the whole text if it has no host)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.netloc:
-        return url
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _bounded(text: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from mcp_sessions.config import SESSION_KEYS, USER_KEYS
 
@@ -59,3 +59,14 @@ def session_and_user(headers: Mapping[str, str]) -> tuple[str | None, str | None
     session = next((entries[k] for k in SESSION_KEYS if entries.get(k)), None)
     user = next((entries[k] for k in USER_KEYS if entries.get(k)), None)
     return session, user
+
+
+def url_path(url: str) -> str:
+    """Path and query of a URL, without scheme and host (the whole text when it has no host)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.netloc:
+        return url
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -56,11 +56,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.formats.coerce import expect_dict, expect_list
-from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context
+from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.formats.rrweb_dom import Dom, Target
 from mcp_sessions.model import Event, EventKind
 
@@ -242,7 +241,7 @@ class _Reader:
         if new_page:
             self.state.origin_ms = None  # a new document has its own performance.timeOrigin
         self.state.href, self.state.loaded = href, False
-        self._emit("navigation", ms, f"navigate to {_path(href)}", url=href, detail=detail)
+        self._emit("navigation", ms, f"navigate to {url_path(href)}", url=href, detail=detail)
 
     def _custom(self, data: dict[str, Any], ms: float | None) -> None:
         tag, payload = str(data.get("tag") or "custom"), data.get("payload")
@@ -310,7 +309,7 @@ class _Reader:
         self._emit(
             "network",
             when,
-            f"{method} {_path(url or '?')} → {outcome}{took}",
+            f"{method} {url_path(url or '?')} → {outcome}{took}",
             url=url,
             method=method,
             status=status or None,
@@ -413,17 +412,6 @@ def _decode(part: Any) -> str:
         except ValueError:
             return part
     return part if isinstance(part, str) else json.dumps(part, ensure_ascii=False, default=str)
-
-
-def _path(url: str) -> str:
-    """Path and query of a URL without scheme and host; the whole text when it has no host."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.netloc:
-        return url
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _ns(ms: float | None) -> int | None:
