@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from netutil import free_port, wait_for_port
 
 TOKEN = "test-token-8c1f2e"
 INIT = {
@@ -24,12 +23,6 @@ INIT = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(db: Path, *args: str) -> tuple[subprocess.Popen, int]:
@@ -42,17 +35,8 @@ def start(db: Path, *args: str) -> tuple[subprocess.Popen, int]:
             stderr=sink,
             env={**os.environ, "MCP_SESSIONS_TOKEN": ""},
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                raise AssertionError(log.read_text()) from None
-            time.sleep(0.05)
+    wait_for_port(port, process, log)
+    return process, port
 
 
 @pytest.fixture(scope="module")

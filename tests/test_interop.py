@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from netutil import free_port, wait_for_port
 
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.store import Store
@@ -48,12 +47,6 @@ def serve(db: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "mcp_sessions", "serve", "--db", str(db), *args]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def http_server(db: Path, *args: str) -> Iterator[str]:
     """`serve --http` on a free loopback port; its log goes to a file, never a pipe that could fill."""
@@ -64,15 +57,7 @@ def http_server(db: Path, *args: str) -> Iterator[str]:
             serve(db, "--http", "--port", str(port), *args), stdout=subprocess.DEVNULL, stderr=sink, env=ENV
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the HTTP server did not start:\n{log.read_text()}") from None
-                time.sleep(0.05)
+        wait_for_port(port, process, log)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import sqlite3
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp import Client, StdioServerParameters
+from netutil import free_port
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -273,15 +273,9 @@ def test_queued_requests_share_one_transaction_and_stop_drains_the_queue(db_path
     assert rows(db_path, "spans") == 30
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.anyio
 async def test_serve_with_collect_receives_and_answers_in_one_process(db_path: Path):
-    port = _free_port()
+    port = free_port()
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_sessions", "serve", "--db", str(db_path), "--collect", f"127.0.0.1:{port}"],
