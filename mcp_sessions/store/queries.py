@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 import orjson
 
 from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.model import SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
+from mcp_sessions.model import Event, SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
 
 SessionSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
 TraceSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
@@ -219,14 +219,48 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | N
     return _session(row) if row else None
 
 
+_SPAN_SELECT = (
+    "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
+    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
+    "FROM spans s JOIN resources r ON r.id = s.resource_id"
+)
+
+
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
     """Every span of a trace, as model records, in start order."""
+    return _spans(conn.execute(f"{_SPAN_SELECT} WHERE s.trace_id = ? ORDER BY s.start_ns, s.id", (trace_id,)))
+
+
+def session_traces(conn: sqlite3.Connection, session_id: str) -> dict[str, list[Span]]:
+    """The spans of every trace the session owns, by trace id, traces in start order."""
     cur = conn.execute(
-        "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
-        "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
-        "FROM spans s JOIN resources r ON r.id = s.resource_id WHERE s.trace_id = ? ORDER BY s.start_ns, s.id",
-        (trace_id,),
+        f"{_SPAN_SELECT} JOIN traces t ON t.trace_id = s.trace_id WHERE t.session_id = ? "
+        "ORDER BY t.start_ns, s.trace_id, s.start_ns, s.id",
+        (session_id,),
     )
+    out: dict[str, list[Span]] = {}
+    for span in _spans(cur):
+        out.setdefault(span.trace_id, []).append(span)
+    return out
+
+
+def session_events(conn: sqlite3.Connection, session_id: str, kinds: Sequence[str] | None = None) -> list[Event]:
+    """A session's browser events as model records (HAR copies of rrweb requests left out), in order.
+
+    `trace_id` is the backend trace the event was linked to, however the link was made.
+    """
+    cur = conn.execute(
+        "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
+        "span_id, session_key, client_key, user_id, detail FROM events "
+        "WHERE session_id = :session AND shadowed = 0 "
+        "AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds))) "
+        "ORDER BY coalesce(time_ns, 0), seq, id",
+        {"session": session_id, "kinds": orjson.dumps(list(kinds)).decode() if kinds else None},
+    )
+    return [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
+
+
+def _spans(cur: sqlite3.Cursor) -> list[Span]:
     resources: dict[str, dict[str, Any]] = {}
     spans = []
     for row in cur:

@@ -1,0 +1,103 @@
+"""The critical path: the chain of work the root actually waited for.
+
+Walk back from the root's end. At each point, the child that finished last (before the
+point) was what the span waited for: descend into it, then continue in the parent from
+that child's start. Time no child covers belongs to the span itself. Children that ran
+alongside the one being waited for are not on the path (they were not what held things
+up), and a consumer child (the far side of a producer → queue → consumer hand-off) never
+blocks its parent. Times are the tree's clamped times (see tree.py), so a child that
+outlives its parent counts only up to the parent's end.
+
+    root  |==========================================|   root: 0-10, 70-80, 95-100
+    A        |------------|                             A: 10-30 (B ran alongside, ended first)
+    B          |------|                                    not on the path
+    C                          |==============|         C: 30-70, all of it (a leaf)
+    D                                        |-----|   D: 80-95 (last to finish)
+                                                        (C ends at 70, D runs 80-95)
+                      (walked right to left: D, root gap, C, A, root)
+
+    producer  |====|                 the consumer starts after the producer returns:
+    consumer       ·····|------|     nobody upstream waited for it, so it and its
+                                     subtree stay off the path
+
+The result keeps one number per span (its nanoseconds on the path) beside the tree;
+the tree itself is never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_sessions.analysis.tree import TraceTree
+
+
+@dataclass(frozen=True)
+class Segment:
+    node: int
+    start_ns: int
+    end_ns: int
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    segments: tuple[Segment, ...]  # in time order, root by root
+    by_span: tuple[int, ...]  # ns each span spends on the path, by tree index
+    root_ns: int  # the roots' combined (clamped) duration: what the path adds up to
+
+    def share(self, node: int) -> float:
+        """The fraction of the waited-for time this span accounts for itself."""
+        return self.by_span[node] / self.root_ns if self.root_ns else 0.0
+
+    def spans(self) -> list[int]:
+        """Spans with time on the path, most first."""
+        return sorted((n for n, ns in enumerate(self.by_span) if ns > 0), key=lambda n: -self.by_span[n])
+
+
+def blocks_parent(tree: TraceTree, child: int) -> bool:
+    """False for the consumer side of a messaging hand-off: its parent did not wait for it."""
+    return tree.spans[child].kind != "consumer"
+
+
+def critical_path(tree: TraceTree) -> CriticalPath:
+    by_span = [0] * len(tree)
+    segments: list[Segment] = []
+    root_ns = 0
+    # Blocking children of every span, latest end first (ties: the longer one first).
+    waits = [
+        sorted(
+            (c for c in tree.children[n] if blocks_parent(tree, c)),
+            key=lambda c: (-tree.clamped[c][1], tree.clamped[c][0]),
+        )
+        for n in range(len(tree))
+    ]
+    for root in tree.roots:
+        r_start, r_end = tree.clamped[root]
+        root_ns += r_end - r_start
+        # Frames: (span, walking back from this time, first candidate index in waits[span]).
+        stack = [(root, r_end, 0)]
+        while stack:
+            node, until, index = stack.pop()
+            start = tree.clamped[node][0]
+            kids = waits[node]
+            while index < len(kids) and tree.clamped[kids[index]][1] > until:
+                index += 1
+            if index == len(kids) or until <= start:
+                _add(segments, by_span, node, start, until)
+                continue
+            child = kids[index]
+            c_start, c_end = tree.clamped[child]
+            _add(segments, by_span, node, c_end, until)
+            stack.append((node, c_start, index + 1))
+            stack.append((child, c_end, 0))
+    segments.sort(key=lambda s: (s.start_ns, s.end_ns))
+    return CriticalPath(segments=tuple(segments), by_span=tuple(by_span), root_ns=root_ns)
+
+
+def _add(segments: list[Segment], by_span: list[int], node: int, start: int, end: int) -> None:
+    if end > start:
+        segments.append(Segment(node, start, end))
+        by_span[node] += end - start

@@ -1,0 +1,122 @@
+"""Operation fingerprints: one key for every span (or request) that does the same work.
+
+Thirty `SELECT … WHERE id = 7`, `… id = 8`, … are one query run thirty times; an N+1,
+a duplicate call or a regression against a baseline is only visible once they share a
+key. The key is what a person would call the operation:
+
+    database   its statement with literals turned into placeholders and lists collapsed
+               SELECT * FROM t WHERE id IN (1, 2, 3) AND name = 'x'
+               → SELECT * FROM t WHERE id IN (?) AND name = ?
+    HTTP       method and route (`http.route` when the span has one), else the URL path
+               with numeric, UUID and hash-like segments templated, host kept for clients
+               GET /api/orders/1234/items?x=1   → GET /api/orders/{id}/items
+    otherwise  the span name, with the same templating applied to its path-like parts
+
+Fingerprints never include the service: callers pair them with it where it matters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_sessions.model import Span
+from mcp_sessions.semconv import first
+
+MAX_FINGERPRINT = 300
+
+_SQL_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+# E'...' / N'...' prefixes are swallowed by the string rule; numbers must not touch identifiers.
+_SQL_NUMBER = re.compile(r"(?<![\w$.])[-+]?(?:0x[0-9a-f]+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?![\w$])", re.I)
+_SQL_PARAM = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):\w+|@\w+|\?\d*")
+_SQL_BOOL = re.compile(r"(?<![\w.])(?:TRUE|FALSE)(?![\w])", re.I)
+_SQL_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
+_SQL_ROWS = re.compile(r"\(\?\)(?:\s*,\s*\(\?\))+")
+_SPACE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=4096)
+def normalize_sql(statement: str) -> str:
+    """The statement with comments dropped, literals and bind parameters as `?`, lists as `(?)`."""
+    text = _SQL_COMMENT.sub(" ", statement)
+    text = _SQL_STRING.sub("?", text)
+    text = _SQL_PARAM.sub("?", text)
+    text = _SQL_NUMBER.sub("?", text)
+    text = _SQL_BOOL.sub("?", text)
+    text = _SPACE.sub(" ", text).strip().rstrip(";").strip()
+    text = _SQL_LIST.sub("(?)", text)
+    text = _SQL_ROWS.sub("(?)", text)
+    return text[:MAX_FINGERPRINT]
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.I)
+_HEX = re.compile(r"^[0-9a-f]{12,}$", re.I)
+_NUMERIC = re.compile(r"^[-+]?\d+(?:[.,]\d+)?$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{24,}$")
+
+
+def _segment(segment: str) -> str:
+    if not segment or segment.startswith("{"):
+        return segment
+    if _NUMERIC.match(segment):
+        return "{id}"
+    if _UUID.match(segment):
+        return "{uuid}"
+    if _HEX.match(segment) and any(c.isdigit() for c in segment):
+        return "{hash}"
+    if _TOKEN.match(segment) and sum(c.isdigit() for c in segment) >= 4:
+        return "{token}"
+    return segment
+
+
+@lru_cache(maxsize=8192)
+def template_path(path: str) -> str:
+    """A URL path with its variable segments as placeholders; no query string."""
+    path = path.split("?", 1)[0].split("#", 1)[0] or "/"
+    return "/".join(_segment(s) for s in path.split("/"))[:MAX_FINGERPRINT]
+
+
+def template_url(url: str, *, keep_host: bool = False) -> str:
+    """`template_path` of a full or relative URL; `keep_host` prefixes the host (client calls)."""
+    parts = urlsplit(url)
+    templated = template_path(parts.path or "/")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if keep_host and host:
+        return f"{host}{templated}"
+    return templated
+
+
+def request_fingerprint(method: str | None, url: str | None, route: str | None = None) -> str:
+    """`GET /api/products/{id}`: a recorded request or an HTTP span, by method and template."""
+    target = route or (template_url(url) if url else "?")
+    return f"{(method or 'GET').upper()} {target}"
+
+
+def span_fingerprint(span: Span) -> str:
+    """The fingerprint of one span: its statement, its request template, or its templated name."""
+    return attributes_fingerprint(span.name, span.kind, span.attributes)
+
+
+def attributes_fingerprint(name: str, kind: str, attrs: Mapping[str, Any]) -> str:
+    statement = first(attrs, "db.query.text", "db.statement")
+    if statement:
+        return normalize_sql(str(statement))
+    method = first(attrs, "http.request.method", "http.method")
+    if method:
+        route = first(attrs, "http.route")
+        url = first(attrs, "url.full", "http.url", "http.target", "url.path")
+        if kind == "client" and url and not route:
+            return f"{str(method).upper()} {template_url(str(url), keep_host=True)}"
+        if route or url:
+            return request_fingerprint(str(method), str(url) if url else None, str(route) if route else None)
+    return _templated_name(name)
+
+
+@lru_cache(maxsize=8192)
+def _templated_name(name: str) -> str:
+    words = name.split(" ")
+    return " ".join(template_path(w) if "/" in w else w for w in words)[:MAX_FINGERPRINT]
