@@ -9,6 +9,7 @@ message (never silently misread). Append migrations; never edit a released one.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
@@ -19,6 +20,8 @@ class Migration:
     version: int
     summary: str
     sql: str
+    # Derived values SQL cannot compute, filled in the same transaction as the schema change.
+    backfill: Callable[[sqlite3.Connection], None] | None = None
 
 
 _V1 = """
@@ -186,9 +189,26 @@ ALTER TABLE sessions ADD COLUMN frontend_error_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ingests ADD COLUMN events_stored INTEGER NOT NULL DEFAULT 0;
 """
 
+_V3 = """
+-- Per-span analysis kept beside the span, so ranking across all data is one indexed query.
+ALTER TABLE spans ADD COLUMN fingerprint TEXT;   -- the operation: SQL normalised, URL templated
+ALTER TABLE spans ADD COLUMN self_ns INTEGER;    -- time no child covered
+ALTER TABLE spans ADD COLUMN critical_ns INTEGER; -- time on its trace's critical path
+CREATE INDEX spans_fingerprint ON spans(fingerprint, duration_ns);
+CREATE INDEX spans_critical ON spans(critical_ns) WHERE critical_ns > 0;
+"""
+
+
+def _backfill_v3(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.writer import backfill_span_analysis  # the writer owns the derivation
+
+    backfill_span_analysis(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
+    Migration(3, "span fingerprints, self time and critical-path time", _V3, _backfill_v3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -212,10 +232,12 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> list[Migr
     for migration in MIGRATIONS:
         if version < migration.version <= target:
             try:
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
-                )
-            except sqlite3.Error as exc:
+                conn.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}")
+                if migration.backfill is not None:
+                    migration.backfill(conn)
+                conn.execute(f"PRAGMA user_version = {migration.version}")
+                conn.execute("COMMIT")
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: a stored value the backfill cannot read
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(

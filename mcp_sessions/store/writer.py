@@ -22,6 +22,10 @@ from typing import Any
 import orjson
 
 from mcp_sessions import semconv
+from mcp_sessions.analysis.critical_path import critical_path
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 
 BATCH_ROWS = 2_000
@@ -59,6 +63,7 @@ _SPAN_COLUMNS = (
     "links",
     "resource_id",
     "ingest_id",
+    "fingerprint",
 )
 _INSERT_SPAN = (
     f"INSERT OR IGNORE INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
@@ -297,6 +302,7 @@ class IngestWriter:
             _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links]),
             self._resource_id(span.resource),
             self.ingest_id,
+            attributes_fingerprint(span.name, span.kind, span.attributes),
         )
 
     def _log_row(self, record: LogRecord) -> tuple[Any, ...]:
@@ -515,6 +521,7 @@ def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
 def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
     """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched."""
     _load_ids(conn, "touched_traces", trace_ids)
+    derive_span_timing(conn)
     before = {
         row[0]
         for row in conn.execute(
@@ -582,6 +589,45 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         )
     }
     return before | after
+
+
+def derive_span_timing(conn: sqlite3.Connection) -> None:
+    """Self time and critical-path time of every span of the traces in `touched_traces`.
+
+    Kept in columns so that ranking spans across all data is one indexed query, not a tree
+    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
+    """
+    cur = conn.execute(
+        "SELECT id, trace_id, span_id, parent_span_id, kind, start_ns, end_ns, shared FROM spans "
+        "WHERE trace_id IN (SELECT id FROM touched_traces) ORDER BY trace_id"
+    )
+    updates: list[tuple[int, int, int]] = []
+    batch: list[tuple[Any, ...]] = []
+
+    def flush_trace() -> None:
+        tree = build_tree([Span(r[1], r[2], r[3], "", r[4], r[5], r[6], shared=bool(r[7])) for r in batch])
+        path = critical_path(tree)
+        updates.extend(zip(self_times(tree), path.by_span, (r[0] for r in batch), strict=True))
+
+    for row in cur:
+        if batch and row[1] != batch[0][1]:
+            flush_trace()
+            batch.clear()
+        batch.append(row)
+    if batch:
+        flush_trace()
+    conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", updates)
+
+
+def backfill_span_analysis(conn: sqlite3.Connection) -> None:
+    """Fingerprints, self and critical-path times for spans stored before schema 3."""
+    rows = conn.execute("SELECT id, name, kind, attributes FROM spans WHERE fingerprint IS NULL").fetchall()
+    conn.executemany(
+        "UPDATE spans SET fingerprint = ? WHERE id = ?",
+        ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
+    )
+    _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    derive_span_timing(conn)
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
