@@ -180,3 +180,22 @@ def test_stores_are_usable_from_several_threads(store, samples):
     for t in threads:
         t.join()
     assert seen == [1, 1, 1, 1]
+
+
+def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest_derives_them(db_path, samples):
+    with Store(db_path) as s:
+        list(ingest_paths(s, [str(samples / "otlp")]))
+        derived = "SELECT id, fingerprint, self_ns, critical_ns FROM spans ORDER BY id"
+        expected = s.conn.execute(derived).fetchall()
+    assert expected and all(row[1] for row in expected)
+    assert any(row[3] for row in expected)
+    conn = sqlite3.connect(db_path, isolation_level=None)  # turn the file back into schema 2
+    for index in ("spans_fingerprint", "spans_critical", "spans_failed", "events_problems", "logs_errors"):
+        conn.execute(f"DROP INDEX {index}")
+    for column in ("fingerprint", "self_ns", "critical_ns"):
+        conn.execute(f"ALTER TABLE spans DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with Store(db_path) as s:
+        assert schema.current_version(s.conn) == 3
+        assert s.conn.execute(derived).fetchall() == expected

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -219,7 +219,7 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | N
     return _session(row) if row else None
 
 
-_SPAN_SELECT = (
+SPAN_SELECT = (
     "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
     "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
     "FROM spans s JOIN resources r ON r.id = s.resource_id"
@@ -228,18 +228,18 @@ _SPAN_SELECT = (
 
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
     """Every span of a trace, as model records, in start order."""
-    return _spans(conn.execute(f"{_SPAN_SELECT} WHERE s.trace_id = ? ORDER BY s.start_ns, s.id", (trace_id,)))
+    return spans_from_rows(conn.execute(f"{SPAN_SELECT} WHERE s.trace_id = ? ORDER BY s.start_ns, s.id", (trace_id,)))
 
 
 def session_traces(conn: sqlite3.Connection, session_id: str) -> dict[str, list[Span]]:
     """The spans of every trace the session owns, by trace id, traces in start order."""
     cur = conn.execute(
-        f"{_SPAN_SELECT} JOIN traces t ON t.trace_id = s.trace_id WHERE t.session_id = ? "
+        f"{SPAN_SELECT} JOIN traces t ON t.trace_id = s.trace_id WHERE t.session_id = ? "
         "ORDER BY t.start_ns, s.trace_id, s.start_ns, s.id",
         (session_id,),
     )
     out: dict[str, list[Span]] = {}
-    for span in _spans(cur):
+    for span in spans_from_rows(cur):
         out.setdefault(span.trace_id, []).append(span)
     return out
 
@@ -260,7 +260,7 @@ def session_events(conn: sqlite3.Connection, session_id: str, kinds: Sequence[st
     return [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
 
 
-def _spans(cur: sqlite3.Cursor) -> list[Span]:
+def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
     resources: dict[str, dict[str, Any]] = {}
     spans = []
     for row in cur:

@@ -196,6 +196,11 @@ ALTER TABLE spans ADD COLUMN self_ns INTEGER;    -- time no child covered
 ALTER TABLE spans ADD COLUMN critical_ns INTEGER; -- time on its trace's critical path
 CREATE INDEX spans_fingerprint ON spans(fingerprint, duration_ns);
 CREATE INDEX spans_critical ON spans(critical_ns) WHERE critical_ns > 0;
+CREATE INDEX spans_failed ON spans(start_ns) WHERE status_code = 'error' OR exception_type IS NOT NULL;
+CREATE INDEX events_problems ON events(time_ns)
+    WHERE (kind = 'console' AND level = 'error') OR kind = 'error'
+       OR (kind = 'network' AND (status >= 400 OR status = 0));
+CREATE INDEX logs_errors ON logs(time_ns) WHERE severity_number >= 17;
 """
 
 

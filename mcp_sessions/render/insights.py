@@ -1,0 +1,252 @@
+"""Text and structured content for find_slow_spans and find_errors.
+
+Every row carries the full ids to drill into and the exact next call; recorded text
+(statements, messages, stacks) is quoted or fenced as data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mcp_sessions.analysis.errors import ErrorGroup
+from mcp_sessions.render.insights_models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.markdown import Budget, call, duration, fence, ms, quote, timestamp
+from mcp_sessions.store.insights import OperationRow, SpanRow
+
+SESSION_IDS_SHOWN = 5
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _percent(share: float | None) -> str:
+    return f" ({share:.0%} of the critical path)" if share is not None and share >= 0.005 else ""
+
+
+def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
+    return SlowOperation(
+        service=row.service,
+        fingerprint=row.fingerprint,
+        count=row.count,
+        trace_count=row.trace_count,
+        critical_ms=ms(row.critical_ns),
+        self_ms=ms(row.self_ns),
+        total_ms=ms(row.total_ns),
+        p50_ms=ms(row.p50_ns) if row.p50_ns is not None else None,
+        p95_ms=ms(row.p95_ns) if row.p95_ns is not None else None,
+        max_ms=ms(row.max_ns),
+        share=_share(row.critical_ns, critical_total),
+        worst_trace_id=row.worst_trace_id,
+        worst_span_id=row.worst_span_id,
+    )
+
+
+def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
+    service = f" · {row.service}" if row.service else ""
+    calls = f"{row.count}× in {row.trace_count} trace{'s' if row.trace_count != 1 else ''}"
+    spread = (
+        f"p50 {duration(row.p50_ns)}, p95 {duration(row.p95_ns)}, max {duration(row.max_ns)}"
+        if row.count > 1 and row.p50_ns is not None and row.p95_ns is not None
+        else f"{duration(row.max_ns)}"
+    )
+    return (
+        f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
+        f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
+        f"{calls}; {spread}\n"
+        f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
+    )
+
+
+def render_slow_operations(
+    rows: Sequence[OperationRow],
+    *,
+    total: int,
+    critical_total: int,
+    scope: str,
+    budget: Budget,
+    more_call: str | None,
+) -> tuple[str, SlowSpans]:
+    head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
+    if critical_total:
+        head.append(f"**Critical path in scope**: {duration(critical_total)}")
+    lines, models = [], []
+    text_head = "\n".join(head)
+    budget.take(text_head)
+    for rank, row in enumerate(rows, 1):
+        model = operation_model(row, critical_total)
+        block = _operation_lines(rank, row, model)
+        if not budget.fits(block, reserve=200):
+            break
+        budget.take(block)
+        lines.append(block)
+        models.append(model)
+    footer = _footer(len(models), total, "operations", more_call if len(models) < total else None)
+    if not rows:
+        lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
+    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    return text, SlowSpans(
+        scope=scope,
+        group_by="operation",
+        total=total,
+        shown=len(models),
+        operations=models,
+        spans=[],
+        next_call=more_call if len(models) < total else None,
+    )
+
+
+def render_slow_spans(
+    rows: Sequence[SpanRow], *, total: int, scope: str, budget: Budget, more_call: str | None
+) -> tuple[str, SlowSpans]:
+    text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, then self time"
+    budget.take(text_head)
+    lines, models = [], []
+    for rank, row in enumerate(rows, 1):
+        model = SlowSpan(
+            trace_id=row.trace_id,
+            span_id=row.span_id,
+            service=row.service,
+            name=row.name,
+            fingerprint=row.fingerprint,
+            duration_ms=ms(row.duration_ns),
+            self_ms=ms(row.self_ns),
+            critical_ms=ms(row.critical_ns),
+            share=_share(row.critical_ns, row.trace_duration_ns),
+        )
+        label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
+        service = f" · {row.service}" if row.service else ""
+        block = (
+            f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
+            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}\n"
+            f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
+        )
+        if not budget.fits(block, reserve=200):
+            break
+        budget.take(block)
+        lines.append(block)
+        models.append(model)
+    footer = _footer(len(models), total, "spans", more_call if len(models) < total else None)
+    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    return text, SlowSpans(
+        scope=scope,
+        group_by="span",
+        total=total,
+        shown=len(models),
+        operations=[],
+        spans=models,
+        next_call=more_call if len(models) < total else None,
+    )
+
+
+def _footer(shown: int, total: int, noun: str, more_call: str | None) -> str:
+    text = f"Shows {shown} of {total} {noun}."
+    if more_call and shown < total:
+        text += f" Next: {more_call}"
+    return text
+
+
+def error_model(group: ErrorGroup) -> ErrorItem:
+    ex = group.example
+    location = None
+    if ex.code_filepath or ex.code_function:
+        place = f"{ex.code_filepath}:{ex.code_lineno}" if ex.code_filepath and ex.code_lineno else ex.code_filepath
+        location = " in ".join(p for p in (place, ex.code_function) if p)
+    action = group.preceding_action
+    return ErrorItem(
+        fingerprint=group.fingerprint,
+        source=group.source,
+        kind=group.kind,
+        title=group.title[:300],
+        count=group.count,
+        first_seen=timestamp(group.first_ns) if group.first_ns is not None else None,
+        last_seen=timestamp(group.last_ns) if group.last_ns is not None else None,
+        session_ids=list(group.session_ids[:SESSION_IDS_SHOWN]),
+        trace_ids=list(group.trace_ids[:SESSION_IDS_SHOWN]),
+        service=ex.service,
+        trace_id=ex.trace_id,
+        span_id=ex.span_id,
+        http_status=ex.http_status,
+        code_location=location,
+        stack=list(ex.stack),
+        preceding_action=action.summary[:200] if action else None,
+    )
+
+
+def error_block(rank: int, group: ErrorGroup, model: ErrorItem, *, with_stack: bool = True) -> str:
+    service = f" · {model.service}" if model.service else ""
+    when = ""
+    if model.first_seen:
+        when = f", first {model.first_seen}" + (
+            f", last {model.last_seen}" if model.last_seen and model.last_seen != model.first_seen else ""
+        )
+    lines = [f"{rank}. **{group.kind}**{service}: {quote(group.title, 200)} · {group.count}×{when}"]
+    if model.code_location:
+        lines.append(f"   **Code**: {quote(model.code_location, 160)}")
+    action = group.preceding_action
+    if action is not None:
+        lines.append(f"   **User did before**: {quote(action.summary, 120)}")
+    if group.related:
+        also = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(group.related.items()))
+        lines.append(f"   **Same failure also seen as**: {also} in the same traces")
+    if len(group.session_ids) > 1:
+        more = len(group.session_ids) - SESSION_IDS_SHOWN
+        ids = ", ".join(f"`{s}`" for s in group.session_ids[:SESSION_IDS_SHOWN])
+        lines.append(f"   **Sessions**: {ids}" + (f" and {more} more" if more > 0 else ""))
+    elif group.session_ids:
+        lines.append(f"   **Session**: `{group.session_ids[0]}`")
+    if model.trace_id:
+        lines.append(f"   **Drill in**: {call('get_trace', trace_id=model.trace_id, span_id=model.span_id)}")
+    if with_stack and model.stack:
+        lines.append(_indent(fence("\n".join(model.stack), limit=700, label="recorded stack")))
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+def render_errors(
+    groups: Sequence[ErrorGroup],
+    *,
+    occurrences: int,
+    truncated: bool,
+    scope: str,
+    budget: Budget,
+    more_call: str | None,
+    limit: int,
+    sources: Mapping[str, int],
+) -> tuple[str, ErrorList]:
+    head = [f"# Errors · {scope}"]
+    if groups:
+        by_source = ", ".join(f"{n} {s}" for s, n in sources.items() if n)
+        head.append(f"**Failures**: {occurrences} ({by_source}) in {len(groups)} groups")
+    if truncated:
+        head.append("**Note**: more failures exist than were read; narrow the scope (session, time) for all of them")
+    text_head = "\n".join(head)
+    budget.take(text_head)
+    lines, models = [], []
+    for rank, group in enumerate(groups[:limit], 1):
+        model = error_model(group)
+        block = error_block(rank, group, model)
+        if not budget.fits(block, reserve=200):
+            block = error_block(rank, group, model, with_stack=False)
+            if not budget.fits(block, reserve=200):
+                break
+        budget.take(block)
+        lines.append(block)
+        models.append(model)
+    if not groups:
+        lines.append("No errors, failed requests or error logs in this scope.")
+    has_more = len(models) < len(groups)
+    footer = _footer(len(models), len(groups), "error groups", more_call if has_more else None)
+    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    return text, ErrorList(
+        scope=scope,
+        total=len(groups),
+        occurrences=occurrences,
+        shown=len(models),
+        truncated=truncated,
+        errors=models,
+        next_call=more_call if has_more else None,
+    )
