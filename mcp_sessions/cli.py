@@ -11,10 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp_sessions import __version__
-from mcp_sessions.config import DB_ENV_VAR, resolve_db_path
+from mcp_sessions.config import DB_ENV_VAR, REDACTION_ENV_VAR, REDACTION_FILENAME, resolve_db_path
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
+
+if TYPE_CHECKING:
+    from mcp_sessions.redact import RedactionRules
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +30,28 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help=f"SQLite database file (default: ${DB_ENV_VAR}, else the per-user data directory)",
     )
+
+
+def _redaction_option(parser: argparse.ArgumentParser, when: str = "") -> None:
+    parser.add_argument(
+        "--redaction-config",
+        metavar="PATH",
+        help=f"TOML file of extra redaction rules{when} (default: ${REDACTION_ENV_VAR}, else {REDACTION_FILENAME} "
+        "in the per-user data directory if present, else the built-in rules)",
+    )
+
+
+def _redaction_rules(args: argparse.Namespace) -> RedactionRules:
+    """The rules this command ingests under; a bad config raises before anything is opened or written."""
+    from mcp_sessions.config import resolve_redaction_config
+    from mcp_sessions.redact import DEFAULT_RULES, load_rules
+
+    path = resolve_redaction_config(args.redaction_config)
+    if path is None:
+        return DEFAULT_RULES
+    rules = load_rules(path)
+    print(f"mcp-sessions: redaction rules from {path}", file=sys.stderr)
+    return rules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
+    _redaction_option(ingest)
     _db_option(ingest)
 
     collect = commands.add_parser(
@@ -58,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     collect.add_argument("--port", type=int, default=4318, help="port (default 4318, the OTLP/HTTP port)")
     collect.add_argument("--max-body-mb", type=float, default=16, help="largest request accepted (default 16)")
+    _redaction_option(collect)
     _db_option(collect)
 
     serve = commands.add_parser(
@@ -95,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also receive OTLP/HTTP in the same process (default 127.0.0.1:4318)",
     )
+    _redaction_option(serve, " for --allow-ingest and --collect")
     _db_option(serve)
 
     demo = commands.add_parser(
@@ -169,9 +198,10 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.ingest import ingest_paths
     from mcp_sessions.store import Store
 
+    rules = _redaction_rules(args)
     stored = unchanged = failed = spans = logs = 0
     with Store(db_path) as store:
-        for result in ingest_paths(store, args.paths):
+        for result in ingest_paths(store, args.paths, rules=rules):
             if result.status == "failed":
                 failed += 1
                 print(f"failed     {result.source}: {result.error}", file=sys.stderr)
@@ -209,11 +239,13 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     import anyio
 
     from mcp_sessions import http, receiver
+    from mcp_sessions.redact import DEFAULT_RULES
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
 
+    rules = _redaction_rules(args) if args.allow_ingest or args.collect else DEFAULT_RULES
     Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
-    mcp = create_server(db_path, ingest_roots=args.allow_ingest)
+    mcp = create_server(db_path, ingest_roots=args.allow_ingest, redaction=rules)
     mcp_http = None
     if args.http:
         app = http.build_app(mcp, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allowed_host)
@@ -235,7 +267,7 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
                 host, port = _host_port(args.collect)
                 sock = receiver.bind(host, port)
                 print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
-                collector = receiver.uvicorn_server(receiver.create_app(collector_store))
+                collector = receiver.uvicorn_server(receiver.create_app(collector_store, rules=rules))
                 tasks.start_soon(lambda: collector.serve(sockets=[sock]))
             if mcp_http is not None:
                 await mcp_http.serve(sockets=[mcp_sock])
@@ -265,6 +297,7 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions import receiver
     from mcp_sessions.store import Store
 
+    rules = _redaction_rules(args)
     with Store(db_path) as store:
         sock = receiver.bind(args.host, args.port)
         port = sock.getsockname()[1]
@@ -273,7 +306,8 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
             f"set OTEL_EXPORTER_OTLP_ENDPOINT=http://{args.host}:{port}; Ctrl-C stops",
             file=sys.stderr,
         )
-        anyio.run(lambda: receiver.serve_receiver(store, sock, max_body=int(args.max_body_mb * 1024 * 1024)))
+        max_body = int(args.max_body_mb * 1024 * 1024)
+        anyio.run(lambda: receiver.serve_receiver(store, sock, max_body=max_body, rules=rules))
     return EXIT_OK
 
 

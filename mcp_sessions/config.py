@@ -1,4 +1,4 @@
-"""Settings with their defaults: where the database lives, output budgets, link keys."""
+"""Settings with their defaults: where the database and the redaction config live, output budgets, link keys."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 DB_ENV_VAR = "MCP_SESSIONS_DB"
 DB_FILENAME = "sessions.db"
+REDACTION_ENV_VAR = "MCP_SESSIONS_REDACTION"
+REDACTION_FILENAME = "redaction.toml"
 
 # Attribute keys (on a span, log record or resource) that name the user's session, in
 # order of preference. Vendor spellings come from their SDKs' own attribute names.
@@ -56,3 +58,19 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if from_env:
         return Path(from_env).expanduser()
     return default_data_dir() / DB_FILENAME
+
+
+def resolve_redaction_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The redaction config to use: `--redaction-config` if given, else `$MCP_SESSIONS_REDACTION`,
+    else `redaction.toml` in the per-user data directory when it exists, else None (built-in rules).
+
+    A path named by the flag or the variable must exist (the loader says so if it does not); only
+    the default location is optional.
+    """
+    if explicit:
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(REDACTION_ENV_VAR)
+    if from_env:
+        return Path(from_env).expanduser()
+    default = default_data_dir() / REDACTION_FILENAME
+    return default if default.is_file() else None

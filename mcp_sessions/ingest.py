@@ -18,7 +18,7 @@ from typing import BinaryIO, Literal
 
 from mcp_sessions.errors import InputError, InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats import read_path
-from mcp_sessions.redact import RedactionReport, redact_records
+from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.writer import IngestCounts, IngestWriter
 
@@ -80,23 +80,32 @@ def confine(requested: str, roots: list[Path]) -> list[Path]:
     return inside
 
 
-def ingest_paths(store: Store, paths: Iterable[str], *, stdin: BinaryIO | None = None) -> Iterator[FileResult]:
+def ingest_paths(
+    store: Store,
+    paths: Iterable[str],
+    *,
+    stdin: BinaryIO | None = None,
+    rules: RedactionRules = DEFAULT_RULES,
+) -> Iterator[FileResult]:
     """Ingest each input in turn, yielding its result as soon as it is known."""
     for source in expand(paths):
         if source == STDIN:
-            yield _ingest_stdin(store, stdin or sys.stdin.buffer)
+            yield _ingest_stdin(store, stdin or sys.stdin.buffer, rules)
         else:
-            yield ingest_file(store, Path(source), label=source)
+            yield ingest_file(store, Path(source), label=source, rules=rules)
 
 
-def _ingest_stdin(store: Store, stream: BinaryIO) -> FileResult:
+def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules) -> FileResult:
     with tempfile.NamedTemporaryFile(prefix="mcp-sessions-stdin-") as spool:
         shutil.copyfileobj(stream, spool)
         spool.flush()
-        return ingest_file(store, Path(spool.name), label=STDIN)
+        return ingest_file(store, Path(spool.name), label=STDIN, rules=rules)
 
 
-def ingest_file(store: Store, path: Path, *, label: str | None = None) -> FileResult:
+def ingest_file(
+    store: Store, path: Path, *, label: str | None = None, rules: RedactionRules = DEFAULT_RULES
+) -> FileResult:
+    """Parse, redact under `rules` and store one file in one transaction; never raises for bad input."""
     source = label or str(path)
     try:
         if not path.exists():
@@ -104,11 +113,11 @@ def ingest_file(store: Store, path: Path, *, label: str | None = None) -> FileRe
         if path.is_dir():
             raise InputError("is a directory")
         content_hash = _sha256(path)
-        parsed = read_path(path)
+        parsed = read_path(path, rules)
         with parsed, IngestWriter(store.conn, source=source, fmt=parsed.format, content_hash=content_hash) as writer:
             if writer.already_ingested:
                 return FileResult(source, "unchanged", parsed.format)
-            report = RedactionReport()
+            report = RedactionReport(rules)
             writer.add(redact_records(parsed.records, report))
             counts = writer.finish(report.as_dict())
         return FileResult(source, "stored", parsed.format, counts, report.as_dict())

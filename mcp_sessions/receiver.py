@@ -42,7 +42,7 @@ from starlette.routing import Route
 from mcp_sessions.errors import InputError, MalformedInputError
 from mcp_sessions.formats import otlp_json, otlp_proto
 from mcp_sessions.model import Record, SkippedRecords
-from mcp_sessions.redact import RedactionReport, redact_records
+from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.writer import IngestWriter
 
@@ -260,7 +260,8 @@ def _success_body(signal: Signal, media: str, rejected: int, reason: str | None)
     return b"\x0a" + _varint(len(inner)) + inner
 
 
-def create_app(store: Store, *, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+def create_app(store: Store, *, max_body: int = DEFAULT_MAX_BODY, rules: RedactionRules = DEFAULT_RULES) -> Starlette:
+    """The receiver's ASGI app; every request is redacted under `rules` before it is queued."""
     writer = BatchWriter(store)
 
     async def export(request: Request, signal: Signal) -> Response:
@@ -271,7 +272,7 @@ def create_app(store: Store, *, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
                 raise RequestRejected(415, f"unsupported Content-Type {media or '(none)'!r}; send {PROTOBUF} or {JSON}")
             body = await _read_body(request, max_body)
             records = await anyio.to_thread.run_sync(decode, signal, media, body)
-            report = RedactionReport()
+            report = RedactionReport(rules)
             records = await anyio.to_thread.run_sync(lambda: list(redact_records(records, report)))
             rejected = [r for r in records if isinstance(r, SkippedRecords) and r.kind == _REJECTED_KIND[signal]]
             await writer.submit(records, hashlib.sha256(body).hexdigest(), report.as_dict())
@@ -342,9 +343,11 @@ def uvicorn_server(app: Starlette) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-async def serve_receiver(store: Store, sock: socket.socket, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+async def serve_receiver(
+    store: Store, sock: socket.socket, *, max_body: int = DEFAULT_MAX_BODY, rules: RedactionRules = DEFAULT_RULES
+) -> None:
     """Run until cancelled or signalled; on the way out every queued request is written first."""
-    server = uvicorn_server(create_app(store, max_body=max_body))
+    server = uvicorn_server(create_app(store, max_body=max_body, rules=rules))
     try:
         await server.serve(sockets=[sock])
     finally:

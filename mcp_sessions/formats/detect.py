@@ -47,6 +47,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
 from mcp_sessions.formats import har, jaeger, otlp_json, otlp_proto, rrweb, zipkin
 from mcp_sessions.model import Record
+from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 
 _BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -71,8 +72,11 @@ class Parsed:
             self.handle.close()
 
 
-def read_path(path: Path) -> Parsed:
-    """Recognise `path` and return its records; raises InputError subclasses with clear text."""
+def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES) -> Parsed:
+    """Recognise `path` and return its records; raises InputError subclasses with clear text.
+
+    `rules` reach the rrweb parser, which decides there whether a typed value may be kept.
+    """
     handle = _open(path)
     try:
         first_line = handle.readline()
@@ -89,7 +93,7 @@ def read_path(path: Path) -> Parsed:
             return _read_protobuf(head + handle.read(), head)
         rest = handle.read(1 << 16)
         if rest.strip() and _try_decode(first_line) is not _UNDECODABLE:
-            streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest), handle)
+            streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest, rules), handle)
             handle = None  # the Parsed owns it now
             return streamed
         remainder = handle.read()
@@ -103,7 +107,7 @@ def read_path(path: Path) -> Parsed:
         if protobuf is None:
             raise
         return protobuf
-    return _classify_document(doc)
+    return _classify_document(doc, rules)
 
 
 def _read_protobuf(data: bytes, head: bytes) -> Parsed:
@@ -246,7 +250,7 @@ def _decode_document(body: bytes) -> Any:
         ) from None
 
 
-def _classify_document(doc: Any) -> Parsed:
+def _classify_document(doc: Any, rules: RedactionRules) -> Parsed:
     if otlp_json.looks_like_otlp(doc):
         return Parsed("otlp-json", otlp_json.parse_request(doc))
     if jaeger.looks_like_jaeger(doc):
@@ -256,7 +260,7 @@ def _classify_document(doc: Any) -> Parsed:
     if har.looks_like_har(doc):
         return Parsed("har", har.parse(doc))
     if rrweb.looks_like_rrweb(doc):
-        return Parsed("rrweb", rrweb.parse(doc))
+        return Parsed("rrweb", rrweb.parse(doc, rules))
     other = _name_other_format(doc)
     if other:
         raise UnsupportedFormatError(f"recognised as {other}, which this version cannot ingest yet")
@@ -265,9 +269,9 @@ def _classify_document(doc: Any) -> Parsed:
     )
 
 
-def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[Record]:
+def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes, rules: RedactionRules) -> Iterator[Record]:
     """Each line one OTLP export request, as the Collector's file exporter writes them."""
-    rrweb_state = rrweb.RrwebState()  # PostHog exports: one recording across many lines
+    rrweb_state = rrweb.RrwebState(rules=rules)  # PostHog exports: one recording across many lines
     for number, line in enumerate(_iter_lines(handle, first_line, rest), start=1):
         if not line.strip():
             continue

@@ -31,9 +31,13 @@ time of its LAST member (where the value was final), with `first_time_ns` and `c
 Quirks handled:
 - No `timestamp` (rrweb's own test fixtures): events keep their order, `time_ns` is None and
   `detail["times_unknown"]` says so. Timestamps are epoch milliseconds, sometimes fractional.
-- Typed values are never kept: `detail["value"] = "[masked]"` with its `length` (and
-  `isChecked`). rrweb also reports the radio a click UNchecked (`userTriggered: false` in 2.x,
-  absent before): those are dropped, as is anything marked `userTriggered: false`.
+- Typed values are not kept: `detail["value"] = "[masked]"` with its `length` (and
+  `isChecked`). The one exception is an input the redaction config allow-lists
+  (`RedactionRules.keeps_input`: never a password or secret-named field); its final value is
+  kept, bounded, and the redaction stage still runs its text rules over it. The decision is
+  made here, where the keystrokes are read, so a masked value never leaves the parser.
+  rrweb also reports the radio a click UNchecked (`userTriggered: false` in 2.x, absent
+  before): those are dropped, as is anything marked `userTriggered: false`.
 - A Meta event with the href already current and no page load (type 0/1) since is a periodic
   re-snapshot (`checkoutEveryNms`), not a navigation.
 - Console payloads are JSON-encoded strings ('"hello"'); `assert` is an error.
@@ -62,8 +66,10 @@ from mcp_sessions.formats.coerce import expect_dict, expect_list
 from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.formats.rrweb_dom import Dom, Target
 from mcp_sessions.model import Event, EventKind
+from mcp_sessions.redact import DEFAULT_RULES, INPUT_MASK, RedactionRules
 
 BODY_LIMIT = 2_000
+KEPT_INPUT_LIMIT = 200  # characters of an allow-listed typed value
 CONSOLE_LIMIT = 300
 SUMMARY_LIMIT = 200
 TRACE_LINES = 10
@@ -103,6 +109,7 @@ class RrwebState:
     loaded: bool = True  # a page load (type 0/1) since the last Meta event
     origin_ms: float | None = None  # estimated performance.timeOrigin of the current page
     session_keys: set[str] = field(default_factory=set)
+    rules: RedactionRules = DEFAULT_RULES  # decides which typed values (if any) are kept
 
 
 def looks_like_rrweb(doc: Any) -> bool:
@@ -124,10 +131,10 @@ def _is_event(value: Any) -> bool:
     return isinstance(kind, int) and not isinstance(kind, bool) and 0 <= kind <= 8 and "data" in value
 
 
-def parse(doc: Any) -> Iterator[Event]:
+def parse(doc: Any, rules: RedactionRules = DEFAULT_RULES) -> Iterator[Event]:
     """Yield the events of an rrweb recording (a list, or `{"events": [...]}`), in recorded order."""
     events = expect_list(doc.get("events") if isinstance(doc, dict) else doc, "events")
-    reader = _Reader(RrwebState(), session_key=None, client_key=None)
+    reader = _Reader(RrwebState(rules=rules), session_key=None, client_key=None)
     for i, raw in enumerate(events):
         reader.feed(raw, f"events[{i}]")
     yield from reader.finish()
@@ -215,7 +222,9 @@ class _Reader:
             return  # rrweb's echo for the radio that the click unchecked
         if not same:
             self._end_runs()
-        facts = {"length": len(text) if isinstance(text, str) else 0, "isChecked": checked}
+        facts = {"length": len(text) if isinstance(text, str) else 0, "isChecked": checked, "value": INPUT_MASK}
+        if isinstance(text, str) and target is not None and self.state.rules.keeps_input(target.input_facts()):
+            facts["value"] = _clip(text, KEPT_INPUT_LIMIT)
         self._extend("input", node, ms, facts, target)
 
     def _extend(
@@ -366,7 +375,7 @@ class _Reader:
             elif target is not None and target.detail.get("tag") == "select":
                 verb = "select in"
             summary = f"{verb} {target.phrase if target else '(element not in snapshot)'}"
-            detail |= {"value": "[masked]", "length": facts["length"], **_facts(target)}
+            detail |= {"value": facts["value"], "length": facts["length"], **_facts(target)}
             if isinstance(facts.get("isChecked"), bool) and target is not None and target.role in ("checkbox", "radio"):
                 detail["isChecked"] = facts["isChecked"]
         elif run.kind == "scroll":

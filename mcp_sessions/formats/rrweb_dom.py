@@ -15,7 +15,8 @@ when that sibling is not known yet the node is appended (only child order, hence
 can suffer). An element is then named the way a person, or an accessible-name algorithm,
 would: see `Dom.describe`.
 
-Only attributes that help to name an element are kept. Never `value`: rrweb stores the live
+Only attributes that help to name an element (and `autocomplete`, which says what a field is
+for, for the input allow-list) are kept. Never `value`: rrweb stores the live
 value of every input, textarea and select there (a typed password included), except on
 submit/button/reset inputs, whose `value` is their caption. `style` may arrive as an object
 (a style diff) and is dropped with the rest.
@@ -47,6 +48,7 @@ _KEPT = frozenset(
         "href",
         "title",
         "alt",
+        "autocomplete",
     }
     | {"data-testid", "data-test-id", "data-test", "data-cy", "data-qa"}
 )
@@ -85,6 +87,11 @@ class Target:
     selector: str  # 'button:has-text("Place order")', '#email', '[data-testid="pay"]'
     role: str  # explicit `role`, else implied by the tag (link, button, checkbox, ...)
     detail: dict[str, str]  # tag, id, role, text, testid, name, label, placeholder, input_type
+    autocomplete: str | None = None  # the field's purpose (`search`, `cc-number`), judged by the input allow-list
+
+    def input_facts(self) -> dict[str, str | None]:
+        """What an input allow-list may match (and must check for secrets): names, type, purpose."""
+        return {**self.detail, "autocomplete": self.autocomplete}
 
 
 class Dom:
@@ -214,6 +221,7 @@ class Dom:
             selector=_selector(tag, attrs, text, testid),
             role=role,
             detail=detail,
+            autocomplete=attrs.get("autocomplete"),
         )
 
     def _phrase(self, role: str, attrs: dict[str, str], label: str, text: str, testid: str | None) -> str:

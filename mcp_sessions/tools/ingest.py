@@ -11,13 +11,14 @@ from pydantic import Field
 
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.ingest import confine, ingest_file
+from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 from mcp_sessions.render.ingest import render_ingest
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import IngestReport
 from mcp_sessions.tools.common import INGEST, BudgetTokens, result, store_of, tool_errors
 
 
-def register(mcp: MCPServer, ingest_roots: list[Path]) -> None:
+def register(mcp: MCPServer, ingest_roots: list[Path], rules: RedactionRules = DEFAULT_RULES) -> None:
     roots = [Path(r) for r in ingest_roots]
     where = ", ".join(str(r) for r in roots)
 
@@ -39,6 +40,6 @@ them at `mcp-sessions collect`. Example: ingest_recording(path="exports/checkout
     ) -> Annotated[CallToolResult, IngestReport]:
         with tool_errors():
             files = confine(path, roots)
-            results = [ingest_file(store_of(ctx), f) for f in files]
+            results = [ingest_file(store_of(ctx), f, rules=rules) for f in files]
             text, model = render_ingest(results, budget=Budget(budget_tokens))
             return result(text, model)
