@@ -86,15 +86,15 @@ CASES = {
     ),
     # producer P sends, consumer C (its child) runs after P ended: async fan-out
     # P  |--|              0..20
-    # C1       |---|       50..80 → clamped to 20..20
-    # C2         |---|     60..90 → clamped to 20..20   self(P) = 20: consumers do not eat producer time
+    # C1       |---|       50..80 kept: a consumer runs on its own time
+    # C2         |---|     60..90 kept              self(P) = 20: consumers do not eat producer time
     "async fan-out to consumers": (
         [
             span("p", None, 0, 20, kind="producer"),
             span("c1", "p", 50, 80, kind="consumer"),
             span("c2", "p", 60, 90, kind="consumer"),
         ],
-        {"p": (0, 20, 20), "c1": (20, 20, 0), "c2": (20, 20, 0)},
+        {"p": (0, 20, 20), "c1": (50, 80, 30), "c2": (60, 90, 30)},
     ),
 }
 

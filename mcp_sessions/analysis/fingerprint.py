@@ -28,10 +28,20 @@ from mcp_sessions.semconv import first
 
 MAX_FINGERPRINT = 300
 
-_SQL_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
-_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
-# E'...' / N'...' prefixes are swallowed by the string rule; numbers must not touch identifiers.
-_SQL_NUMBER = re.compile(r"(?<![\w$.])[-+]?(?:0x[0-9a-f]+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?![\w$])", re.I)
+# Comments and quoted literals in one left-to-right pass, so `'a--b'` stays a string and
+# `/* it's */` stays a comment. Strings take E'' N'' B'' X'' U&'' prefixes, '' and \' escapes
+# (MySQL's; a standard-SQL literal ending in a backslash is the price), Postgres $tag$…$tag$
+# bodies, and a quote left open by a truncated statement.
+_SQL_QUOTED = re.compile(
+    r"(?P<comment>/\*.*?\*/|--[^\n]*)"
+    r"|(?P<string>(?:(?<![\w$])(?:[EeNnBbXx]|[Uu]&))?'(?:[^'\\]|\\.|'')*(?:'|\Z))"
+    r"|(?P<dollar>\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$)",
+    re.S,
+)
+# Numbers must not touch identifiers (`t1`, `col_2`); `.5` and `1.` are numbers too.
+_SQL_NUMBER = re.compile(
+    r"(?<![\w$.])[-+]?(?:0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)(?![\w$])", re.I
+)
 _SQL_PARAM = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):\w+|@\w+|\?\d*")
 _SQL_BOOL = re.compile(r"(?<![\w.])(?:TRUE|FALSE)(?![\w])", re.I)
 _SQL_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
@@ -42,8 +52,7 @@ _SPACE = re.compile(r"\s+")
 @lru_cache(maxsize=4096)
 def normalize_sql(statement: str) -> str:
     """The statement with comments dropped, literals and bind parameters as `?`, lists as `(?)`."""
-    text = _SQL_COMMENT.sub(" ", statement)
-    text = _SQL_STRING.sub("?", text)
+    text = _SQL_QUOTED.sub(lambda m: " " if m.group("comment") else "?", statement)
     text = _SQL_PARAM.sub("?", text)
     text = _SQL_NUMBER.sub("?", text)
     text = _SQL_BOOL.sub("?", text)

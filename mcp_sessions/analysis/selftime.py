@@ -29,7 +29,8 @@ def self_times(tree: TraceTree) -> tuple[int, ...]:
 
 
 def _covered(tree: TraceTree, node: int) -> int:
-    intervals = sorted(tree.clamped[c] for c in tree.children[node])
+    # A consumer child ran on its own time; the producer was not waiting while it ran.
+    intervals = sorted(tree.clamped[c] for c in tree.children[node] if tree.spans[c].kind != "consumer")
     covered = 0
     current_start, current_end = None, None
     for start, end in intervals:

@@ -16,6 +16,9 @@ parent P and the child C, and what the clamped child becomes:
     outlives and precedes P:   |----|             C':  |----| (clamped to P)
                          C: |----------|
 
+A consumer (the far side of a producer → queue → consumer hand-off) is not clamped: it
+routinely starts after its producer ended, and its own time is real.
+
 Orphans (a parent id that was never reported) and cycles become roots, so every span
 appears exactly once.
 """
@@ -103,10 +106,11 @@ def build_tree(spans: Sequence[Span]) -> TraceTree:
         p_start, p_end = clamped[node]
         for child in children[node]:
             depth[child] = depth[node] + 1
-            c_start, c_end = clamped[child]
-            c_start = min(max(c_start, p_start), p_end)
-            c_end = max(min(c_end, p_end), c_start)
-            clamped[child] = (c_start, c_end)
+            if spans[child].kind != "consumer":  # a consumer runs on its own time, often after its producer
+                c_start, c_end = clamped[child]
+                c_start = min(max(c_start, p_start), p_end)
+                c_end = max(min(c_end, p_end), c_start)
+                clamped[child] = (c_start, c_end)
             stack.append(child)
 
     return TraceTree(

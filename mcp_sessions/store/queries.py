@@ -244,18 +244,22 @@ def session_traces(conn: sqlite3.Connection, session_id: str) -> dict[str, list[
     return out
 
 
-def session_events(conn: sqlite3.Connection, session_id: str, kinds: Sequence[str] | None = None) -> list[Event]:
-    """A session's browser events as model records (HAR copies of rrweb requests left out), in order.
+def session_events(
+    conn: sqlite3.Connection, session_id: str, kinds: Sequence[str] | None = None, *, with_copies: bool = False
+) -> list[Event]:
+    """A session's browser events as model records, in order.
 
-    `trace_id` is the backend trace the event was linked to, however the link was made.
+    HAR copies of requests rrweb also recorded are left out unless `with_copies` (they carry
+    response sizes and bodies rrweb does not). `trace_id` is the backend trace the event was
+    linked to, however the link was made.
     """
     cur = conn.execute(
         "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
         "span_id, session_key, client_key, user_id, detail FROM events "
-        "WHERE session_id = :session AND shadowed = 0 "
+        "WHERE session_id = :session AND (shadowed = 0 OR :copies) "
         "AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds))) "
         "ORDER BY coalesce(time_ns, 0), seq, id",
-        {"session": session_id, "kinds": orjson.dumps(list(kinds)).decode() if kinds else None},
+        {"session": session_id, "kinds": orjson.dumps(list(kinds)).decode() if kinds else None, "copies": with_copies},
     )
     return [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
 

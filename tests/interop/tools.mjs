@@ -43,6 +43,21 @@ export const CALLS = [
     args: (found) => ({ trace_id: need(found, "traceId", "list_traces"), max_spans: 10 }),
     collect: () => {},
   },
+  {
+    tool: "get_session",
+    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions") }),
+    collect: () => {},
+  },
+  {
+    tool: "find_slow_spans",
+    args: (found) => ({ trace_id: need(found, "traceId", "list_traces"), limit: 5 }),
+    collect: () => {},
+  },
+  {
+    tool: "find_errors",
+    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), limit: 5 }),
+    collect: () => {},
+  },
 ];
 
 /** The entries to run, in table order, for the tools the server lists; throws when the two disagree. */
