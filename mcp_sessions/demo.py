@@ -62,18 +62,22 @@ async def _walk(db: Path, out: Callable[[str], None]) -> None:
             out("\n".join(getattr(c, "text", "") for c in result.content))
             return result.structured_content or {}
 
-        sessions = await ask("list_sessions", {"sort": "slowest"})
+        listed = {t.name for t in tools}
+        sessions = await ask("list_sessions", {"sort": "slowest", "limit": 5})
         if not sessions.get("sessions"):
             return
         slowest = sessions["sessions"][0]["session_id"]
-        traces = await ask("list_traces", {"session_id": slowest, "sort": "slowest"})
-        await ask("get_trace", {"trace_id": traces["traces"][0]["trace_id"]})
-        errors = await ask("list_traces", {"has_errors": True, "limit": 5})
-        if errors.get("traces"):
-            failing = errors["traces"][0]
-            if failing.get("session_id"):
-                await ask(
-                    "get_timeline",
-                    {"session_id": failing["session_id"], "kinds": ["click", "input", "console", "network"]},
-                )
-            await ask("get_trace", {"trace_id": failing["trace_id"]})
+        await ask("get_session", {"session_id": slowest})
+        slow = await ask("find_slow_spans", {"session_id": slowest, "limit": 5})
+        if slow.get("operations"):
+            worst = slow["operations"][0]
+            await ask("get_trace", {"trace_id": worst["worst_trace_id"], "max_spans": 20})
+        if "diff_against_baseline" in listed:
+            await ask("diff_against_baseline", {"session_id": slowest})
+        failing = await ask("list_sessions", {"has_errors": True, "limit": 3})
+        if failing.get("sessions"):
+            broken = failing["sessions"][0]["session_id"]
+            await ask("find_errors", {"session_id": broken, "limit": 5})
+            await ask("get_timeline", {"session_id": broken, "kinds": ["click", "input", "console", "network"]})
+            if "draft_regression_test" in listed:
+                await ask("draft_regression_test", {"session_id": broken, "style": "api"})

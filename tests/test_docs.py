@@ -72,5 +72,6 @@ def test_demo_runs_on_the_bundled_recordings(capsys):
 
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert ">>> list_sessions(" in out and ">>> get_trace(" in out
-    assert "s-slow-91c2" in out
+    for tool in ("list_sessions", "get_session", "find_slow_spans", "get_trace", "find_errors", "get_timeline"):
+        assert f">>> {tool}(" in out, tool
+    assert "N+1 queries" in out and "ValueError" in out  # the planted N+1 and the server error are found

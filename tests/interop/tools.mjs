@@ -58,7 +58,12 @@ export const CALLS = [
     args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), limit: 5 }),
     collect: () => {},
   },
-];
+  {
+    // A session with no browser recording is drafted from its backend traces, so any session works.
+    tool: "draft_regression_test",
+    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), budget_tokens: 2000 }),
+    collect: () => {},
+  },];
 
 /** The entries to run, in table order, for the tools the server lists; throws when the two disagree. */
 export function plan(listedNames) {

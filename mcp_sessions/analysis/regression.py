@@ -1,0 +1,379 @@
+"""Drafting a regression test from a recorded session: which requests, and what they carried.
+
+A session's browser recording holds its requests twice where rrweb and a HAR both ran: the
+rrweb copy (what the page's code sent: app headers, request body, timings) is the one shown,
+the HAR copy of the same trace (the "twin") holds what rrweb leaves out: the response's
+content type, headers and (the first 2,000 characters of) its JSON body. `collect_calls`
+joins the two into one `RecordedCall` per request; a session with no browser recording
+falls back to its backend traces (method, URL and status of each root server span).
+
+Only the app's API calls are replayed: page loads, scripts, styles and images, requests
+to other origins, websockets and requests whose body the recording cut are counted as
+skipped, with the reason. The focus narrows the calls further:
+
+    session  ──●──●────●──●───────✕──●──►        ● request   ✕ failed request
+    window              [──────]                 from_ms … to_ms after the session start
+    trace                  ●                     the one request that started a trace
+    error            ●──●──●──✕                  the first failure and the 3 requests before it
+
+`regression_api` turns the chosen calls into an httpx test, `regression_ui` the user's
+actions around them into a Playwright test. Nothing here reads a database or writes a file.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from mcp_sessions.analysis.fingerprint import request_fingerprint
+from mcp_sessions.analysis.regression_api import ApiModule, draft_api_module
+from mcp_sessions.analysis.regression_model import (
+    CallSet,
+    Draft,
+    DraftOptions,
+    EnvVar,
+    RecordedCall,
+    Style,
+    parse_json_prefix,
+)
+from mcp_sessions.analysis.regression_templates import docstring
+from mcp_sessions.analysis.regression_ui import UiModule, draft_ui_module
+from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.model import Event, SessionSummary, TraceSummary
+
+API_INITIATORS = frozenset({"fetch", "xmlhttprequest"})
+_ASSET_TYPES = ("text/html", "text/css", "javascript", "image/", "font/", "audio/", "video/", "application/wasm")
+_ASSET_SUFFIXES = (".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".woff", ".woff2", ".map")
+# Headers the browser or the HTTP client sets, or that only link a request to its trace.
+_DROPPED_HEADERS = frozenset(
+    {"host", "connection", "content-length", "accept-encoding", "accept-language", "user-agent", "origin"}
+    | {"referer", "cookie", "traceparent", "tracestate", "baggage", "sentry-trace", "b3", "pragma", "priority"}
+    | {"cache-control", "if-none-match", "if-modified-since", "upgrade-insecure-requests", "dnt", "te"}
+)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+ERROR_CONTEXT = 3  # requests kept before the failing one when focusing on an error
+MAX_SOURCE_CHARS = 120_000
+
+
+def _media_type(value: object) -> str | None:
+    text = str(value or "").split(";")[0].strip().lower()
+    return text or None
+
+
+def _origin(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    return f"{parts.scheme}://{parts.netloc}", parts.path or "/", query
+
+
+def _request_body(detail: Mapping[str, Any]) -> tuple[Any, str]:
+    post = detail.get("post_data") if isinstance(detail.get("post_data"), Mapping) else {}
+    text = detail.get("request_body") or post.get("text")
+    if not isinstance(text, str) or not text:
+        return None, "none"
+    if post.get("text_chars"):
+        return None, "cut"
+    try:
+        return json.loads(text), "json"
+    except ValueError:
+        size = detail.get("request_body_size")
+        if isinstance(size, int) and size > len(text.encode()):
+            return None, "cut"
+        return text, "text"
+
+
+def _kind_of(event: Event, detail: Mapping[str, Any], response_type: str | None, path: str) -> str | None:
+    """Why a request is not an API call to replay, or None when it is one."""
+    initiator = detail.get("initiator")
+    if event.source == "rrweb" and initiator is not None:
+        return None if initiator in API_INITIATORS else "page and asset loads"
+    if (event.method or "GET") != "GET":
+        return None
+    if response_type and response_type.startswith(_ASSET_TYPES):
+        return "page and asset loads"
+    if path.lower().endswith(_ASSET_SUFFIXES):
+        return "page and asset loads"
+    return None
+
+
+def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: Sequence[TraceSummary]) -> CallSet:
+    """The session's API calls in recorded order: browser requests, or backend entry requests without them."""
+    skipped: Counter[str] = Counter()
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind == "websocket":
+            skipped["websockets"] += 1
+            continue
+        if event.kind != "network":
+            continue
+        twin = twins.get(event.trace_id) if event.trace_id else None
+        detail = dict(twin.detail) if twin is not None else {}
+        detail.update({k: v for k, v in event.detail.items() if v not in (None, "", {}, [])})
+        if twin is not None and twin.detail.get("response_headers"):
+            detail["response_headers"] = twin.detail["response_headers"]
+        where = _origin(event.url or "")
+        if where is None or not event.method:
+            skipped["requests without URL or method"] += 1
+            continue
+        headers = detail.get("response_headers") if isinstance(detail.get("response_headers"), Mapping) else {}
+        response_type = _media_type(detail.get("mime_type") or headers.get("content-type"))
+        reason = _kind_of(event, detail, response_type, where[1])
+        if reason is None and event.status is None:
+            reason = "requests without a recorded response"
+        body, body_kind = _request_body(detail)
+        if reason is None and body_kind == "cut":
+            reason = "requests whose body the recording cut"
+        if reason:
+            skipped[reason] += 1
+            continue
+        response_text = detail.get("response_body") if isinstance(detail.get("response_body"), str) else None
+        response = None
+        if response_text and "json" in (response_type or ""):
+            response = parse_json_prefix(response_text)[0]
+        cookies = detail.get("request_cookies") if isinstance(detail.get("request_cookies"), Mapping) else {}
+        sent = detail.get("request_headers") if isinstance(detail.get("request_headers"), Mapping) else {}
+        found.append(
+            {
+                "source": event.source,
+                "time_ns": event.time_ns,
+                "method": event.method.upper(),
+                "origin": where[0],
+                "path": where[1],
+                "query": where[2],
+                "headers": {str(k): str(v) for k, v in sent.items() if _replayed_header(str(k), str(v), body_kind)},
+                "body": body,
+                "body_kind": body_kind,
+                "cookies": tuple(cookies),
+                "status": event.status,
+                "duration_ms": event.duration_ns / 1e6 if event.duration_ns is not None else None,
+                "trace_id": event.trace_id,
+                "response_type": response_type,
+                "response": response,
+                "response_text": response_text,
+                "sets_cookie": "set-cookie" in headers,
+            }
+        )
+    source = "browser"
+    if not found and not any(e.kind == "network" for e in events):
+        found, source = _from_traces(traces, skipped), "backend traces"
+    origins = Counter(f["origin"] for f in found)
+    origin = origins.most_common(1)[0][0] if origins else None
+    calls = []
+    for f in found:
+        if f["origin"] != origin:
+            skipped["requests to other origins"] += 1
+            continue
+        calls.append(RecordedCall(order=len(calls), **f))
+    return CallSet(tuple(calls), dict(skipped), origin, source)
+
+
+def _replayed_header(name: str, value: str, body_kind: str) -> bool:
+    if name in _DROPPED_HEADERS or name.startswith(("sec-", "x-b3-", ":")):
+        return False
+    if name == "accept" and value.strip() in ("*/*", ""):
+        return False
+    return not (name == "content-type" and body_kind == "json" and "json" in value)
+
+
+def _from_traces(traces: Sequence[TraceSummary], skipped: Counter[str]) -> list[dict[str, Any]]:
+    found = []
+    for trace in traces:
+        where = _origin(trace.http_url or "")
+        if trace.root_kind != "server" or not trace.http_method or where is None or not trace.http_status:
+            skipped["backend traces without a request URL or status"] += 1
+            continue
+        if where[1].lower().endswith(_ASSET_SUFFIXES):
+            skipped["page and asset loads"] += 1
+            continue
+        method = trace.http_method.upper()
+        found.append(
+            {
+                "source": "trace",
+                "time_ns": trace.start_ns,
+                "method": method,
+                "origin": where[0],
+                "path": where[1],
+                "query": where[2],
+                "headers": {},
+                "body": None,
+                "body_kind": "unknown" if method in _BODY_METHODS else "none",
+                "cookies": (),
+                "status": trace.http_status,
+                "duration_ms": trace.duration_ns / 1e6,
+                "trace_id": trace.trace_id,
+                "response_type": None,
+                "response": None,
+                "response_text": None,
+                "sets_cookie": False,
+            }
+        )
+    return found
+
+
+# ---- focus ---------------------------------------------------------------------------------------
+
+
+def select_calls(
+    calls: Sequence[RecordedCall], options: DraftOptions, session: SessionSummary
+) -> tuple[list[int], str]:
+    """The orders of the calls the focus picks, and the focus in words; raises when it picks none."""
+    chosen = list(range(len(calls)))
+    words = f"all {len(calls)} API requests" if len(calls) != 1 else "the one API request"
+    if options.trace_id:
+        chosen = [c.order for c in calls if c.trace_id == options.trace_id]
+        if not chosen:
+            raise InvalidArgumentError(
+                f"no recorded request of session {session.session_id!r} started trace {options.trace_id!r}; "
+                f"request trace ids are on get_timeline(session_id={session.session_id!r}, kinds=['network'])"
+            )
+        words = f"the request that started trace {options.trace_id}"
+    if options.from_ns is not None or options.to_ns is not None:
+        low, high = options.from_ns or 0, options.to_ns if options.to_ns is not None else 2**63
+        chosen = [i for i in chosen if calls[i].time_ns is not None and low <= calls[i].time_ns <= high]
+        if not chosen:
+            raise InvalidArgumentError(
+                "no API request in that time window; widen from_ms/to_ms or see the requests' offsets with "
+                f"get_timeline(session_id={session.session_id!r}, kinds=['network'])"
+            )
+        words = f"{len(chosen)} API requests in the window"
+    if options.around_error:
+        failed = [i for i in chosen if calls[i].status is not None and calls[i].status >= 500] or [
+            i for i in chosen if calls[i].failed
+        ]
+        if not failed:
+            raise InvalidArgumentError(
+                f"no replayed request of session {session.session_id!r} failed (status 4xx/5xx); "
+                "drop around_error to draft the whole session"
+            )
+        at = chosen.index(failed[0])
+        chosen = chosen[max(0, at - ERROR_CONTEXT) : at + 1]
+        c = calls[failed[0]]
+        words = f"the first failing request ({c.method} {c.path} → {c.status}) and up to {ERROR_CONTEXT} before it"
+    return chosen, words
+
+
+def check_style_input(calls: CallSet, events: Sequence[Event], style: Style, session_id: str) -> None:
+    """Raise a clear error when the session holds nothing the chosen style can replay."""
+    if style == "ui" and not any(e.kind in ("click", "dblclick", "input") for e in events):
+        raise InvalidArgumentError(
+            f"session {session_id!r} has no recorded user actions (clicks, typing): a UI test needs an rrweb "
+            "recording; draft an API test instead (style='api')"
+        )
+    if not calls.calls:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(calls.skipped.items())) or "no requests at all"
+        raise InvalidArgumentError(
+            f"session {session_id!r} has no API request to replay ({reasons}); "
+            f"see what it holds with get_timeline(session_id={session_id!r})"
+        )
+
+
+def _when(ns: int) -> str:
+    try:
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "an unknown time"
+
+
+def _file_name(style: Style, session_id: str) -> str:
+    slug = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in session_id.lower()).strip("_")[:40]
+    return f"test_{'replay' if style == 'api' else 'ui'}_{slug or 'session'}.py"
+
+
+def draft_regression_test(
+    session: SessionSummary,
+    events: Sequence[Event],
+    twins: Mapping[str, Event],
+    traces: Sequence[TraceSummary],
+    options: DraftOptions,
+) -> Draft:
+    """A runnable test module for `session`: its API requests (style "api") or user actions ("ui").
+
+    `events` are the session's browser events (HAR copies of rrweb requests left out), `twins`
+    those HAR copies by trace id, `traces` the session's traces (used when it has no browser
+    recording). Raises InvalidArgumentError when the focus or the recording leaves nothing to test.
+    """
+    found = collect_calls(events, twins, traces)
+    check_style_input(found, events, options.style, session.session_id)
+    chosen, focus = select_calls(found.calls, options, session)
+    who = f"user {session.user_id}" if session.user_id else "anonymous"
+    skipped = sum(found.skipped.values())
+    left_out = f"; {skipped} other requests left out ({', '.join(sorted(found.skipped))})" if skipped else ""
+    errors = (
+        "Recorded server errors are expected fixed: those steps fail while the server still answers 5xx."
+        if options.recorded_errors == "expect_fixed"
+        else "Recorded errors are asserted as recorded; draft with recorded_errors='expect_fixed' for a "
+        "test that fails until a recorded server error is fixed."
+    )
+    reference = (
+        f"the time session {options.baseline_session_id} took for the same request (else its own)"
+        if options.baseline_ms
+        else "its recorded time"
+    )
+    latency = (
+        f"Latency guard: every request must answer within LATENCY_FACTOR = {options.latency_factor:g} times "
+        f"{reference}, and within at least 100 ms."
+        if options.latency_factor and options.style == "api"
+        else ""
+    )
+    if options.style == "api":
+        title = f"Replays session {session.session_id} ({who}, {_when(session.start_ns)}) over HTTP."
+        what = (
+            f'Drafted by mcp-sessions draft_regression_test(style="api") from {focus} of the session\'s '
+            f"{found.source} recording, in recorded order{left_out}. Each step's comment names its request "
+            "and trace. Asserted: status, content type, the JSON body's shape and its stable values; ids the "
+            "server hands out, tokens, timestamps and random-looking values by type only. Values that later "
+            "requests send again are captured from the answers that handed them out."
+        )
+    else:
+        title = f"Replays the user actions of session {session.session_id} ({who}) in a browser."
+        what = (
+            f'Drafted by mcp-sessions draft_regression_test(style="ui") from the user actions around {focus} '
+            "of the session's rrweb recording. Elements are found by role, label and text before CSS; typed "
+            "values come from FIXTURES (recordings mask typed text) or, for secrets, environment variables. "
+            "Each step checks the status of the API responses the page received after it."
+        )
+
+    def header(notes: Sequence[str], env: Sequence[EnvVar]) -> list[str]:
+        return docstring(title, [p for p in (what, errors, latency) if p], notes, env)
+
+    if options.style == "api":
+        module: ApiModule | UiModule = draft_api_module(found.calls, chosen, options, header)
+    else:
+        module = draft_ui_module(events, found.calls, chosen, options, header)
+    if len(module.source) > MAX_SOURCE_CHARS:
+        raise InvalidArgumentError(
+            f"the drafted test is {len(module.source):,} characters ({len(module.steps)} steps), too long to read; "
+            "narrow it with from_ms/to_ms, trace_id or around_error"
+        )
+    return Draft(
+        style=options.style,
+        filename=_file_name(options.style, session.session_id),
+        source=module.source,
+        focus=focus,
+        steps=tuple(module.steps),
+        total_calls=len(found.calls),
+        skipped=dict(found.skipped),
+        env=tuple(module.env),
+        notes=tuple(module.notes),
+    )
+
+
+def baseline_durations(
+    events: Sequence[Event], twins: Mapping[str, Event], traces: Sequence[TraceSummary]
+) -> dict[str, float]:
+    """A reference run's recorded times: the median duration (ms) of each `METHOD /path/{id}` it made."""
+    durations: dict[str, list[float]] = {}
+    for call in collect_calls(events, twins, traces).calls:
+        if call.duration_ms is not None:
+            durations.setdefault(request_fingerprint(call.method, call.path), []).append(call.duration_ms)
+    return {key: statistics.median(values) for key, values in durations.items()}
