@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_sessions import __version__
 from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 from mcp_sessions.store import Store
-from mcp_sessions.tools import analysis, browse, guides, ingest, regression
+from mcp_sessions.tools import analysis, browse, diff, guides, ingest, regression
 from mcp_sessions.tools.common import AppContext
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,10 @@ def create_server(
 
     mcp = MCPServer("mcp-sessions", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
     browse.register(mcp)
+    regression.register(mcp)
+    diff.register(mcp)
     analysis.register(mcp)
     guides.register(mcp)
-    regression.register(mcp)
     if ingest_roots:
         ingest.register(mcp, [Path(r) for r in ingest_roots], redaction)
     return mcp

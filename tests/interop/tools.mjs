@@ -44,6 +44,12 @@ export const CALLS = [
     collect: () => {},
   },
   {
+    // A session with no browser recording is drafted from its backend traces, so any session works.
+    tool: "draft_regression_test",
+    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), budget_tokens: 2000 }),
+    collect: () => {},
+  },
+  {
     tool: "get_session",
     args: (found) => ({ session_id: need(found, "sessionId", "list_sessions") }),
     collect: () => {},
@@ -59,11 +65,15 @@ export const CALLS = [
     collect: () => {},
   },
   {
-    // A session with no browser recording is drafted from its backend traces, so any session works.
-    tool: "draft_regression_test",
-    args: (found) => ({ session_id: need(found, "sessionId", "list_sessions"), budget_tokens: 2000 }),
+    // A session against itself: always comparable, whatever the database holds.
+    tool: "diff_against_baseline",
+    args: (found) => {
+      const sessionId = need(found, "sessionId", "list_sessions");
+      return { session_id: sessionId, baseline: sessionId, max_findings: 5 };
+    },
     collect: () => {},
-  },];
+  },
+];
 
 /** The entries to run, in table order, for the tools the server lists; throws when the two disagree. */
 export function plan(listedNames) {
