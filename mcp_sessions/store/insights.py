@@ -75,7 +75,14 @@ class OperationRow:
 
 
 def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
-    """Operations ranked by time on the critical path, then self time; how many; the scope's critical total."""
+    """Operations ranked by time on the critical path, then self time; how many; the scope's critical total.
+
+    A trace or a session is a few hundred spans: they are read once and ranked here. Over all
+    data the ranking is one grouped query, and only the operations shown get their worst span
+    and percentiles read from the (fingerprint, service, duration) index.
+    """
+    if scope.trace_id or scope.session_id:
+        return _slow_operations_in(conn, scope, limit)
     where, params = scope.where()
     rows = conn.execute(
         f"""
@@ -103,6 +110,44 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
     return out, len(rows), sum(r[4] or 0 for r in rows)
 
 
+def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
+    where, params = scope.where()
+    rows = conn.execute(
+        "SELECT service, fingerprint, trace_id, span_id, name, duration_ns, coalesce(self_ns, 0), "
+        f"coalesce(critical_ns, 0) FROM spans s WHERE {where} AND fingerprint IS NOT NULL",
+        params,
+    ).fetchall()
+    groups: dict[tuple[str | None, str], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        groups.setdefault((row[0], row[1]), []).append(row)
+    ranked = sorted(
+        groups.items(),
+        key=lambda item: (-sum(r[7] for r in item[1]), -sum(r[6] for r in item[1]), item[0][1], item[0][0] or ""),
+    )
+    out = []
+    for (service, fingerprint), members in ranked[:limit]:
+        durations = sorted(r[5] for r in members)
+        worst = max(members, key=lambda r: (r[7], r[5], r[3]))
+        out.append(
+            OperationRow(
+                service=service,
+                fingerprint=fingerprint,
+                count=len(members),
+                trace_count=len({r[2] for r in members}),
+                critical_ns=sum(r[7] for r in members),
+                self_ns=sum(r[6] for r in members),
+                total_ns=sum(durations),
+                max_ns=durations[-1],
+                worst_trace_id=worst[2],
+                worst_span_id=worst[3],
+                worst_name=worst[4],
+                p50_ns=_nearest_rank(durations, 0.5),
+                p95_ns=_nearest_rank(durations, 0.95),
+            )
+        )
+    return out, len(groups), sum(r[7] for r in rows)
+
+
 def _percentiles(
     conn: sqlite3.Connection, where: str, params: dict[str, Any], service: str | None, fingerprint: str, count: int
 ) -> tuple[int, int]:
@@ -118,6 +163,10 @@ def _percentiles(
         return row[0] if row else 0
 
     return at(0.5), at(0.95)
+
+
+def _nearest_rank(ordered: list[int], rank: float) -> int:
+    return ordered[max(0, min(len(ordered) - 1, int(rank * len(ordered) + 0.999999) - 1))]
 
 
 @dataclass(frozen=True)
@@ -145,7 +194,8 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
                coalesce(s.critical_ns, 0), t.duration_ns
         FROM spans s JOIN traces t ON t.trace_id = s.trace_id
         WHERE {where}
-        ORDER BY s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit
+        ORDER BY {"+" if scope.trace_id or scope.session_id else ""}s.critical_ns DESC, s.self_ns DESC, s.id
+        LIMIT :limit
         """,
         {**params, "limit": limit},
     ).fetchall()
