@@ -238,7 +238,6 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
 def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     import anyio
 
-    from mcp_sessions import http, receiver
     from mcp_sessions.redact import DEFAULT_RULES
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
@@ -247,6 +246,8 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
     mcp = create_server(db_path, ingest_roots=args.allow_ingest, redaction=rules)
     mcp_http = None
+    if args.http or args.collect:  # the HTTP stack loads only when asked for: stdio starts faster without it
+        from mcp_sessions import http, receiver
     if args.http:
         app = http.build_app(mcp, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allowed_host)
         mcp_sock = receiver.bind(args.host, args.port)

@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_sessions import __version__
 from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 from mcp_sessions.store import Store
-from mcp_sessions.tools import analysis, browse, diff, guides, ingest, regression
+from mcp_sessions.tools import analysis, browse, diff, guides, regression
 from mcp_sessions.tools.common import AppContext
 
 log = logging.getLogger(__name__)
@@ -55,5 +55,7 @@ def create_server(
     analysis.register(mcp)
     guides.register(mcp)
     if ingest_roots:
+        from mcp_sessions.tools import ingest  # the parsers load only when the server may ingest
+
         ingest.register(mcp, [Path(r) for r in ingest_roots], redaction)
     return mcp
