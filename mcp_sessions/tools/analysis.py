@@ -12,12 +12,10 @@ from pydantic import Field
 from mcp_sessions.analysis.errors import event_occurrence, group_errors, log_occurrence, span_occurrence
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.overview import session_overview
 from mcp_sessions.params import check_range, normalize_trace_id, parse_time
 from mcp_sessions.render.insights import render_errors, render_slow_operations, render_slow_spans
 from mcp_sessions.render.insights_models import ErrorList, SessionOverview, SlowSpans
 from mcp_sessions.render.markdown import Budget, call
-from mcp_sessions.render.session import render_session
 from mcp_sessions.store import insights, queries
 from mcp_sessions.tools.common import (
     READ_ONLY,
@@ -78,6 +76,9 @@ def register(mcp: MCPServer) -> None:
         """
         with tool_errors():
             conn = store_of(ctx).conn
+            from mcp_sessions.overview import session_overview  # loaded on first use: faster start-up
+            from mcp_sessions.render.session import render_session
+
             overview = session_overview(conn, require_session(conn, session_id))
             text, model = render_session(overview, budget=Budget(budget_tokens))
             return result(text, model)

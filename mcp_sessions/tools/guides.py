@@ -9,10 +9,8 @@ from mcp_sessions.analysis.selection import select_spans
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.errors import McpSessionsError
-from mcp_sessions.overview import session_overview
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.render.markdown import Budget
-from mcp_sessions.render.session import render_session
 from mcp_sessions.render.trace import render_trace
 from mcp_sessions.store import queries
 from mcp_sessions.tools.common import not_found_trace, require_session, store_of
@@ -29,6 +27,9 @@ def register(mcp: MCPServer) -> None:
         mime_type="text/markdown",
     )
     def session_resource(session_id: str, ctx: Context) -> str:
+        from mcp_sessions.overview import session_overview  # loaded on first use: faster start-up
+        from mcp_sessions.render.session import render_session
+
         conn = store_of(ctx).conn
         try:
             text, _ = render_session(session_overview(conn, require_session(conn, session_id)), budget=Budget())
