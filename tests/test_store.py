@@ -190,12 +190,18 @@ def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest
     assert expected and all(row[1] for row in expected)
     assert any(row[3] for row in expected)
     conn = sqlite3.connect(db_path, isolation_level=None)  # turn the file back into schema 2
-    for index in ("spans_fingerprint", "spans_critical", "spans_failed", "events_problems", "logs_errors"):
+    for kind, name in conn.execute(  # schema 4's tables, triggers and indexes
+        "SELECT type, name FROM sqlite_master WHERE name LIKE 'operation%' OR name LIKE '%_search' "
+        "OR name LIKE 'trace_services%' OR name LIKE '%_derived_%' OR name IN ('traces_duration', 'traces_errors', "
+        "'traces_span_count', 'traces_end', 'traces_route') ORDER BY type = 'table'"
+    ).fetchall():
+        conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+    for index in ("spans_operation", "spans_critical", "spans_failed", "events_problems", "logs_errors"):
         conn.execute(f"DROP INDEX {index}")
     for column in ("fingerprint", "self_ns", "critical_ns"):
         conn.execute(f"ALTER TABLE spans DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Store(db_path) as s:
-        assert schema.current_version(s.conn) == 3
+        assert schema.current_version(s.conn) == schema.LATEST_VERSION
         assert s.conn.execute(derived).fetchall() == expected

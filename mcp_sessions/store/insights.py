@@ -78,36 +78,213 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
     """Operations ranked by time on the critical path, then self time; how many; the scope's critical total.
 
     A trace or a session is a few hundred spans: they are read once and ranked here. Over all
-    data the ranking is one grouped query, and only the operations shown get their worst span
-    and percentiles read from the (fingerprint, service, duration) index.
+    data (or one service) the ranking reads the kept per-operation totals (store/summaries.py);
+    only the operations shown get their worst span and percentiles, read from indexes. Filtered
+    by route or time, it adds up what each trace in scope contributes, and reads spans only of
+    the traces that cross the edge of the time window; every figure stays exact.
     """
     if scope.trace_id or scope.session_id:
         return _slow_operations_in(conn, scope, limit)
-    where, params = scope.where()
+    if scope.route is None and scope.since_ns is None and scope.until_ns is None:
+        return _slow_operations_everywhere(conn, scope.service, limit)
+    return _slow_operations_of_traces(conn, scope, limit)
+
+
+_OPERATION_ORDER = "ORDER BY critical_ns DESC, self_ns DESC, fingerprint, coalesce(service, '')"
+
+
+def _slow_operations_everywhere(
+    conn: sqlite3.Connection, service: str | None, limit: int
+) -> tuple[list[OperationRow], int, int]:
     rows = conn.execute(
-        f"""
-        SELECT service, fingerprint, count(*), count(DISTINCT trace_id), sum(critical_ns), sum(self_ns),
-               sum(duration_ns), max(duration_ns)
-        FROM spans s WHERE {where} AND fingerprint IS NOT NULL
-        GROUP BY service, fingerprint
-        ORDER BY sum(critical_ns) DESC, sum(self_ns) DESC, fingerprint
-        """,
-        params,
+        "SELECT id, service, fingerprint, span_count, trace_count, critical_ns, self_ns, total_ns FROM operations "
+        "WHERE span_count > 0 AND fingerprint IS NOT NULL AND (:service IS NULL OR service = :service) "
+        f"{_OPERATION_ORDER}",
+        {"service": service or None},
     ).fetchall()
     out = []
-    for service, fingerprint, count, traces, critical, self_ns, total, max_ns in rows[:limit]:
-        worst = conn.execute(
-            f"SELECT trace_id, span_id, name FROM spans s WHERE {where} AND fingerprint = :fp "
-            "AND service IS :svc ORDER BY critical_ns DESC, duration_ns DESC LIMIT 1",
-            {**params, "fp": fingerprint, "svc": service},
+    for op_id, svc, fingerprint, count, traces, critical, self_ns, total in rows[:limit]:
+        key = {"fp": fingerprint, "svc": svc}
+        max_ns = conn.execute(
+            "SELECT max(duration_ns) FROM spans WHERE fingerprint = :fp AND service IS :svc", key
+        ).fetchone()[0]
+        trace_id, span_id = conn.execute(
+            "SELECT trace_id, worst_span_id FROM operation_traces WHERE operation_id = ? "
+            "ORDER BY worst_critical_ns DESC, worst_duration_ns DESC LIMIT 1",
+            (op_id,),
         ).fetchone()
-        p50, p95 = _percentiles(conn, where, params, service, fingerprint, count)
+        p50, p95 = _percentiles(conn, svc, fingerprint, count)
         out.append(
             OperationRow(
-                service, fingerprint, count, traces, critical or 0, self_ns or 0, total, max_ns, *worst, p50, p95
+                svc,
+                fingerprint,
+                count,
+                traces,
+                critical,
+                self_ns,
+                total,
+                max_ns,
+                trace_id,
+                span_id,
+                _span_name(conn, trace_id, span_id, svc, fingerprint),
+                p50,
+                p95,
             )
         )
-    return out, len(rows), sum(r[4] or 0 for r in rows)
+    return out, len(rows), sum(r[5] for r in rows)
+
+
+def _percentiles(conn: sqlite3.Connection, service: str | None, fingerprint: str, count: int) -> tuple[int, int]:
+    """Nearest-rank p50 and p95 of all the operation's durations: one offset into the (fingerprint, service,
+    duration) index each, walked from whichever end is nearer."""
+
+    def at(rank: float) -> int:
+        offset = max(0, min(count - 1, int(rank * count + 0.999999) - 1))
+        from_top = count - 1 - offset
+        direction, skip = ("DESC", from_top) if from_top < offset else ("", offset)
+        row = conn.execute(
+            "SELECT duration_ns FROM spans WHERE fingerprint = :fp AND service IS :svc "
+            f"ORDER BY duration_ns {direction} LIMIT 1 OFFSET :skip",
+            {"fp": fingerprint, "svc": service, "skip": skip},
+        ).fetchone()
+        return row[0] if row else 0
+
+    return at(0.5), at(0.95)
+
+
+def _span_name(conn: sqlite3.Connection, trace_id: str, span_id: str, service: str | None, fingerprint: str) -> str:
+    row = conn.execute(
+        "SELECT name FROM spans WHERE trace_id = ? AND span_id = ? AND fingerprint = ? AND service IS ? "
+        "ORDER BY shared LIMIT 1",
+        (trace_id, span_id, fingerprint, service),
+    ).fetchone()
+    return row[0] if row else ""
+
+
+@dataclass(frozen=True)
+class _TraceScope:
+    """A global scope cut into traces wholly in it and traces that cross the edge of its time window."""
+
+    inside: str  # SQL condition on traces `t`
+    edge: list[str]  # trace ids whose spans must be checked one by one
+    params: dict[str, Any]
+
+
+def _trace_scope(conn: sqlite3.Connection, scope: SpanScope) -> _TraceScope:
+    """Which traces a route / time scope holds whole, and which it holds in part.
+
+    A span is in the time window when it overlaps it; a trace's spans lie within the trace's
+    own start and end, so a trace inside the window counts whole, one outside not at all, and
+    only a trace across an edge needs its spans read:
+
+        window            |<---------------- since .. until ---------------->|
+        inside                 [==trace==]        [====trace====]
+        edge            [====|=trace]                               [trace=|====]
+        outside  [trace]                                                          [trace]
+
+    An edge trace starts at most the longest trace's duration before the edge it crosses.
+    """
+    params: dict[str, Any] = {"route": scope.route, **_window(scope)}
+    route = "t.http_route = :route" if scope.route is not None else "1"
+    if scope.since_ns is None and scope.until_ns is None:
+        return _TraceScope(route, [], params)
+    longest = conn.execute("SELECT max(duration_ns) FROM traces").fetchone()[0] or 0
+    edge = [
+        row[0]
+        for row in conn.execute(
+            f"""
+            SELECT t.trace_id FROM traces t WHERE {route} AND t.start_ns >= :since - :longest AND t.start_ns < :since
+                AND t.end_ns >= :since
+            UNION
+            SELECT t.trace_id FROM traces t WHERE {route} AND t.start_ns > :until - :longest AND t.start_ns <= :until
+                AND t.end_ns > :until
+            """,
+            {**params, "longest": longest},
+        )
+    ]
+    # Both ends bounded on both columns (a trace ends after it starts), so either index reads only the window.
+    inside = f"{route} AND t.start_ns BETWEEN :since AND :until AND t.end_ns BETWEEN :since AND :until"
+    return _TraceScope(inside, edge, params)
+
+
+def _slow_operations_of_traces(
+    conn: sqlite3.Connection, scope: SpanScope, limit: int
+) -> tuple[list[OperationRow], int, int]:
+    """Two passes over what the traces in scope contribute, and over the in-window spans of edge traces:
+    sums in SQL that rank every operation, then the durations and worst span of the operations shown."""
+    cut = _trace_scope(conn, scope)
+    names = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT id, service, fingerprint FROM operations")}
+    params = {**cut.params, "edge": orjson.dumps(cut.edge).decode()}
+    edge_spans = """
+        edge_spans AS (
+            SELECT o.id AS operation_id, s.trace_id, s.span_id, s.duration_ns, coalesce(s.self_ns, 0) AS self_ns,
+                   coalesce(s.critical_ns, 0) AS critical_ns
+            FROM spans s JOIN operations o ON o.op_key = json_array(s.service, s.fingerprint)
+            WHERE s.trace_id IN (SELECT value FROM json_each(:edge)) AND s.end_ns >= :since AND s.start_ns <= :until)
+    """
+    rows = "traces t CROSS JOIN operation_traces ot ON ot.trace_id = t.trace_id"  # the traces first, then their rows
+    inside = f"{rows} WHERE {cut.inside}"
+    ranked = []
+    for op_id, count, traces, critical, self_ns, total, max_ns in conn.execute(
+        f"""
+        WITH {edge_spans}, contributions AS (
+            SELECT ot.operation_id, ot.span_count, ot.critical_ns, ot.self_ns, ot.total_ns, ot.max_ns FROM {inside}
+            UNION ALL
+            SELECT operation_id, count(*), sum(critical_ns), sum(self_ns), sum(duration_ns), max(duration_ns)
+            FROM edge_spans GROUP BY operation_id, trace_id)
+        SELECT operation_id, sum(span_count), count(*), sum(critical_ns), sum(self_ns), sum(total_ns), max(max_ns)
+        FROM contributions GROUP BY operation_id
+        """,
+        params,
+    ):
+        service, fingerprint = names[op_id]
+        if fingerprint is not None and (not scope.service or service == scope.service):
+            ranked.append((op_id, service, fingerprint, count, traces, critical, self_ns, total, max_ns))
+    ranked.sort(key=lambda r: (-r[5], -r[6], r[2], r[1] or ""))
+    # Every duration and the worst span of the operations shown (the traces' kept rows: an int for a
+    # trace with one span of the operation, else a JSON list), in one tight pass.
+    durations: dict[int, list[int | str]] = {r[0]: [] for r in ranked[:limit]}
+    worst: dict[int, tuple[int, int, str, str]] = {}
+    for op_id, value, critical, duration, trace_id, span_id in conn.execute(
+        f"""
+        WITH {edge_spans}
+        SELECT ot.operation_id, coalesce(ot.durations, ot.total_ns), ot.worst_critical_ns, ot.worst_duration_ns,
+               ot.trace_id, ot.worst_span_id
+        FROM {inside} AND +ot.operation_id IN (SELECT value FROM json_each(:shown))
+        UNION ALL
+        SELECT operation_id, duration_ns, critical_ns, duration_ns, trace_id, span_id FROM edge_spans
+        WHERE operation_id IN (SELECT value FROM json_each(:shown))
+        """,
+        {**params, "shown": orjson.dumps(list(durations)).decode()},
+    ):
+        durations[op_id].append(value)
+        best = worst.get(op_id)
+        if best is None or critical > best[0] or (critical == best[0] and duration > best[1]):
+            worst[op_id] = (critical, duration, trace_id, span_id)
+    out = []
+    for op_id, service, fingerprint, count, traces, critical, self_ns, total, max_ns in ranked[:limit]:
+        ordered = sorted(
+            d for value in durations[op_id] for d in (orjson.loads(value) if isinstance(value, str) else (value,))
+        )
+        _, _, trace_id, span_id = worst[op_id]
+        out.append(
+            OperationRow(
+                service,
+                fingerprint,
+                count,
+                traces,
+                critical,
+                self_ns,
+                total,
+                max_ns,
+                trace_id,
+                span_id,
+                _span_name(conn, trace_id, span_id, service, fingerprint),
+                _nearest_rank(ordered, 0.5),
+                _nearest_rank(ordered, 0.95),
+            )
+        )
+    return out, len(ranked), sum(r[5] for r in ranked)
 
 
 def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
@@ -148,23 +325,6 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
     return out, len(groups), sum(r[7] for r in rows)
 
 
-def _percentiles(
-    conn: sqlite3.Connection, where: str, params: dict[str, Any], service: str | None, fingerprint: str, count: int
-) -> tuple[int, int]:
-    """Nearest-rank p50 and p95 of the operation's durations, read at two offsets of the index order."""
-
-    def at(rank: float) -> int:
-        offset = max(0, min(count - 1, int(rank * count + 0.999999) - 1))
-        row = conn.execute(
-            f"SELECT duration_ns FROM spans s WHERE fingerprint = :fp AND service IS :svc AND {where} "
-            "ORDER BY duration_ns LIMIT 1 OFFSET :offset",
-            {**params, "fp": fingerprint, "svc": service, "offset": offset},
-        ).fetchone()
-        return row[0] if row else 0
-
-    return at(0.5), at(0.95)
-
-
 def _nearest_rank(ordered: list[int], rank: float) -> int:
     return ordered[max(0, min(len(ordered) - 1, int(rank * len(ordered) + 0.999999) - 1))]
 
@@ -184,22 +344,80 @@ class SpanRow:
     trace_duration_ns: int
 
 
+# A global scope this small is read whole and sorted; a larger one is walked in critical-time order
+# (the spans_critical index), which finds its top spans after about limit x all / scope entries.
+DIRECT_SPANS = 20_000
+
+
 def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[SpanRow], int]:
-    """Single spans ranked by time on the critical path, then self time."""
+    """Single spans ranked by time on the critical path, then self time; how many spans the scope holds."""
     where, params = scope.where()
-    total = conn.execute(f"SELECT count(*) FROM spans s WHERE {where}", params).fetchone()[0]
-    rows = conn.execute(
-        f"""
-        SELECT s.trace_id, s.span_id, s.service, s.name, s.fingerprint, s.duration_ns, coalesce(s.self_ns, 0),
-               coalesce(s.critical_ns, 0), t.duration_ns
-        FROM spans s JOIN traces t ON t.trace_id = s.trace_id
-        WHERE {where}
-        ORDER BY {"+" if scope.trace_id or scope.session_id else ""}s.critical_ns DESC, s.self_ns DESC, s.id
-        LIMIT :limit
-        """,
-        {**params, "limit": limit},
-    ).fetchall()
+    select = (
+        "SELECT s.trace_id, s.span_id, s.service, s.name, s.fingerprint, s.duration_ns, coalesce(s.self_ns, 0), "
+        "coalesce(s.critical_ns, 0), t.duration_ns FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
+    )
+    order = "ORDER BY s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit"
+    if scope.trace_id or scope.session_id:
+        total = conn.execute(f"SELECT count(*) FROM spans s WHERE {where}", params).fetchone()[0]
+        rows = conn.execute(
+            f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
+            {**params, "limit": limit},
+        ).fetchall()
+        return [SpanRow(*r) for r in rows], total
+    total = _span_total(conn, scope)
+    if total <= DIRECT_SPANS:
+        if scope.since_ns is not None or scope.until_ns is not None:  # reach the spans through their traces
+            where += (
+                " AND s.trace_id IN (SELECT trace_id FROM traces WHERE end_ns >= :w_since AND start_ns <= :w_until)"
+            )
+            params = {**params, **_window(scope, prefix="w_")}
+        rows = conn.execute(
+            f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
+            {**params, "limit": limit},
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"{select.format(index='INDEXED BY spans_critical')} WHERE s.critical_ns > 0 AND {where} {order}",
+            {**params, "limit": limit},
+        ).fetchall()
+        if len(rows) < limit:  # fewer spans on a critical path than asked for: the rest by self time
+            rows += conn.execute(
+                f"{select.format(index='')} WHERE (s.critical_ns IS NULL OR s.critical_ns <= 0) AND {where} {order}",
+                {**params, "limit": limit - len(rows)},
+            ).fetchall()
     return [SpanRow(*r) for r in rows], total
+
+
+def _window(scope: SpanScope, prefix: str = "") -> dict[str, int]:
+    return {
+        f"{prefix}since": scope.since_ns if scope.since_ns is not None else -(2**63),
+        f"{prefix}until": scope.until_ns if scope.until_ns is not None else 2**63 - 1,
+    }
+
+
+def _span_total(conn: sqlite3.Connection, scope: SpanScope) -> int:
+    """How many spans a global scope holds, from the kept summaries (and the spans of edge traces)."""
+    if scope.route is None and scope.since_ns is None and scope.until_ns is None:
+        return conn.execute(
+            "SELECT coalesce(sum(span_count), 0) FROM operations WHERE :service IS NULL OR service = :service",
+            {"service": scope.service or None},
+        ).fetchone()[0]
+    cut = _trace_scope(conn, scope)
+    inside = conn.execute(
+        "SELECT coalesce(sum(ot.span_count), 0) FROM traces t CROSS JOIN operation_traces ot "
+        f"ON ot.trace_id = t.trace_id JOIN operations o ON o.id = ot.operation_id WHERE {cut.inside} "
+        f"{'AND o.service = :service' if scope.service else ''}",
+        {**cut.params, "service": scope.service},
+    ).fetchone()[0]
+    edge = 0
+    for chunk in range(0, len(cut.edge), 500):
+        part = cut.edge[chunk : chunk + 500]
+        edge += conn.execute(
+            f"SELECT count(*) FROM spans WHERE trace_id IN ({','.join('?' * len(part))}) AND end_ns >= ? "
+            "AND start_ns <= ? AND (? IS NULL OR service = ?)",
+            [*part, *_window(scope).values(), scope.service or None, scope.service or None],
+        ).fetchone()[0]
+    return inside + edge
 
 
 @dataclass(frozen=True)
@@ -215,8 +433,11 @@ class Failures:
 def failures(conn: sqlite3.Connection, scope: SpanScope) -> Failures:
     """Failed spans, browser errors and failed requests, and error logs in a scope (bounded)."""
     where, params = scope.where()
+    # Failed spans are few: over all data they are read through their own (partial) index, whatever
+    # else filters them, never by walking every span of a service or route.
+    index = "" if scope.trace_id or scope.session_id else "INDEXED BY spans_failed"
     span_rows = conn.execute(
-        f"SELECT s.id, t.session_id FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
+        f"SELECT s.id, t.session_id FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id "
         f"WHERE (s.status_code = 'error' OR s.exception_type IS NOT NULL) AND {where} "
         "ORDER BY s.start_ns LIMIT :cap",
         {**params, "cap": MAX_FAILURES},

@@ -2,7 +2,10 @@
 
 List queries page with keyset cursors: the cursor carries the last row's sort value and
 id, so pages stay stable while new data arrives. Filters are built from fixed SQL
-fragments with bound parameters only.
+fragments with bound parameters only. Every sort order and filter of a list has an index
+or a kept table (schema 4: trace_services, trace_search, session_search; see
+store/summaries.py), so a page and its exact total cost index ranges, not a read of every
+trace.
 """
 
 from __future__ import annotations
@@ -106,26 +109,67 @@ def _keyset(
     params: list[Any],
 ) -> str:
     op = "<" if descending else ">"
-    if cursor is not None:
+    if cursor is not None:  # a row value, so the sort order's index seeks straight to the next page
         value, key = cursor
-        where.append(f"({sort_sql} {op} ? OR ({sort_sql} = ? AND {key_column} {op} ?))")
-        params.extend([value, value, key])
+        where.append(f"({sort_sql}, {key_column}) {op} (?, ?)")
+        params.extend([value, key])
     direction = "DESC" if descending else "ASC"
     return f"ORDER BY {sort_sql} {direction}, {key_column} {direction}"
 
 
-def _session_where(f: SessionFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if f.text:
-        like = _like(f.text)
-        where.append(
-            "(session_id LIKE ? ESCAPE '\\' OR user_id LIKE ? ESCAPE '\\' OR services LIKE ? ESCAPE '\\' "
-            "OR first_url LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM traces t WHERE t.session_id = "
-            "sessions.session_id AND (t.root_name LIKE ? ESCAPE '\\' OR t.http_route LIKE ? ESCAPE '\\' "
-            "OR t.http_url LIKE ? ESCAPE '\\')))"
-        )
-        params.extend([like] * 7)
+# A membership filter (free text, a trace's services) matching at most this many rows is handed to
+# SQL as a list of ids; one matching more is checked row by row while the sort order's index is
+# walked, which reaches a page after a few rows when matches are that common.
+LISTED_MATCHES = 20_000
+
+
+@dataclass
+class _Filter:
+    """A list's WHERE clauses with their parameters, and a cheaper way to count when there is one."""
+
+    where: list[str]
+    params: list[Any]
+    count_sql: str | None = None  # counts all matches straight from a kept table
+    count_params: tuple[Any, ...] = ()
+
+    def match(
+        self, conn: sqlite3.Connection, table: str, key: str, source: str, column: str, test: str, value: Any
+    ) -> None:
+        """Rows of `table` whose `key` appears in a `source` row whose `column` passes `test` (one bound value)."""
+        condition = f"{column} {test}"
+        found = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT {key} FROM {source} WHERE {condition} LIMIT ?", (value, LISTED_MATCHES + 1)
+            )
+        ]
+        alone = not self.where
+        if len(found) <= LISTED_MATCHES:
+            self.where.append(f"{key} IN (SELECT value FROM json_each(?))")
+            self.params.append(orjson.dumps(found).decode())
+            if alone:
+                self.count_sql, self.count_params = "SELECT json_array_length(?)", (self.params[-1],)
+        else:
+            self.where.append(f"EXISTS (SELECT 1 FROM {source} m WHERE m.{key} = {table}.{key} AND m.{column} {test})")
+            self.params.append(value)
+            if alone:
+                self.count_sql, self.count_params = f"SELECT count(*) FROM {source} WHERE {condition}", (value,)
+
+    def count(self, table: str) -> tuple[str, list[Any]]:
+        """SQL and parameters counting every match: from the kept table alone when it is the only filter."""
+        if self.count_sql is not None and len(self.where) == 1:
+            return self.count_sql, list(self.count_params)
+        return f"SELECT count(*) FROM {table} {_where(self.where)}", list(self.params)
+
+
+_LIKE = "LIKE ? ESCAPE '\\'"
+
+
+def _session_where(conn: sqlite3.Connection, f: SessionFilter) -> _Filter:
+    out = _Filter([], [])
+    if f.text:  # id, user, services, first URL, and its traces' root operations, routes and URLs
+        out.match(conn, "sessions", "session_id", "session_search", "text", _LIKE, _like(f.text))
+    where, params = out.where, out.params
     if f.service:
         where.append("EXISTS (SELECT 1 FROM json_each(sessions.services) WHERE value = ?)")
         params.append(f.service)
@@ -139,11 +183,40 @@ def _session_where(f: SessionFilter) -> tuple[list[str], list[Any]]:
         where.append("start_ns <= ?")
         params.append(f.until_ns)
     if f.has_errors is not None:
-        where.append("error_count > 0" if f.has_errors else "error_count = 0")
+        # errors are rare: read the few through their index rather than walk the sort order to find them
+        where.append("unlikely(error_count > 0)" if f.has_errors else "error_count = 0")
     if f.min_duration_ns is not None:
         where.append("duration_ns >= ?")
         params.append(f.min_duration_ns)
-    return where, params
+    return out
+
+
+def _page(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    key_column: str,
+    f: _Filter,
+    sort: tuple[str, bool],
+    sort_name: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One page of rows (limit + 1, to tell whether more follow) and the exact count of all that match.
+
+    The count rides along as an uncorrelated subquery, computed once in the same statement.
+    """
+    count_sql, count_params = f.count(table)
+    where, params = list(f.where), list(f.params)
+    after = decode_cursor(cursor, sort_name) if cursor else None
+    order = _keyset(sort[0], sort[1], key_column, after, where, params)
+    rows = conn.execute(
+        f"SELECT {', '.join(columns)}, ({count_sql}) FROM {table} {_where(where)} {order} LIMIT ?",
+        [*count_params, *params, limit + 1],
+    ).fetchall()
+    if rows:
+        return [row[:-1] for row in rows], rows[0][-1]
+    return [], conn.execute(count_sql, count_params).fetchone()[0]
 
 
 def list_sessions(
@@ -154,34 +227,33 @@ def list_sessions(
     limit: int = 20,
     cursor: str | None = None,
 ) -> Page[SessionSummary]:
-    sort_sql, descending = _SESSION_SORTS[sort]
-    where, params = _session_where(f)
-    total = conn.execute(f"SELECT count(*) FROM sessions {_where(where)}", params).fetchone()[0]
-    after = decode_cursor(cursor, sort) if cursor else None
-    order = _keyset(sort_sql, descending, "session_id", after, where, params)
-    rows = conn.execute(f"{_SESSION_SELECT} {_where(where)} {order} LIMIT ?", [*params, limit + 1]).fetchall()
+    rows, total = _page(
+        conn,
+        "sessions",
+        _SESSION_COLUMNS,
+        "session_id",
+        _session_where(conn, f),
+        _SESSION_SORTS[sort],
+        sort,
+        cursor,
+        limit,
+    )
     sessions = [_session(row) for row in rows[:limit]]
     return Page(sessions, total, cursor_after(sort, sessions[-1]) if len(rows) > limit else None)
 
 
-def _trace_where(f: TraceFilter) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
+def _trace_where(conn: sqlite3.Connection, f: TraceFilter) -> _Filter:
+    out = _Filter([], [])
+    if f.text:  # trace id, root operation, route, URL
+        out.match(conn, "traces", "trace_id", "trace_search", "text", _LIKE, _like(f.text))
+    if f.service:
+        out.match(conn, "traces", "trace_id", "trace_services", "service", "= ?", f.service)
+    where, params = out.where, out.params
     if f.session_id:
         where.append("session_id = ?")
         params.append(f.session_id)
     if f.unsessioned:
         where.append("session_id IS NULL")
-    if f.text:
-        like = _like(f.text)
-        where.append(
-            "(trace_id LIKE ? ESCAPE '\\' OR root_name LIKE ? ESCAPE '\\' OR http_route LIKE ? "
-            "ESCAPE '\\' OR http_url LIKE ? ESCAPE '\\')"
-        )
-        params.extend([like] * 4)
-    if f.service:
-        where.append("EXISTS (SELECT 1 FROM json_each(traces.services) WHERE value = ?)")
-        params.append(f.service)
     if f.since_ns is not None:
         where.append("end_ns >= ?")
         params.append(f.since_ns)
@@ -189,22 +261,20 @@ def _trace_where(f: TraceFilter) -> tuple[list[str], list[Any]]:
         where.append("start_ns <= ?")
         params.append(f.until_ns)
     if f.has_errors is not None:
-        where.append("error_count > 0" if f.has_errors else "error_count = 0")
+        # errors are rare: read the few through their index rather than walk the sort order to find them
+        where.append("unlikely(error_count > 0)" if f.has_errors else "error_count = 0")
     if f.min_duration_ns is not None:
         where.append("duration_ns >= ?")
         params.append(f.min_duration_ns)
-    return where, params
+    return out
 
 
 def list_traces(
     conn: sqlite3.Connection, f: TraceFilter, *, sort: TraceSort = "recent", limit: int = 20, cursor: str | None = None
 ) -> Page[TraceSummary]:
-    sort_sql, descending = _TRACE_SORTS[sort]
-    where, params = _trace_where(f)
-    total = conn.execute(f"SELECT count(*) FROM traces {_where(where)}", params).fetchone()[0]
-    after = decode_cursor(cursor, sort) if cursor else None
-    order = _keyset(sort_sql, descending, "trace_id", after, where, params)
-    rows = conn.execute(f"{_TRACE_SELECT} {_where(where)} {order} LIMIT ?", [*params, limit + 1]).fetchall()
+    rows, total = _page(
+        conn, "traces", _TRACE_COLUMNS, "trace_id", _trace_where(conn, f), _TRACE_SORTS[sort], sort, cursor, limit
+    )
     traces = [_trace(row) for row in rows[:limit]]
     return Page(traces, total, cursor_after(sort, traces[-1]) if len(rows) > limit else None)
 
@@ -309,14 +379,23 @@ def similar_ids(
 
 
 def totals(conn: sqlite3.Connection) -> dict[str, int]:
-    """Row counts for a status line."""
+    """Row counts for a status line.
+
+    Spans are counted from the kept per-operation totals (every span of every trace belongs
+    to one operation), not by reading two million index entries.
+    """
     return {
         "sessions": conn.execute("SELECT count(*) FROM sessions").fetchone()[0],
         "traces": conn.execute("SELECT count(*) FROM traces").fetchone()[0],
-        "unsessioned_traces": conn.execute("SELECT count(*) FROM traces WHERE session_id IS NULL").fetchone()[0],
-        "spans": conn.execute("SELECT count(*) FROM spans").fetchone()[0],
+        "unsessioned_traces": unsessioned_traces(conn),
+        "spans": conn.execute("SELECT coalesce(sum(span_count), 0) FROM operations").fetchone()[0],
         "logs": conn.execute("SELECT count(*) FROM logs").fetchone()[0],
     }
+
+
+def unsessioned_traces(conn: sqlite3.Connection) -> int:
+    """How many traces carry no session key (one index range)."""
+    return conn.execute("SELECT count(*) FROM traces WHERE session_id IS NULL").fetchone()[0]
 
 
 @dataclass(frozen=True)

@@ -210,10 +210,169 @@ def _backfill_v3(conn: sqlite3.Connection) -> None:
     backfill_span_analysis(conn)
 
 
+# What one trace adds to the operation summaries, read from its spans (`new.trace_id`), and how
+# that is taken back. Triggers run them whenever a trace row is derived again or removed.
+# No statement in a trigger may rely on a conflict clause (OR IGNORE, OR REPLACE): SQLite
+# replaces it with the one of the statement that fired the trigger (the writer's INSERT OR
+# REPLACE INTO traces), so rows are deleted first and inserted only where none exists.
+_FORGET_TRACE_OPERATIONS = """
+    UPDATE operations SET span_count = operations.span_count - o.span_count,
+        trace_count = operations.trace_count - 1, critical_ns = operations.critical_ns - o.critical_ns,
+        self_ns = operations.self_ns - o.self_ns, total_ns = operations.total_ns - o.total_ns
+    FROM (SELECT * FROM operation_traces WHERE trace_id = {trace}) AS o WHERE operations.id = o.operation_id;
+    DELETE FROM operations WHERE span_count = 0
+        AND id IN (SELECT operation_id FROM operation_traces WHERE trace_id = {trace});
+    DELETE FROM operation_traces WHERE trace_id = {trace};
+"""
+_COUNT_TRACE_OPERATIONS = """
+    INSERT INTO operations (op_key, service, fingerprint)
+        SELECT DISTINCT json_array(service, fingerprint), service, fingerprint FROM spans s
+        WHERE trace_id = new.trace_id
+          AND NOT EXISTS (SELECT 1 FROM operations WHERE op_key = json_array(s.service, s.fingerprint));
+    INSERT INTO operation_traces (trace_id, operation_id, span_count, critical_ns, self_ns, total_ns, max_ns,
+                                  worst_span_id, worst_critical_ns, worst_duration_ns, durations)
+        SELECT new.trace_id, operation_id, count(*), sum(critical_ns), sum(self_ns), sum(duration_ns),
+               max(duration_ns), max(CASE WHEN rank = 1 THEN span_id END),
+               max(CASE WHEN rank = 1 THEN critical_ns END), max(CASE WHEN rank = 1 THEN duration_ns END),
+               CASE WHEN count(*) > 1 THEN json_group_array(duration_ns) END
+        FROM (SELECT o.id AS operation_id, s.span_id, s.duration_ns, coalesce(s.critical_ns, 0) AS critical_ns,
+                     coalesce(s.self_ns, 0) AS self_ns,
+                     row_number() OVER (PARTITION BY o.id ORDER BY coalesce(s.critical_ns, 0) DESC,
+                                        s.duration_ns DESC, s.span_id) AS rank
+              FROM spans s JOIN operations o ON o.op_key = json_array(s.service, s.fingerprint)
+              WHERE s.trace_id = new.trace_id)
+        GROUP BY operation_id;
+    UPDATE operations SET span_count = operations.span_count + o.span_count,
+        trace_count = operations.trace_count + 1, critical_ns = operations.critical_ns + o.critical_ns,
+        self_ns = operations.self_ns + o.self_ns, total_ns = operations.total_ns + o.total_ns
+    FROM (SELECT * FROM operation_traces WHERE trace_id = new.trace_id) AS o WHERE operations.id = o.operation_id;
+"""
+# One line of searchable text per trace and per session: the fields list filters match with LIKE.
+# Fields are joined by U+001F (unit separator), which no recorded name or URL contains.
+TRACE_TEXT = (
+    "{t}.trace_id || char(31) || coalesce({t}.root_name, '') || char(31) || coalesce({t}.http_route, '') "
+    "|| char(31) || coalesce({t}.http_url, '')"
+)
+SESSION_TEXT = (
+    "{s}.session_id || char(31) || coalesce({s}.user_id, '') || char(31) || {s}.services || char(31) "
+    "|| coalesce({s}.first_url, '') || char(31) || coalesce((SELECT group_concat(line, char(31)) FROM ("
+    "SELECT DISTINCT coalesce(root_name, '') || char(31) || coalesce(http_route, '') || char(31) "
+    "|| coalesce(http_url, '') AS line FROM traces WHERE session_id = {s}.session_id)), '')"
+)
+_TRACE_SERVICES = """
+    DELETE FROM trace_services WHERE trace_id = new.trace_id;
+    INSERT INTO trace_services (trace_id, service)
+        SELECT DISTINCT new.trace_id, value FROM json_each(new.services) WHERE value IS NOT NULL;
+"""
+_TRACE_SEARCH = f"""
+    DELETE FROM trace_search WHERE trace_id = new.trace_id;
+    INSERT INTO trace_search (trace_id, text) VALUES (new.trace_id, {TRACE_TEXT.format(t="new")});
+"""
+_SESSION_SEARCH = f"""
+    DELETE FROM session_search WHERE session_id = new.session_id;
+    INSERT INTO session_search (session_id, text) VALUES (new.session_id, {SESSION_TEXT.format(s="new")});
+"""
+
+_V4 = f"""
+-- Operation summaries for ranking over all data without reading every span: per operation
+-- (service + fingerprint) totals, and what each trace contributes to them. Triggers on
+-- traces keep both exact: the writer derives a trace row again whenever spans of it arrive
+-- (after their self and critical-path times are computed), and retention deletes trace rows
+-- with their spans.
+CREATE TABLE operations (
+    id           INTEGER PRIMARY KEY,
+    op_key       TEXT NOT NULL UNIQUE,   -- json_array(service, fingerprint): a NULL service stays apart from ''
+    service      TEXT,
+    fingerprint  TEXT,                   -- NULL only for spans stored without one: counted, never ranked
+    span_count   INTEGER NOT NULL DEFAULT 0,
+    trace_count  INTEGER NOT NULL DEFAULT 0,
+    critical_ns  INTEGER NOT NULL DEFAULT 0,
+    self_ns      INTEGER NOT NULL DEFAULT 0,
+    total_ns     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE operation_traces (
+    trace_id           TEXT NOT NULL,
+    operation_id       INTEGER NOT NULL,
+    span_count         INTEGER NOT NULL,
+    critical_ns        INTEGER NOT NULL,
+    self_ns            INTEGER NOT NULL,
+    total_ns           INTEGER NOT NULL,
+    max_ns             INTEGER NOT NULL,
+    worst_span_id      TEXT NOT NULL,     -- most time on the critical path, then the longest
+    worst_critical_ns  INTEGER NOT NULL,
+    worst_duration_ns  INTEGER NOT NULL,
+    durations          TEXT,              -- JSON list of every span's duration, when more than one
+    PRIMARY KEY (trace_id, operation_id)
+) WITHOUT ROWID;
+CREATE INDEX operation_traces_worst ON operation_traces(operation_id, worst_critical_ns, worst_duration_ns);
+
+-- Percentiles of an operation over all data: offsets into one index range.
+DROP INDEX spans_fingerprint;
+CREATE INDEX spans_operation ON spans(fingerprint, service, duration_ns);
+
+-- Lists: an index per sort order and per filter.
+CREATE INDEX traces_duration ON traces(duration_ns);
+CREATE INDEX traces_errors ON traces(error_count);
+CREATE INDEX traces_span_count ON traces(span_count);
+-- (traces in a time window or of a route, read from the index alone)
+CREATE INDEX traces_end ON traces(end_ns, start_ns);
+CREATE INDEX traces_route ON traces(http_route, start_ns, end_ns) WHERE http_route IS NOT NULL;
+CREATE TABLE trace_services (
+    trace_id  TEXT NOT NULL,
+    service   TEXT NOT NULL,
+    PRIMARY KEY (trace_id, service)
+) WITHOUT ROWID;
+CREATE INDEX trace_services_service ON trace_services(service);
+CREATE TABLE trace_search (trace_id TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE session_search (session_id TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TRIGGER traces_derived_insert AFTER INSERT ON traces BEGIN
+    {_FORGET_TRACE_OPERATIONS.format(trace="new.trace_id")}
+    {_COUNT_TRACE_OPERATIONS}
+    {_TRACE_SERVICES}
+    {_TRACE_SEARCH}
+END;
+CREATE TRIGGER traces_derived_spans AFTER UPDATE OF span_count, start_ns, end_ns, duration_ns, error_count ON traces
+BEGIN
+    {_FORGET_TRACE_OPERATIONS.format(trace="new.trace_id")}
+    {_COUNT_TRACE_OPERATIONS}
+END;
+CREATE TRIGGER traces_derived_services AFTER UPDATE OF services ON traces BEGIN
+    {_TRACE_SERVICES}
+END;
+CREATE TRIGGER traces_derived_text AFTER UPDATE OF root_name, http_route, http_url ON traces BEGIN
+    {_TRACE_SEARCH}
+END;
+CREATE TRIGGER traces_derived_delete AFTER DELETE ON traces BEGIN
+    {_FORGET_TRACE_OPERATIONS.format(trace="old.trace_id")}
+    DELETE FROM trace_services WHERE trace_id = old.trace_id;
+    DELETE FROM trace_search WHERE trace_id = old.trace_id;
+END;
+
+CREATE TRIGGER sessions_derived_insert AFTER INSERT ON sessions BEGIN
+    {_SESSION_SEARCH}
+END;
+CREATE TRIGGER sessions_derived_update AFTER UPDATE ON sessions BEGIN
+    DELETE FROM session_search WHERE session_id = old.session_id;
+    {_SESSION_SEARCH}
+END;
+CREATE TRIGGER sessions_derived_delete AFTER DELETE ON sessions BEGIN
+    DELETE FROM session_search WHERE session_id = old.session_id;
+END;
+"""
+
+
+def _backfill_v4(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.summaries import rebuild
+
+    rebuild(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
     Migration(3, "span fingerprints, self time and critical-path time", _V3, _backfill_v3),
+    Migration(4, "operation summaries, list indexes and search text, kept by triggers", _V4, _backfill_v4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
