@@ -98,7 +98,7 @@ def register(mcp: MCPServer) -> None:
             )
             text, model = render_session_list(
                 page,
-                unsessioned=queries.totals(conn)["unsessioned_traces"],
+                unsessioned=queries.unsessioned_traces(conn),
                 budget=Budget(budget_tokens),
                 next_call=next_call,
             )
