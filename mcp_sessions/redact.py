@@ -23,77 +23,63 @@ The session-link keys (`session.id` and friends) are identifiers we join on, not
 credentials, so they are kept. Typed input values are masked by the rrweb parser itself (the
 raw value never leaves it) and counted here as `input_value`.
 
-A redaction config (`RedactionRules`, read from TOML by `load_rules`) adds to these rules and
-never removes one:
+A redaction config (`RedactionRules`, see `mcp_sessions.redact_rules`) adds names to mask or
+keep and patterns of its own, never removes a rule.
 
-    configured_key    a name the config lists under `[keys] mask` / `mask_containing`,
-                      as attribute, header, JSON field or query/form parameter
-    <pattern name>    each `[[patterns]]` regex, masked anywhere in text, counted under its name
-    [keys] keep       names never masked BY NAME (`token_count`); credential-shaped values in
-                      them (JWT, bearer, card number, configured patterns) are still masked
-    [inputs] keep     typed values kept for inputs matched by name, id, type, autocomplete,
-                      placeholder or label, never for a password input or a field named like
-                      a secret (see `RedactionRules.keeps_input`)
-
-`DEFAULT_RULES` is the built-in behaviour. A rules object is immutable and travels with the
-ingest that uses it (ingest_file, the receiver, the rrweb parser): there is no global state.
+Speed: every string of every record passes through `redact_text`, so it is built for the
+common case. Values masked by key are looked for in text only where one may occur (a value
+no known value's first characters appear in cannot hold one); what the text rules make of a
+string, and what they count, is a pure function of the string and the rules, memoised on
+the rules object (most values recur: methods, routes, user agents, statements). A span
+that no rule changes is passed on as it is.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.model import Event, LogRecord, Record, Span, SpanEvent, SpanLink
+from mcp_sessions.redact_rules import (
+    BUILTIN_RULES,
+    DEFAULT_RULES,
+    Pattern,
+    RedactionRules,
+    is_sensitive_key,
+    load_rules,
+    rules_from_config,
+)
+
+__all__ = [
+    "BUILTIN_RULES",
+    "DEFAULT_RULES",
+    "INPUT_MASK",
+    "MASK",
+    "Pattern",
+    "RedactionReport",
+    "RedactionRules",
+    "is_sensitive_key",
+    "load_rules",
+    "redact_attributes",
+    "redact_browser_text",
+    "redact_event",
+    "redact_log",
+    "redact_records",
+    "redact_span",
+    "redact_text",
+    "redact_value",
+    "rules_from_config",
+]
 
 MASK = "[REDACTED]"
 _JSON_MASK = f'"{MASK}"'
 _PARAM_MASK = rf"\g<1>{MASK}"  # substitution templates, built once
 _FIELD_MASK = rf"\g<1>{_JSON_MASK}"
+_BEARER_MASK = rf"\g<1> {MASK}"
 INPUT_MASK = "[masked]"  # what the rrweb parser puts in place of a typed value
-
-_SECRET_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "authorization",
-        "cookie",
-        "credential",
-        "credentials",
-        "apikey",
-        "jwt",
-        "signature",
-        "passphrase",
-        "privatekey",
-        "set-cookie",
-    }
-)
-_SECRET_PAIRS = frozenset(
-    {
-        ("api", "key"),
-        ("access", "key"),
-        ("private", "key"),
-        ("secret", "key"),
-        ("auth", "token"),
-        ("client", "secret"),
-        ("session", "token"),
-        ("refresh", "token"),
-        ("id", "token"),
-    }
-)
-_HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
-_HEADER_WORDS = frozenset({"session", "sessionid", "sid", "csrf", "xsrf", "auth"})
 
 _SENSITIVE_PARAMS = (
     "access_token|refresh_token|id_token|token|auth|auth_token|api_key|apikey|api-key|key|secret|"
@@ -115,309 +101,10 @@ _CARD_HINT = re.compile(r"(?:\d[ -]?){12}\d")
 
 _MIN_KNOWN = 6
 _KNOWN_SPLIT = re.compile(r"[\s;,=]+")
-
-
-def _key_words(key: str) -> list[str]:
-    return [w for w in re.split(r"[._\-\s/:]+", key.lower()) if w]
-
-
-@functools.lru_cache(maxsize=4096)
-def is_sensitive_key(key: str) -> str | None:
-    """The rule name if a key names a credential, else None."""
-    lowered = key.lower()
-    words = _key_words(lowered)
-    if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
-        return "sensitive_key"
-    if lowered.startswith(_HEADER_PREFIXES):
-        header_words = _key_words(lowered.split(".header.", 1)[1])
-        if any(w in _HEADER_WORDS for w in header_words):
-            return "sensitive_header"
-    return None
-
-
-BUILTIN_RULES = frozenset(
-    {
-        "sensitive_key",
-        "sensitive_header",
-        "query_param",
-        "cookie",
-        "json_field",
-        "jwt",
-        "bearer",
-        "card_number",
-        "prefixed_token",
-        "known_value",
-        "input_value",
-        "configured_key",
-    }
-)
-# Words that make an input field sensitive on top of the credential words: a config can
-# never keep what is typed into these (payment cards, one-time codes, national ids).
-_INPUT_SECRET_WORDS = frozenset(
-    {"cc", "card", "cardnumber", "ccnumber", "cvv", "cvc", "csc", "ssn", "iban", "pin", "otp"}
-)
-_INPUT_NAMING_FACTS = ("name", "id", "label", "placeholder", "autocomplete")
-_INPUT_MATCHED_FACTS = (*_INPUT_NAMING_FACTS, "input_type")
-_KEY_CACHE_LIMIT = 8_192
-_MISSING = object()
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A configured regex masked anywhere in text, counted under `name`."""
-
-    name: str
-    regex: str
-    ignore_case: bool = False
-
-
-@dataclass(frozen=True, eq=False)
-class RedactionRules:
-    """Rules added to the built-in ones by a redaction config; `DEFAULT_RULES` adds none.
-
-    Names are compared case-insensitively; a dotted attribute key also matches by its last
-    segment (`ssn` matches `app.user.ssn`, `x-tenant` matches `http.request.header.x-tenant`).
-    Everything the hot path needs (the key verdict cache, one alternation of all patterns,
-    the field regexes for JSON and query text) is built once, here.
-    """
-
-    mask_keys: frozenset[str] = frozenset()
-    mask_containing: tuple[str, ...] = ()
-    keep_keys: frozenset[str] = frozenset()
-    patterns: tuple[Pattern, ...] = ()
-    keep_inputs: frozenset[str] = frozenset()
-    source: Path | None = None  # the file they were read from, if any
-
-    # Derived (not part of the rules' identity).
-    key_rule: Callable[[str], str | None] = field(init=False, repr=False)
-    patterns_re: re.Pattern[str] | None = field(init=False, repr=False)
-    pattern_names: dict[str, str] = field(init=False, repr=False)
-    query_re: re.Pattern[str] | None = field(init=False, repr=False)
-    json_re: re.Pattern[str] | None = field(init=False, repr=False)
-    names_configured: bool = field(init=False, repr=False)  # any [keys] entry: field rules take the slow path
-    _key_cache: dict[str, str | None] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        set_ = functools.partial(object.__setattr__, self)
-        for name in ("mask_keys", "keep_keys", "keep_inputs"):  # compared lowercased, whitespace collapsed
-            set_(name, frozenset(" ".join(n.lower().split()) for n in getattr(self, name)))
-        set_("mask_containing", tuple(s.lower() for s in self.mask_containing))
-        configured = bool(self.mask_keys or self.mask_containing or self.keep_keys)
-        set_("_key_cache", {})
-        # Without configured names the built-in verdict (memoised module-wide) is the whole answer.
-        set_("names_configured", configured)
-        set_("key_rule", self._cached_key_rule if configured else is_sensitive_key)
-        groups = {f"mcp_rule_{i}": p for i, p in enumerate(self.patterns)}
-        set_("pattern_names", {group: p.name for group, p in groups.items()})
-        set_(
-            "patterns_re",
-            re.compile("|".join(f"(?P<{g}>{_scoped(p)})" for g, p in groups.items())) if groups else None,
-        )
-        names = "|".join(re.escape(n) for n in sorted(self.mask_keys, key=len, reverse=True))
-        subs = "|".join(re.escape(s) for s in self.mask_containing)
-        if names or subs:
-            query_name = "|".join(filter(None, [names, subs and rf"[^=&#\s\"'?;]*(?:{subs})[^=&#\s\"'?;]*"]))
-            json_name = "|".join(filter(None, [names, subs and rf"[^\"\\]*(?:{subs})[^\"\\]*"]))
-            set_("query_re", re.compile(rf"((?:^|[?&;])(?:{query_name})=)[^&#\s\"']*", re.IGNORECASE))
-            set_(
-                "json_re",
-                re.compile(
-                    rf"(\"(?:{json_name})\"\s*:\s*)(?:\"(?:[^\"\\]|\\.)*\"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)",
-                    re.IGNORECASE,
-                ),
-            )
-        else:
-            set_("query_re", None)
-            set_("json_re", None)
-
-    def _cached_key_rule(self, key: str) -> str | None:
-        rule = self._key_cache.get(key, _MISSING)
-        if rule is _MISSING:
-            rule = None if self.keeps_key(key) else is_sensitive_key(key) or self._configured(key)
-            if len(self._key_cache) >= _KEY_CACHE_LIMIT:
-                self._key_cache.clear()
-            self._key_cache[key] = rule
-        return rule  # type: ignore[return-value]
-
-    def _configured(self, key: str) -> str | None:
-        lowered = key.lower()
-        if _names_match(lowered, self.mask_keys) or any(s in lowered for s in self.mask_containing):
-            return "configured_key"
-        return None
-
-    def keeps_key(self, key: str) -> bool:
-        """True when the config keeps values under this name (never masked by name)."""
-        return bool(self.keep_keys) and _names_match(key.lower(), self.keep_keys)
-
-    def keeps_input(self, facts: Mapping[str, Any]) -> bool:
-        """Whether the typed value of an input described by `facts` may be kept.
-
-        `facts` holds what the page says of the field: name, id, label, placeholder,
-        autocomplete, input_type. It is kept only when one of them is listed under
-        `[inputs] keep`, and never when the input is a password input or any of its names
-        looks sensitive (built-in credential words, configured keys, card / one-time-code
-        words); `[keys] keep` does not count here, so no config can unmask a password field.
-        """
-        if not self.keep_inputs or str(facts.get("input_type") or "").lower() == "password":
-            return False
-        candidates: set[str] = set()
-        for fact in _INPUT_MATCHED_FACTS:
-            value = facts.get(fact)
-            if not isinstance(value, str) or not value.strip():
-                continue
-            lowered = " ".join(value.lower().split())
-            if fact in _INPUT_NAMING_FACTS and self._input_name_is_sensitive(lowered):
-                return False
-            candidates.add(lowered)
-            if fact == "autocomplete":
-                candidates.update(lowered.split())
-        return not candidates.isdisjoint(self.keep_inputs)
-
-    def _input_name_is_sensitive(self, lowered: str) -> bool:
-        words = _key_words(lowered)
-        return (
-            is_sensitive_key(lowered) is not None
-            or self._configured(lowered) is not None
-            or any(w in _INPUT_SECRET_WORDS for w in words)
-            or "one-time-code" in lowered
-        )
-
-
-def _names_match(lowered: str, names: frozenset[str]) -> bool:
-    return lowered in names or ("." in lowered and lowered.rsplit(".", 1)[1] in names)
-
-
-def _scoped(pattern: Pattern) -> str:
-    return f"(?i:{pattern.regex})" if pattern.ignore_case else pattern.regex
-
-
-DEFAULT_RULES = RedactionRules()
-
-
-# ---- the config file -----------------------------------------------------------------------
-
-_CONFIG_KEYS: dict[str, frozenset[str]] = {
-    "keys": frozenset({"mask", "mask_containing", "keep"}),
-    "inputs": frozenset({"keep"}),
-}
-_PATTERN_KEYS = frozenset({"name", "regex", "ignore_case"})
-_RULE_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,39}\Z")
-_NUMBERED_BACKREF = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]|\(\?\(\d")
-_MIN_CONTAINING = 3
-# Text a pattern must not match with zero width at any place (an empty match would mask between characters).
-_EMPTY_PROBE = "a A 1 _-./:@\"'=&?\n"
-
-
-def load_rules(path: Path) -> RedactionRules:
-    """Read and validate a redaction config (TOML); raises InvalidArgumentError naming file and key."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidArgumentError(
-            f"redaction config {path} does not exist; create it or point --redaction-config elsewhere"
-        ) from None
-    except OSError as exc:
-        raise InvalidArgumentError(f"redaction config {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidArgumentError(f"redaction config {path}: not UTF-8 text; save it as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgumentError(f"redaction config {path}: not valid TOML: {exc}; fix the syntax") from None
-    return rules_from_config(doc, path)
-
-
-def rules_from_config(doc: Mapping[str, Any], source: Path | None = None) -> RedactionRules:
-    """RedactionRules from a parsed config document; every problem is one line naming the key."""
-    where = f"redaction config {source}" if source else "redaction config"
-
-    def fail(key: str, problem: str) -> InvalidArgumentError:
-        return InvalidArgumentError(f"{where}: {key}: {problem}")
-
-    allowed = ", ".join([*_CONFIG_KEYS, "patterns"])
-    for key in doc:
-        if key not in _CONFIG_KEYS and key != "patterns":
-            raise fail(key, f"unknown key; use {allowed} (see README 'Redaction rules')")
-    tables: dict[str, Mapping[str, Any]] = {}
-    for table, keys in _CONFIG_KEYS.items():
-        value = doc.get(table, {})
-        if not isinstance(value, Mapping):
-            raise fail(table, f"must be a table ([{table}]), not {_kind(value)}")
-        for key in value:
-            if key not in keys:
-                raise fail(f"{table}.{key}", f"unknown key; [{table}] takes {', '.join(sorted(keys))}")
-        tables[table] = value
-
-    def names(table: str, key: str, min_length: int = 1) -> list[str]:
-        value = tables[table].get(key, [])
-        if not isinstance(value, list):
-            raise fail(f"{table}.{key}", f'must be a list of strings, such as ["{key}_example"], not {_kind(value)}')
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or len(item.strip()) < min_length:
-                need = f"at least {min_length} characters" if min_length > 1 else "non-empty"
-                raise fail(f"{table}.{key}[{i}]", f"must be a {need} string, not {_kind(item)} {item!r}")
-            out.append(" ".join(item.lower().split()))
-        return out
-
-    return RedactionRules(
-        mask_keys=frozenset(names("keys", "mask")),
-        mask_containing=tuple(dict.fromkeys(names("keys", "mask_containing", _MIN_CONTAINING))),
-        keep_keys=frozenset(names("keys", "keep")),
-        patterns=_patterns(doc.get("patterns", []), fail),
-        keep_inputs=frozenset(names("inputs", "keep")),
-        source=source,
-    )
-
-
-def _patterns(value: Any, fail: Callable[[str, str], InvalidArgumentError]) -> tuple[Pattern, ...]:
-    example = "[[patterns]] tables, each with name and regex"
-    if not isinstance(value, list):
-        raise fail("patterns", f"must be {example}, not {_kind(value)}")
-    patterns: list[Pattern] = []
-    for i, item in enumerate(value):
-        key = f"patterns[{i}]"
-        if not isinstance(item, Mapping):
-            raise fail(key, f"must be a table with name and regex ({example}), not {_kind(item)}")
-        for k in item:
-            if k not in _PATTERN_KEYS:
-                raise fail(f"{key}.{k}", f"unknown key; a pattern takes {', '.join(sorted(_PATTERN_KEYS))}")
-        name, regex, ignore_case = item.get("name"), item.get("regex"), item.get("ignore_case", False)
-        if not isinstance(name, str) or not _RULE_NAME.match(name):
-            raise fail(f"{key}.name", "must be a lowercase rule name such as employee_id (a-z, 0-9, _; 40 at most)")
-        if name in BUILTIN_RULES or any(p.name == name for p in patterns):
-            raise fail(f"{key}.name", f"{name!r} is already a rule name; pick another so the report stays clear")
-        if not isinstance(regex, str) or not regex:
-            raise fail(f"{key}.regex", "must be a non-empty string (a Python regular expression; use '...' quotes)")
-        if not isinstance(ignore_case, bool):
-            raise fail(f"{key}.ignore_case", f"must be true or false, not {_kind(ignore_case)}")
-        if _NUMBERED_BACKREF.search(regex):  # the alternation numbers groups anew, so \1 would change meaning
-            raise fail(f"{key}.regex", r"numbered backreferences (\1) are not supported; use (?P<n>...) and (?P=n)")
-        pattern = Pattern(name, regex, ignore_case)
-        try:
-            compiled = re.compile(_scoped(pattern))
-            re.compile(f"(?P<mcp_rule_0>{_scoped(pattern)})")  # as it will sit in the alternation
-        except re.error as exc:
-            hint = (
-                "; set ignore_case = true instead of a leading (?i)"
-                if "global flags" in str(exc)
-                else "; fix the expression"
-            )
-            raise fail(f"{key}.regex", f"not a valid regular expression ({exc}){hint}") from None
-        if any(m.end() == m.start() for m in compiled.finditer(_EMPTY_PROBE)):
-            raise fail(f"{key}.regex", "matches empty text; make it match at least one character (+ not *)")
-        patterns.append(pattern)
-    try:
-        RedactionRules(patterns=tuple(patterns))  # the alternation of all of them must compile too
-    except re.error as exc:
-        raise fail("patterns", f"the patterns do not combine ({exc}); rename clashing (?P<name>) groups") from None
-    return tuple(patterns)
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}.get(
-        type(value), "a table" if isinstance(value, Mapping) else type(value).__name__
-    )
+_FEW_KNOWN = 16  # up to this many known values, looking for each in the text is cheaper than the heads
+_MEMO_ENTRIES = 16_384  # texts memoised per rules object before the memo starts over
+_MEMO_TEXT = 1_024  # longer texts are not memoised (bounded memory; they rarely recur)
+_PLAIN = frozenset({int, float, bool, type(None)})  # values no text rule applies to
 
 
 @dataclass
@@ -425,19 +112,30 @@ class RedactionReport:
     """How many values each rule masked, and the values masked by key (to catch them again in text).
 
     One report lives for one ingest, under one set of rules; the values it remembers are
-    never stored or printed.
+    never stored or printed. Add to `known` through `remember`, which keeps `_heads` (the
+    first characters of every known value) in step.
     """
 
     rules: RedactionRules = DEFAULT_RULES
     counts: Counter[str] = field(default_factory=Counter)
     known: set[str] = field(default_factory=set)
     # Parsers share one resource mapping among all spans of a resource: redact it once.
-    _resources: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _resources: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+    _heads: set[str] = field(default_factory=set)
 
     def remember(self, value: Any) -> None:
         if isinstance(value, str):
             parts = [value, *_KNOWN_SPLIT.split(value)]
-            self.known.update(p for p in parts if len(p) >= _MIN_KNOWN and p.lower() not in ("bearer", "basic"))
+            new = [p for p in parts if len(p) >= _MIN_KNOWN and p.lower() not in ("bearer", "basic")]
+            self.known.update(new)
+            self._heads.update(p[:_MIN_KNOWN] for p in new)
+
+    def may_hold_known(self, text: str) -> bool:
+        """False only when no known value occurs in `text`: each one begins with one of the heads."""
+        if len(self.known) <= _FEW_KNOWN:
+            return True
+        heads = self._heads
+        return any(text[i : i + _MIN_KNOWN] in heads for i in range(len(text) - _MIN_KNOWN + 1))
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -458,62 +156,85 @@ def _luhn(digits: str) -> bool:
 
 def redact_text(text: str, report: RedactionReport) -> str:
     """Mask secrets inside free text: URLs' query strings, JSON fields, tokens, card numbers."""
-    rules = report.rules
-    for value in report.known:
-        if value in text:
-            report.counts["known_value"] += text.count(value)
-            text = text.replace(value, MASK)
+    known = report.known
+    if known and len(text) >= _MIN_KNOWN and report.may_hold_known(text):
+        for value in known:
+            if value in text:
+                report.counts["known_value"] += text.count(value)
+                text = text.replace(value, MASK)
+    memo = report.rules.text_memo
+    done = memo.get(text)
+    if done is None:
+        done = text_rules(text, report.rules)
+        if len(text) <= _MEMO_TEXT:
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[text] = done
+    masked, counted = done
+    if counted:
+        counts = report.counts
+        for rule, n in counted:
+            counts[rule] += n
+    return masked
+
+
+def text_rules(text: str, rules: RedactionRules) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """The text with every text rule applied, and how many values each rule masked (never zero).
+
+    A pure function of its arguments (no known values: `redact_text` masks those first).
+    """
+    counts: Counter[str] = Counter()
     if rules.patterns_re is not None:
-        text = rules.patterns_re.sub(lambda m: _mask_pattern(m, report), text)
+        text = rules.patterns_re.sub(lambda m: _mask_pattern(m, rules, counts), text)
     if "=" in text:
         if rules.names_configured:
-            text = _mask_fields(_QUERY_PARAM, text, report, "query_param", _param_name, MASK)
+            text = _mask_fields(_QUERY_PARAM, text, rules, counts, "query_param", _param_name, MASK)
             if rules.query_re is not None:
-                text = _mask_fields(rules.query_re, text, report, "configured_key", _param_name, MASK)
+                text = _mask_fields(rules.query_re, text, rules, counts, "configured_key", _param_name, MASK)
         else:  # the built-in rules alone: one C-level substitution
             text, n = _QUERY_PARAM.subn(_PARAM_MASK, text)
-            report.counts["query_param"] += n
+            counts["query_param"] += n
     if '"' in text and ":" in text:
         if rules.names_configured:
-            text = _mask_fields(_JSON_FIELD, text, report, "json_field", _field_name, _JSON_MASK)
+            text = _mask_fields(_JSON_FIELD, text, rules, counts, "json_field", _field_name, _JSON_MASK)
             if rules.json_re is not None:
-                text = _mask_fields(rules.json_re, text, report, "configured_key", _field_name, _JSON_MASK)
+                text = _mask_fields(rules.json_re, text, rules, counts, "configured_key", _field_name, _JSON_MASK)
         else:
             text, n = _JSON_FIELD.subn(_FIELD_MASK, text)
-            report.counts["json_field"] += n
+            counts["json_field"] += n
     if "eyJ" in text:
         text, n = _JWT.subn(MASK, text)
-        report.counts["jwt"] += n
+        counts["jwt"] += n
     if " " in text:
-        text, n = _BEARER.subn(rf"\g<1> {MASK}", text)
-        report.counts["bearer"] += n
+        text, n = _BEARER.subn(_BEARER_MASK, text)
+        counts["bearer"] += n
     if _CARD_HINT.search(text):
-        text = _CARD.sub(lambda m: _mask_card(m, report), text)
-    return text
+        text = _CARD.sub(lambda m: _mask_card(m, counts), text)
+    return text, tuple((rule, n) for rule, n in counts.items() if n)
 
 
-def _mask_pattern(match: re.Match[str], report: RedactionReport) -> str:
+def _mask_pattern(match: re.Match[str], rules: RedactionRules, counts: Counter[str]) -> str:
     if match.end() == match.start():
         return ""  # a lookaround-only pattern matching nothing: nothing to mask
-    report.counts[report.rules.pattern_names[match.lastgroup or ""]] += 1
+    counts[rules.pattern_names[match.lastgroup or ""]] += 1
     return MASK
 
 
 def _mask_fields(
     regex: re.Pattern[str],
     text: str,
-    report: RedactionReport,
+    rules: RedactionRules,
+    counts: Counter[str],
     rule: str,
     name_of: Callable[[str], str],
     mask: str,
 ) -> str:
     """Mask the value after each `name=` / `"name":` that `regex` finds, unless the config keeps the name."""
-    rules = report.rules
 
     def replace_one(match: re.Match[str]) -> str:
         if rules.keeps_key(name_of(match.group(1))):
             return match.group(0)
-        report.counts[rule] += 1
+        counts[rule] += 1
         return match.group(1) + mask
 
     return regex.sub(replace_one, text)
@@ -527,11 +248,11 @@ def _field_name(prefix: str) -> str:
     return prefix[1:].split('"', 1)[0]  # '"password": ' → password
 
 
-def _mask_card(match: re.Match[str], report: RedactionReport) -> str:
+def _mask_card(match: re.Match[str], counts: Counter[str]) -> str:
     raw = match.group(0)
     digits = re.sub(r"\D", "", raw)
     if 13 <= len(digits) <= 19 and digits[0] in "3456" and _luhn(digits):
-        report.counts["card_number"] += 1
+        counts["card_number"] += 1
         return MASK
     return raw
 
@@ -574,6 +295,10 @@ def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) ->
             report.counts[rule] += 1
             report.remember(value)
             out[key] = MASK
+        elif type(value) is str:  # the common cases first, without redact_value's checks
+            out[key] = redact_text(value, report)
+        elif type(value) in _PLAIN:
+            out[key] = value
         else:
             out[key] = redact_value(value, report)
     return out
@@ -582,17 +307,38 @@ def redact_attributes(attributes: Mapping[str, Any], report: RedactionReport) ->
 def redact_span(span: Span, report: RedactionReport) -> Span:
     attributes = redact_attributes(span.attributes, report)  # first: values masked by key are then known
     resource = _redact_resource(span.resource, report)
-    return replace(
-        span,
-        name=redact_text(span.name, report),
-        status_message=redact_text(span.status_message, report) if span.status_message else None,
-        attributes=attributes,
-        resource=resource,
-        events=tuple(
+    name = redact_text(span.name, report)
+    status_message = redact_text(span.status_message, report) if span.status_message else None
+    events = (
+        tuple(
             SpanEvent(e.time_ns, redact_text(e.name, report), redact_attributes(e.attributes, report))
             for e in span.events
-        ),
-        links=tuple(SpanLink(li.trace_id, li.span_id, redact_attributes(li.attributes, report)) for li in span.links),
+        )
+        if span.events
+        else ()
+    )
+    links = (
+        tuple(SpanLink(li.trace_id, li.span_id, redact_attributes(li.attributes, report)) for li in span.links)
+        if span.links
+        else ()
+    )
+    if (
+        resource is span.resource
+        and name == span.name
+        and status_message == span.status_message
+        and attributes == span.attributes
+        and events == span.events
+        and links == span.links
+    ):
+        return span  # nothing to mask: the record as parsed (equal to what `replace` would build)
+    return replace(
+        span,
+        name=name,
+        status_message=status_message,
+        attributes=attributes,
+        resource=resource,
+        events=events,
+        links=links,
     )
 
 
@@ -602,12 +348,17 @@ def redact_log(record: LogRecord, report: RedactionReport) -> LogRecord:
     return replace(record, body=redact_value(record.body, report), attributes=attributes, resource=resource)
 
 
-def _redact_resource(resource: Mapping[str, Any], report: RedactionReport) -> dict[str, Any]:
-    """A resource redacted once per ingest, however many records share it (counted once, too)."""
+def _redact_resource(resource: Mapping[str, Any], report: RedactionReport) -> Mapping[str, Any]:
+    """A resource redacted once per ingest, however many records share it (counted once, too).
+
+    A resource no rule changes is returned as it is, so a span's identity check sees it unchanged.
+    """
     cached = report._resources.get(id(resource))
     if cached is not None and cached[0] is resource:
         return cached[1]
-    redacted = redact_attributes(resource, report)
+    redacted: Mapping[str, Any] = redact_attributes(resource, report)
+    if redacted == resource:
+        redacted = resource
     if len(report._resources) >= 1_024:  # bounded: a long JSON Lines file brings new mappings every line
         report._resources.clear()
     report._resources[id(resource)] = (resource, redacted)

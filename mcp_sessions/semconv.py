@@ -8,8 +8,7 @@ reader takes a span's attributes and returns plain values, or None when absent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mcp_sessions.config import SESSION_KEYS, USER_KEYS
 from mcp_sessions.model import LogRecord, Span
@@ -35,9 +34,8 @@ def _str_or_none(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Promoted:
-    """A span's attributes that earn their own columns."""
+class Promoted(NamedTuple):
+    """A span's attributes that earn their own columns (a tuple: ingest builds one per span)."""
 
     session_id: str | None
     user_id: str | None
@@ -64,46 +62,106 @@ def user_key(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str 
 
 
 def http_url(attrs: Mapping[str, Any]) -> str | None:
-    full = first(attrs, "url.full", "http.url")
+    return _url(pick(attrs))
+
+
+def _url(picked: Mapping[str, Any]) -> str | None:
+    full = picked.get("url")
     if full:
         return str(full)
-    path = first(attrs, "http.target", "url.path")
+    path = picked.get("path")
     if not path:
         return None
-    query = attrs.get("url.query")
+    query = picked.get("query")
     if query and "?" not in str(path):
         path = f"{path}?{query}"
-    host = first(attrs, "server.address", "http.host", "net.host.name")
-    scheme = first(attrs, "url.scheme", "http.scheme")
+    host = picked.get("host")
+    scheme = picked.get("scheme")
     if host and scheme:
-        port = first(attrs, "server.port", "net.host.port")
+        port = picked.get("port")
         authority = f"{host}:{port}" if port and ":" not in str(host) and str(port) not in ("80", "443") else host
         return f"{scheme}://{authority}{path}"
     return str(path)
 
 
+# Every attribute `promote` reads, by the name of what it means, current spelling first.
+# `pick` reads a span's attributes once and keeps, for each meaning, what `first` would
+# return over its spellings: ingest promotes every span, and one pass over a handful of
+# attributes costs far less than some forty lookups of names mostly absent.
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    "session": SESSION_KEYS,
+    "user": USER_KEYS,
+    "method": ("http.request.method", "http.method"),
+    "route": ("http.route",),
+    "status": ("http.response.status_code", "http.status_code"),
+    "url": ("url.full", "http.url"),
+    "path": ("http.target", "url.path"),
+    "query": ("url.query",),
+    "host": ("server.address", "http.host", "net.host.name"),
+    "scheme": ("url.scheme", "http.scheme"),
+    "port": ("server.port", "net.host.port"),
+    "db_system": ("db.system.name", "db.system"),
+    "statement": ("db.query.text", "db.statement"),
+    "exception_type": ("exception.type",),
+    "exception_message": ("exception.message",),
+    "function": ("code.function.name", "code.function"),
+    "namespace": ("code.namespace",),
+    "filepath": ("code.file.path", "code.filepath"),
+    "lineno": ("code.line.number", "code.lineno"),
+}
+_MEANING = {key: (meaning, rank) for meaning, keys in SPELLINGS.items() for rank, key in enumerate(keys)}
+assert len(_MEANING) == sum(map(len, SPELLINGS.values())), "an attribute name may have one meaning only"
+_EMPTY = (None, "")
+
+
+def pick(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """For each meaning in SPELLINGS present in `attrs`: `first(attrs, *SPELLINGS[meaning])`."""
+    picked: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    items = attrs.items() if len(attrs) <= len(_MEANING) else ((k, attrs.get(k)) for k in _MEANING)
+    for key, value in items:
+        slot = _MEANING.get(key)
+        if slot is not None and value not in _EMPTY:
+            meaning, rank = slot
+            if rank < ranks.get(meaning, len(_MEANING)):
+                picked[meaning] = value
+                ranks[meaning] = rank
+    return picked
+
+
 def promote(span: Span) -> Promoted:
-    attrs = span.attributes
-    exception = next((e.attributes for e in span.events if e.name == "exception"), None) or {}
-    code_source: Mapping[str, Any] = attrs if first(attrs, "code.function.name", "code.function") else exception
-    function = first(code_source, "code.function.name", "code.function")
-    namespace = code_source.get("code.namespace")
+    picked = pick(span.attributes)
+    get = picked.get
+    exception = next((e.attributes for e in span.events if e.name == "exception"), None) if span.events else None
+    if get("function"):
+        function, namespace, filepath, lineno = get("function"), get("namespace"), get("filepath"), get("lineno")
+    elif exception:  # where the span does not say, the exception's stack does
+        function = first(exception, *SPELLINGS["function"])
+        namespace = exception.get("code.namespace")
+        filepath = first(exception, *SPELLINGS["filepath"])
+        lineno = first(exception, *SPELLINGS["lineno"])
+    else:
+        function = namespace = filepath = lineno = None
     if function and namespace and "." not in str(function):
         function = f"{namespace}.{function}"
+    exception_type, exception_message = get("exception_type"), get("exception_message")
+    if exception:
+        exception_type = first(exception, "exception.type") or exception_type
+        exception_message = first(exception, "exception.message") or exception_message
     return Promoted(
-        session_id=session_key(attrs, span.resource),
-        user_id=user_key(attrs, span.resource),
-        http_method=_str_or_none(first(attrs, "http.request.method", "http.method")),
-        http_route=_str_or_none(first(attrs, "http.route")),
-        http_status=_int_or_none(first(attrs, "http.response.status_code", "http.status_code")),
-        http_url=http_url(attrs),
-        db_system=_str_or_none(first(attrs, "db.system.name", "db.system")),
-        db_statement=_str_or_none(first(attrs, "db.query.text", "db.statement")),
-        exception_type=_str_or_none(first(exception, "exception.type") or first(attrs, "exception.type")),
-        exception_message=_str_or_none(first(exception, "exception.message") or first(attrs, "exception.message")),
+        session_id=_str_or_none(get("session") or first(span.resource, *SESSION_KEYS)),
+        user_id=_str_or_none(get("user") or first(span.resource, *USER_KEYS)),
+        http_method=_str_or_none(get("method")),
+        http_route=_str_or_none(get("route")),
+        http_status=_int_or_none(get("status")),
+        http_url=_url(picked),
+        db_system=_str_or_none(get("db_system")),
+        db_statement=_str_or_none(get("statement")),
+        exception_type=_str_or_none(exception_type),
+        exception_message=_str_or_none(exception_message),
         code_function=_str_or_none(function),
-        code_filepath=_str_or_none(first(code_source, "code.file.path", "code.filepath")),
-        code_lineno=_int_or_none(first(code_source, "code.line.number", "code.lineno")),
+        code_filepath=_str_or_none(filepath),
+        code_lineno=_int_or_none(lineno),
     )
 
 

@@ -9,6 +9,9 @@ Unknown fields are ignored. Metrics are counted and skipped.
 
 from __future__ import annotations
 
+import binascii
+import functools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,7 +124,11 @@ def attributes(items: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if isinstance(item, dict) and "key" in item:
-            out[str(item["key"])] = any_value(item.get("value"))
+            key = item["key"]
+            value = item.get("value")
+            # Most values are strings: skip the call for them (any_value reads stringValue first too).
+            text = value.get("stringValue", _ABSENT) if type(value) is dict else _ABSENT
+            out[key if type(key) is str else str(key)] = text if text is not _ABSENT else any_value(value)
     return out
 
 
@@ -147,7 +154,111 @@ def _resource_spans(container: Any, where: str) -> Iterator[Span]:
             scope_spans = expect_dict(scope_spans, scope_where)
             scope = _scope_name(scope_spans)
             for k, raw in enumerate(expect_list(scope_spans.get("spans"), f"{scope_where}.spans")):
-                yield _span(raw, resource, scope, f"{scope_where}.spans[{k}]")
+                yield _canonical_span(raw, resource, scope) or _span(raw, resource, scope, f"{scope_where}.spans[{k}]")
+
+
+# ---- the canonical span, fast ------------------------------------------------------------
+#
+# Nearly every span an exporter writes has the canonical shape: string ids, int64 times as
+# strings or numbers, a kind and status code in a common spelling, a list of attributes and
+# no events or links. `_canonical_span` reads exactly those, without building the error
+# paths (`where`) `_span` needs, and returns None for anything else: `_span` then reads the
+# span (and names the field that is wrong). Both produce equal records for what
+# `_canonical_span` accepts (tests/test_ingest_fast_paths.py checks it on mutated spans).
+
+_ABSENT = object()
+_NONE_LISTED = (None, [])  # events / links: absent, null or an empty list
+_NO_SPAN = "0" * SPAN_ID_HEX  # an all-zero parent id means no parent
+
+
+def _spellings(names: dict[str, str], numbers: dict[int, str], prefix: str, default: str) -> dict[Any, str]:
+    """The enum spellings seen in practice, each mapped by `enum_value` itself (so both paths agree)."""
+    out: dict[Any, str] = {}
+    for name in names:
+        for spelling in (name, name.upper(), f"{prefix}{name}", f"{prefix}{name}".upper()):
+            out[spelling] = enum_value(spelling, names, numbers, prefix, "", default)
+    for number in numbers:
+        out[number] = enum_value(number, names, numbers, prefix, "", default)
+    return out
+
+
+_KIND_SPELLINGS = _spellings(_KIND_NAMES, _KIND_NUMBERS, "span_kind_", "unspecified")
+_STATUS_SPELLINGS = _spellings(_STATUS_NAMES, _STATUS_NUMBERS, "status_code_", "unset")
+
+
+# The two spellings exporters use: lowercase hex of the full width, and (protobuf JSON mapping) the
+# id's bytes in padded base64. Either maps to the id exactly as normalize_id maps it.
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_BASE64_ID = {
+    TRACE_ID_HEX: re.compile(r"[A-Za-z0-9+/]{22}=="),  # 16 bytes
+    SPAN_ID_HEX: re.compile(r"[A-Za-z0-9+/]{11}="),  # 8 bytes
+}
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _hex_id(value: str, width: int) -> str:
+    """normalize_id of a string id, memoised: a trace id recurs in every span of its trace, a span id as its
+    children's parent. Raises MalformedInputError like normalize_id (never cached)."""
+    if len(value) == width and _LOWER_HEX.fullmatch(value):
+        return value
+    if _BASE64_ID[width].fullmatch(value):
+        return binascii.a2b_base64(value).hex()
+    return normalize_id(value, width, "id")  # type: ignore[return-value]  # never None when not optional
+
+
+def _canonical_span(raw: Any, resource: dict[str, Any], scope: str | None) -> Span | None:
+    """The span, if it has the canonical shape (see above); None sends it to `_span`."""
+    if type(raw) is not dict or raw.get("events") not in _NONE_LISTED:
+        return None
+    if raw.get("links") not in _NONE_LISTED:
+        return None
+    trace_id, span_id, parent_id = raw.get("traceId"), raw.get("spanId"), raw.get("parentSpanId")
+    start, end = raw.get("startTimeUnixNano"), raw.get("endTimeUnixNano")
+    kind, status = raw.get("kind"), raw.get("status")
+    items = raw.get("attributes")
+    if (
+        type(trace_id) is not str
+        or type(span_id) is not str
+        or not (parent_id is None or type(parent_id) is str)
+        or not (type(start) is str or type(start) is int)
+        or not (type(end) is str or type(end) is int)
+        or not (kind is None or type(kind) is str or type(kind) is int)
+        or not (status is None or type(status) is dict)
+        or not (items is None or type(items) is list)
+    ):
+        return None
+    kind = _KIND_SPELLINGS.get(kind, None) if kind is not None else "unspecified"
+    code = status.get("code") if status else None
+    if not (code is None or type(code) is str or type(code) is int):
+        return None
+    status_code = _STATUS_SPELLINGS.get(code) if code is not None else "unset"
+    if kind is None or status_code is None or not trace_id or not span_id:
+        return None
+    try:
+        start_ns = int(start) if start != "" else 0
+        end_ns = int(end) if end != "" else start_ns
+        trace_hex = _hex_id(trace_id, TRACE_ID_HEX)
+        span_hex = _hex_id(span_id, SPAN_ID_HEX)
+        parent_hex = _hex_id(parent_id, SPAN_ID_HEX) if parent_id else None
+    except (ValueError, MalformedInputError):
+        return None
+    if parent_hex == _NO_SPAN:
+        parent_hex = None
+    message = status.get("message") if status else None
+    return Span(
+        trace_id=trace_hex,
+        span_id=span_hex,
+        parent_span_id=parent_hex,
+        name=str(raw.get("name") or ""),
+        kind=kind,  # type: ignore[arg-type]
+        start_ns=start_ns,
+        end_ns=max(start_ns, end_ns),
+        status_code=status_code,  # type: ignore[arg-type]
+        status_message=str(message) if message else None,
+        attributes=attributes(items, "attributes") if items else {},
+        resource=resource,
+        scope=scope,
+    )
 
 
 def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> Span:

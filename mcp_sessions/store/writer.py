@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -120,6 +121,9 @@ _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+_EMPTY_LIST = _json([])  # most spans have no events and no links
 
 
 @dataclass
@@ -298,8 +302,12 @@ class IngestWriter:
             p.code_lineno,
             span.scope,
             _json(span.attributes),
-            _json([{"time_ns": e.time_ns, "name": e.name, "attributes": e.attributes} for e in span.events]),
-            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links]),
+            _json([{"time_ns": e.time_ns, "name": e.name, "attributes": e.attributes} for e in span.events])
+            if span.events
+            else _EMPTY_LIST,
+            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links])
+            if span.links
+            else _EMPTY_LIST,
             self._resource_id(span.resource),
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
@@ -595,11 +603,12 @@ def derive_span_timing(conn: sqlite3.Connection) -> None:
     """Self time and critical-path time of every span of the traces in `touched_traces`.
 
     Kept in columns so that ranking spans across all data is one indexed query, not a tree
-    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
+    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives;
+    only spans whose times change are written, in row order (the pages they sit on in turn).
     """
     cur = conn.execute(
-        "SELECT id, trace_id, span_id, parent_span_id, kind, start_ns, end_ns, shared FROM spans "
-        "WHERE trace_id IN (SELECT id FROM touched_traces) ORDER BY trace_id"
+        "SELECT id, trace_id, span_id, parent_span_id, kind, start_ns, end_ns, shared, self_ns, critical_ns "
+        "FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) ORDER BY trace_id"
     )
     updates: list[tuple[int, int, int]] = []
     batch: list[tuple[Any, ...]] = []
@@ -607,15 +616,21 @@ def derive_span_timing(conn: sqlite3.Connection) -> None:
     def flush_trace() -> None:
         tree = build_tree([Span(r[1], r[2], r[3], "", r[4], r[5], r[6], shared=bool(r[7])) for r in batch])
         path = critical_path(tree)
-        updates.extend(zip(self_times(tree), path.by_span, (r[0] for r in batch), strict=True))
+        for row, self_ns, critical_ns in zip(batch, self_times(tree), path.by_span, strict=True):
+            if row[8] != self_ns or row[9] != critical_ns:
+                updates.append((self_ns, critical_ns, row[0]))
 
+    trace_id = None
     for row in cur:
-        if batch and row[1] != batch[0][1]:
-            flush_trace()
-            batch.clear()
+        if row[1] != trace_id:
+            if batch:
+                flush_trace()
+                batch.clear()
+            trace_id = row[1]
         batch.append(row)
     if batch:
         flush_trace()
+    updates.sort(key=itemgetter(2))
     conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", updates)
 
 

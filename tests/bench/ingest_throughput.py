@@ -8,8 +8,8 @@ already in the page cache and the repetitions interleaved (machines are shared a
 
     ingest    mcp_sessions.ingest.ingest_file into a new database (Store opened and closed
               inside the timing): detect, parse, redact, write, derive traces and sessions
-    parse     our parser alone: formats.read_path + redact_records, every record consumed,
-              nothing stored (diagnostic: how much of ingest is parsing)
+    parse     our parser and redaction: formats.read_path + redact_records, every record
+              consumed, nothing stored (diagnostic: how much of ingest is reading, not writing)
     ceiling   orjson.loads line by line, iterating every span dict, nothing stored
     naive     json.loads line by line, one flattened dict per span (attributes as JSON),
               sqlite-utils insert_all into a new database: what a user might write
