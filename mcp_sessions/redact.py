@@ -122,13 +122,22 @@ class RedactionReport:
     # Parsers share one resource mapping among all spans of a resource: redact it once.
     _resources: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
     _heads: set[str] = field(default_factory=set)
+    # `known`, longest first: a value that contains another must be masked whole, before its part.
+    _longest_first: tuple[str, ...] | None = None
 
     def remember(self, value: Any) -> None:
         if isinstance(value, str):
             parts = [value, *_KNOWN_SPLIT.split(value)]
             new = [p for p in parts if len(p) >= _MIN_KNOWN and p.lower() not in ("bearer", "basic")]
-            self.known.update(new)
-            self._heads.update(p[:_MIN_KNOWN] for p in new)
+            if not self.known.issuperset(new):
+                self.known.update(new)
+                self._heads.update(p[:_MIN_KNOWN] for p in new)
+                self._longest_first = None
+
+    def known_longest_first(self) -> tuple[str, ...]:
+        if self._longest_first is None:
+            self._longest_first = tuple(sorted(self.known, key=lambda v: (-len(v), v)))
+        return self._longest_first
 
     def may_hold_known(self, text: str) -> bool:
         """False only when no known value occurs in `text`: each one begins with one of the heads."""
@@ -158,7 +167,7 @@ def redact_text(text: str, report: RedactionReport) -> str:
     """Mask secrets inside free text: URLs' query strings, JSON fields, tokens, card numbers."""
     known = report.known
     if known and len(text) >= _MIN_KNOWN and report.may_hold_known(text):
-        for value in known:
+        for value in report.known_longest_first():
             if value in text:
                 report.counts["known_value"] += text.count(value)
                 text = text.replace(value, MASK)

@@ -146,3 +146,14 @@ def test_free_text_keeps_what_is_not_secret():
     text = "GET /products?page=2&sort=price took 1681426544750135000 ns; order 4111-1111-1111-1112"
     assert redact_text(text, report) == text  # not a Luhn-valid card, no sensitive parameter
     assert report.total() == 0
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_known_value_that_contains_another_is_masked_whole_whatever_the_set_order(order):
+    token = "sk_live_51JVdktPVT0JrwQ9zX"
+    part = token[:16]  # also remembered on its own, e.g. a prefix seen under another key
+    report = RedactionReport()
+    for value in [part, token] if order else [token, part]:
+        report.remember(value)
+    masked = redact_text(f"retrying with {token} now", report)
+    assert token[16:] not in masked and part not in masked, masked
