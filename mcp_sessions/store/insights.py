@@ -500,46 +500,42 @@ def failures(conn: sqlite3.Connection, scope: SpanScope) -> Failures:
     return Failures(spans, events, logs, truncated)
 
 
-def _event_scope(scope: SpanScope) -> tuple[str, dict[str, Any]]:
+def _scope_where(scope: SpanScope, templates: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """One clause per scope field that is set, from the SQL given for that field in this table."""
     clauses, params = [], {}
-    if scope.trace_id:
-        clauses.append("e.trace_id = :trace_id")
-        params["trace_id"] = scope.trace_id
-    if scope.session_id:
-        clauses.append("e.session_id = :session_id")
-        params["session_id"] = scope.session_id
-    if scope.since_ns is not None:
-        clauses.append("e.time_ns >= :since_ns")
-        params["since_ns"] = scope.since_ns
-    if scope.until_ns is not None:
-        clauses.append("e.time_ns <= :until_ns")
-        params["until_ns"] = scope.until_ns
+    for name, template in templates.items():
+        value = getattr(scope, name)
+        if value is not None and value != "":
+            clauses.append(template)
+            params[name] = value
     return (" AND ".join(clauses) or "1"), params
+
+
+def _event_scope(scope: SpanScope) -> tuple[str, dict[str, Any]]:
+    return _scope_where(
+        scope,
+        {
+            "trace_id": "e.trace_id = :trace_id",
+            "session_id": "e.session_id = :session_id",
+            "since_ns": "e.time_ns >= :since_ns",
+            "until_ns": "e.time_ns <= :until_ns",
+        },
+    )
 
 
 def _log_scope(scope: SpanScope) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
-    if scope.trace_id:
-        clauses.append("l.trace_id = :trace_id")
-        params["trace_id"] = scope.trace_id
-    if scope.session_id:
-        clauses.append(
-            "(l.session_id = :session_id OR l.trace_id IN (SELECT trace_id FROM traces WHERE session_id = :session_id))"
-        )
-        params["session_id"] = scope.session_id
-    if scope.service:
-        clauses.append("l.service = :service")
-        params["service"] = scope.service
-    if scope.route:
-        clauses.append("l.trace_id IN (SELECT trace_id FROM traces WHERE http_route = :route)")
-        params["route"] = scope.route
-    if scope.since_ns is not None:
-        clauses.append("l.time_ns >= :since_ns")
-        params["since_ns"] = scope.since_ns
-    if scope.until_ns is not None:
-        clauses.append("l.time_ns <= :until_ns")
-        params["until_ns"] = scope.until_ns
-    return (" AND ".join(clauses) or "1"), params
+    return _scope_where(
+        scope,
+        {
+            "trace_id": "l.trace_id = :trace_id",
+            "session_id": "(l.session_id = :session_id "
+            "OR l.trace_id IN (SELECT trace_id FROM traces WHERE session_id = :session_id))",
+            "service": "l.service = :service",
+            "route": "l.trace_id IN (SELECT trace_id FROM traces WHERE http_route = :route)",
+            "since_ns": "l.time_ns >= :since_ns",
+            "until_ns": "l.time_ns <= :until_ns",
+        },
+    )
 
 
 def session_actions(conn: sqlite3.Connection, session_ids: list[str]) -> dict[str, list[Event]]:

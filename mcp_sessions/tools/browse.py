@@ -13,6 +13,7 @@ from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.errors import InvalidArgumentError, NotFoundError
+from mcp_sessions.model import EventKind
 from mcp_sessions.params import normalize_span_id, normalize_trace_id
 from mcp_sessions.render.lists import render_session_list, render_trace_list
 from mcp_sessions.render.markdown import Budget, call
@@ -39,21 +40,7 @@ from mcp_sessions.tools.common import (
     tool_errors,
 )
 
-TimelineKind = Literal[
-    "navigation",
-    "click",
-    "dblclick",
-    "focus",
-    "input",
-    "scroll",
-    "resize",
-    "console",
-    "network",
-    "error",
-    "custom",
-    "websocket",
-    "backend",
-]
+TimelineKind = Literal[EventKind, "backend"]  # backend: traces no recorded request started
 
 
 def register(mcp: MCPServer) -> None:
