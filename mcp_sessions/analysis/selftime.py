@@ -14,6 +14,7 @@ subtracted twice, and a child outliving its parent only counts up to the parent'
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mcp_sessions.analysis.tree import TraceTree
@@ -30,10 +31,13 @@ def self_times(tree: TraceTree) -> tuple[int, ...]:
 
 def _covered(tree: TraceTree, node: int) -> int:
     # A consumer child ran on its own time; the producer was not waiting while it ran.
-    intervals = sorted(tree.clamped[c] for c in tree.children[node] if tree.spans[c].kind != "consumer")
-    covered = 0
-    current_start, current_end = None, None
-    for start, end in intervals:
+    return union_ns(tree.clamped[c] for c in tree.children[node] if tree.spans[c].kind != "consumer")
+
+
+def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
+    """Length of the union of [start, end) intervals: overlapping time counts once."""
+    covered, current_start, current_end = 0, None, None
+    for start, end in sorted(intervals):
         if current_end is None or start > current_end:
             if current_end is not None and current_start is not None:
                 covered += current_end - current_start

@@ -26,6 +26,7 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.diff.nodes import MAX_DEPTH, MAX_IDS, MAX_SAMPLES, MAX_STARTS, Node, NodeKey, Stats, Step
 from mcp_sessions.analysis.fingerprint import span_fingerprint
 from mcp_sessions.analysis.selection import is_error
+from mcp_sessions.analysis.selftime import union_ns
 from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.model import Span
 
@@ -84,7 +85,7 @@ class Acc:
 
     def freeze(self, session_id: str | None) -> Node:
         # The union needs every occurrence's interval; without a clock the summed waits stand in.
-        wait = _union(self.intervals) if self.intervals and len(self.intervals) == self.count else self.wait_ns
+        wait = union_ns(self.intervals) if self.intervals and len(self.intervals) == self.count else self.wait_ns
         # Children in the order first seen: spans are folded in display order (by start time).
         return Node(
             key=self.key,
@@ -104,21 +105,6 @@ class Acc:
             ),
             children=tuple(k.freeze(session_id) for k in self.children.values()),
         )
-
-
-def _union(intervals: list[tuple[int, int]]) -> int:
-    """Length of the union of intervals: concurrent requests are waited for once."""
-    total, current_start, current_end = 0, None, None
-    for start, end in sorted(intervals):
-        if current_end is None or start > current_end:
-            if current_end is not None and current_start is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_end is not None and current_start is not None:
-        total += current_end - current_start
-    return total
 
 
 @dataclass(slots=True)

@@ -145,18 +145,3 @@ def code_location(spans: Iterable[Span]) -> tuple[str | None, str | None, int | 
             lineno = None
         return (str(function) if function is not None else None, str(path) if path is not None else None, lineno)
     return None, None, None
-
-
-def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
-    """Length of the union of [start, end) intervals."""
-    covered, current_start, current_end = 0, None, None
-    for start, end in sorted(intervals):
-        if current_end is None or start > current_end:
-            if current_end is not None and current_start is not None:
-                covered += current_end - current_start
-            current_start, current_end = start, end
-        else:
-            current_end = max(current_end, end)
-    if current_end is not None and current_start is not None:
-        covered += current_end - current_start
-    return covered

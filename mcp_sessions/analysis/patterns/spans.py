@@ -49,8 +49,8 @@ from mcp_sessions.analysis.patterns.model import (
     is_read,
     is_static_asset,
     statement,
-    union_ns,
 )
+from mcp_sessions.analysis.selftime import union_ns
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.model import Span
 from mcp_sessions.semconv import first, http_url
