@@ -37,6 +37,31 @@ class Overview:
     patterns: list[Pattern]
 
 
+@dataclass(frozen=True)
+class ErrorsFound:
+    groups: list[ErrorGroup]
+    occurrences: int
+    by_source: dict[str, int]
+    truncated: bool
+
+
+def find_errors(conn: sqlite3.Connection, scope: insights.SpanScope, sources: set[str], shown: int) -> ErrorsFound:
+    """Failures in a scope grouped by fingerprint; the user's actions are read for the groups shown."""
+    found = insights.failures(conn, scope)
+    sent = insights.request_times(conn, sorted({s.trace_id for _, s in found.spans}))
+    occurrences = []
+    if "backend" in sources:
+        occurrences += [span_occurrence(s, sid, sent.get(s.trace_id)) for sid, s in found.spans]
+    if "browser" in sources:
+        occurrences += [event_occurrence(e, sid) for sid, e in found.events]
+    if "log" in sources:
+        occurrences += [log_occurrence(r, sid) for sid, r in found.logs]
+    first_sessions = {g.session_ids[0] for g in group_errors(occurrences)[:shown] if g.session_ids}
+    groups = group_errors(occurrences, insights.session_actions(conn, sorted(first_sessions)))
+    by_source = {s: sum(1 for o in occurrences if o.source == s) for s in ("backend", "browser", "log")}
+    return ErrorsFound(groups, len(occurrences), by_source, found.truncated)
+
+
 def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overview:
     sid = session.session_id
     events = queries.session_events(conn, sid)
@@ -44,12 +69,7 @@ def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overv
     trees = [build_tree(spans) for spans in traces.values()]
     extent = {tid: max(s.end_ns for s in spans) - min(s.start_ns for s in spans) for tid, spans in traces.items()}
 
-    found = insights.failures(conn, insights.SpanScope(session_id=sid))
-    sent = {e.trace_id: e.time_ns for e in events if e.kind == "network" and e.trace_id and e.time_ns}
-    occurrences = [span_occurrence(s, sid, sent.get(s.trace_id)) for _, s in found.spans]
-    occurrences += [event_occurrence(e, sid) for _, e in found.events]
-    occurrences += [log_occurrence(r, sid) for _, r in found.logs]
-    actions = {sid: [e for e in events if e.kind in insights.ACTION_KINDS]}
+    errors = find_errors(conn, insights.SpanScope(session_id=sid), {"backend", "browser", "log"}, shown=1)
 
     pages = list(dict.fromkeys(e.url for e in events if e.kind == "navigation" and e.url))
     if not pages:  # no browser recording: the routes the session's traces served, in order
@@ -79,7 +99,7 @@ def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overv
         pages=pages[:PAGES_SHOWN],
         page_count=len(pages),
         counts=counts,
-        errors=group_errors(occurrences, actions),
+        errors=errors.groups,
         slowest=slowest[:SLOWEST_SHOWN],
         # the HAR copies of rrweb's requests hold the response sizes over-fetching is judged by
         patterns=detect_patterns(trees, queries.session_events(conn, sid, with_copies=True)),

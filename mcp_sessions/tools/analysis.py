@@ -9,7 +9,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.analysis.errors import event_occurrence, group_errors, log_occurrence, span_occurrence
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.params import check_range, normalize_trace_id, parse_time
@@ -159,32 +158,20 @@ def register(mcp: MCPServer) -> None:
             scope, label = _scope(conn, session_id, trace_id, service, route, since, until)
             if sources is not None and not sources:
                 raise InvalidArgumentError("`sources` is empty; omit it for all, or name backend, browser or log")
-            wanted = set(sources or ("backend", "browser", "log"))
-            found = insights.failures(conn, scope)
-            request_times = insights.request_times(conn, sorted({s.trace_id for _, s in found.spans}))
-            occurrences = []
-            if "backend" in wanted:
-                occurrences += [span_occurrence(s, sid, request_times.get(s.trace_id)) for sid, s in found.spans]
-            if "browser" in wanted:
-                occurrences += [event_occurrence(e, sid) for sid, e in found.events]
-            if "log" in wanted:
-                occurrences += [log_occurrence(r, sid) for sid, r in found.logs]
-            groups = group_errors(occurrences)
-            # The user's actions are read only for the sessions of the groups that can be shown.
-            sessions = sorted({g.session_ids[0] for g in groups[:limit] if g.session_ids})
-            groups = group_errors(occurrences, insights.session_actions(conn, sessions))
-            by_source = {s: sum(1 for o in occurrences if o.source == s) for s in ("backend", "browser", "log")}
+            from mcp_sessions.overview import find_errors as errors_in
+
+            found = errors_in(conn, scope, set(sources or ("backend", "browser", "log")), shown=limit)
             args = given(
                 session_id=session_id, trace_id=scope.trace_id, service=service, route=route, since=since, until=until
             )
             text, model = render_errors(
-                groups,
-                occurrences=len(occurrences),
+                found.groups,
+                occurrences=found.occurrences,
                 truncated=found.truncated,
                 scope=label,
                 budget=Budget(budget_tokens),
                 more_call=call("find_errors", **args, sources=sources, limit=min(100, limit * 3)),
                 limit=limit,
-                sources=by_source,
+                sources=found.by_source,
             )
             return result(text, model)
