@@ -12,10 +12,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import socket
 
 import orjson
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -91,18 +89,3 @@ def build_app(mcp: MCPServer, *, host: str, port: int, token: str | None, allowe
         host=host,
     )
     return BearerAuth(app, token) if token else app
-
-
-def serve_http(
-    mcp: MCPServer,
-    *,
-    host: str,
-    port: int,
-    token: str | None,
-    allowed_hosts: list[str],
-    sock: socket.socket | None = None,
-) -> None:
-    app = build_app(mcp, host=host, port=port, token=token, allowed_hosts=allowed_hosts)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock] if sock else None)

@@ -57,10 +57,6 @@ def session_key(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> s
     return _str_or_none(first(attributes, *SESSION_KEYS) or first(resource, *SESSION_KEYS))
 
 
-def user_key(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
-    return _str_or_none(first(attributes, *USER_KEYS) or first(resource, *USER_KEYS))
-
-
 def http_url(attrs: Mapping[str, Any]) -> str | None:
     return _url(pick(attrs))
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from mcp_sessions.analysis.selection import select_spans
-from mcp_sessions.analysis.selftime import self_time_by_operation, self_times
+from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span, SpanEvent
 
@@ -116,7 +116,6 @@ def test_analysis_leaves_its_input_unchanged(case):
     before = copy.deepcopy(spans)
     tree = build_tree(spans)
     select_spans(tree, self_times(tree), 3)
-    self_time_by_operation(tree)
     assert spans == before
 
 
@@ -140,15 +139,6 @@ def test_zipkin_shared_server_half_is_child_of_client_half_and_owns_the_children
     assert tree.parent[server] == client
     assert tree.parent[db] == server
     assert tree.depth[db] == 3
-
-
-def test_self_time_by_operation_sums_repeats():
-    spans = [span("p", None, 0, 100, "checkout")] + [
-        span(f"q{i}", "p", 10 + i * 10, 15 + i * 10, "SELECT item") for i in range(8)
-    ]
-    ops = self_time_by_operation(build_tree(spans))
-    assert (ops[0].name, ops[0].self_ns) == ("checkout", 60 * MS)
-    assert (ops[1].name, ops[1].count, ops[1].self_ns) == ("SELECT item", 8, 40 * MS)
 
 
 def wide_trace() -> list[Span]:

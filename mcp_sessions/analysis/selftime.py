@@ -13,9 +13,7 @@ subtracted twice, and a child outliving its parent only counts up to the parent'
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from mcp_sessions.analysis.tree import TraceTree
 
@@ -47,28 +45,3 @@ def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
     if current_end is not None and current_start is not None:
         covered += current_end - current_start
     return covered
-
-
-@dataclass(frozen=True)
-class OperationTime:
-    """Self time summed over every span of one operation (service + name)."""
-
-    service: str | None
-    name: str
-    count: int
-    self_ns: int
-    total_ns: int
-
-
-def self_time_by_operation(tree: TraceTree, selfs: tuple[int, ...] | None = None) -> list[OperationTime]:
-    """Operations ranked by the self time they account for."""
-    selfs = selfs if selfs is not None else self_times(tree)
-    acc: dict[tuple[str | None, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for i, span in enumerate(tree.spans):
-        row = acc[(span.service, span.name)]
-        row[0] += 1
-        row[1] += selfs[i]
-        row[2] += tree.clamped[i][1] - tree.clamped[i][0]
-    ops = [OperationTime(svc, name, c, s, t) for (svc, name), (c, s, t) in acc.items()]
-    ops.sort(key=lambda o: (-o.self_ns, o.name))
-    return ops
