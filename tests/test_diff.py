@@ -4,7 +4,6 @@ on the fixture recordings (shop sessions with their expected answers) and the pu
 from __future__ import annotations
 
 import copy
-import gc
 import json
 from pathlib import Path
 
@@ -468,16 +467,3 @@ async def test_pathological_traces_deep_wide_and_odd_against_each_other(tmp_path
         result = await diff(db, trace_id=target * 32, baseline_trace_id=baseline * 32, budget_tokens=MAX_BUDGET_TOKENS)
         assert not result.is_error, text(result)
         assert len(text(result)) <= MAX_BUDGET_TOKENS * CHARS_PER_TOKEN
-
-
-@pytest.mark.anyio
-async def test_the_cycle_collector_is_restored_after_a_call(shop_db: Path):
-    assert gc.isenabled()
-    await diff(shop_db, session_id=session_of("n-plus-one"), baseline=session_of("baseline"))
-    assert gc.isenabled()  # paused during the call only
-    gc.disable()
-    try:
-        await diff(shop_db, session_id=session_of("n-plus-one"), baseline=session_of("baseline"))
-        assert not gc.isenabled()  # a caller's own choice is left alone
-    finally:
-        gc.enable()
