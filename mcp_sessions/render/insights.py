@@ -16,6 +16,16 @@ from mcp_sessions.store.insights import OperationRow, SpanRow
 SESSION_IDS_SHOWN = 5
 
 
+def scope_label(**given: str | None) -> str:
+    """'trace `…`, service `shop`, since 2h': what a question covered, or 'all data'."""
+    parts = [
+        f"{name} {value}" if name in ("since", "until") else f"{name} `{value}`"
+        for name, value in given.items()
+        if value
+    ]
+    return ", ".join(parts) or "all data"
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 

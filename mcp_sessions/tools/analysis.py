@@ -12,7 +12,7 @@ from pydantic import Field
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.params import check_range, normalize_trace_id, parse_time
-from mcp_sessions.render.insights import render_errors, render_slow_operations, render_slow_spans
+from mcp_sessions.render.insights import render_errors, render_slow_operations, render_slow_spans, scope_label
 from mcp_sessions.render.insights_models import ErrorList, SessionOverview, SlowSpans
 from mcp_sessions.render.markdown import Budget, call
 from mcp_sessions.store import insights, queries
@@ -54,10 +54,7 @@ def _scope(
         require_session(conn, session_id)
     if trace and queries.get_trace(conn, trace) is None:
         raise not_found_trace(conn, trace)
-    parts = [f"trace `{trace}`" if trace else "", f"session `{session_id}`" if session_id else ""]
-    parts += [f"service `{service}`" if service else "", f"route `{route}`" if route else ""]
-    parts += [f"since {since}" if since else "", f"until {until}" if until else ""]
-    label = ", ".join(p for p in parts if p) or "all data"
+    label = scope_label(trace=trace, session=session_id, service=service, route=route, since=since, until=until)
     return insights.SpanScope(trace, session_id, service, route, since_ns, until_ns), label
 
 
