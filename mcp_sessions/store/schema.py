@@ -205,7 +205,7 @@ CREATE INDEX logs_errors ON logs(time_ns) WHERE severity_number >= 17;
 
 
 def _backfill_v3(conn: sqlite3.Connection) -> None:
-    from mcp_sessions.store.writer import backfill_span_analysis  # the writer owns the derivation
+    from mcp_sessions.store.derive import backfill_span_analysis
 
     backfill_span_analysis(conn)
 

@@ -1,0 +1,321 @@
+"""Derived rows: traces and sessions rebuilt from the spans, logs and events an ingest touched.
+
+Called by the writer inside its transaction (`IngestWriter.finish`), and by the schema upgrade
+(`backfill_span_analysis`). Every function works on ids loaded into a temporary table, so one
+statement covers all touched traces or sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from mcp_sessions.analysis.critical_path import critical_path
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.tree import build_tree
+from mcp_sessions.model import Span
+
+# Keyless events of one client more than this far apart belong to different sessions.
+SESSION_GAP_NS = 30 * 60 * 1_000_000_000
+# A request and the server span it caused start within this window of each other (clocks differ).
+LINK_WINDOW_NS = 2 * 1_000_000_000
+
+
+def sessionize(conn: sqlite3.Connection, ingest_id: int | None, gap_ns: int = SESSION_GAP_NS) -> None:
+    """Give keyless events of this ingest a session: per client, a new one after `gap_ns` of inactivity.
+
+        client A:  e e e e ............ 31 min ............ e e e
+                   └── auto-3f2a… ──┘                       └── auto-9c1d… ──┘
+
+    A client's earlier automatic session (from another file) continues when the gap to it is
+    short enough. Events without timestamps stay in one session per client and recording.
+    """
+    rows = conn.execute(
+        "SELECT id, coalesce(client_key, 'ingest-' || ingest_id), time_ns FROM events "
+        "WHERE ingest_id = ? AND session_id IS NULL ORDER BY 2, time_ns, seq",
+        (ingest_id,),
+    ).fetchall()
+    current_client, current_session, last_time = None, None, None
+    updates = []
+    for event_id, client, time_ns in rows:
+        if client != current_client:
+            current_client, last_time = client, None
+            current_session = _continued_session(conn, client, time_ns, gap_ns) if time_ns is not None else None
+        if current_session is None or (time_ns is not None and last_time is not None and time_ns - last_time > gap_ns):
+            seed = f"{client}|{time_ns if time_ns is not None else ingest_id}"
+            current_session = "auto-" + hashlib.blake2b(seed.encode(), digest_size=6).hexdigest()
+        if time_ns is not None:
+            last_time = time_ns
+        updates.append((current_session, event_id))
+    conn.executemany("UPDATE events SET session_id = ? WHERE id = ?", updates)
+
+
+def _continued_session(conn: sqlite3.Connection, client: str, time_ns: int, gap_ns: int) -> str | None:
+    row = conn.execute(
+        "SELECT session_id FROM events WHERE client_key = ? AND session_id LIKE 'auto-%' AND time_ns <= ? "
+        "AND time_ns >= ? ORDER BY time_ns DESC LIMIT 1",
+        (client, time_ns, time_ns - gap_ns),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def mark_shadowed(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
+    """Where rrweb and a HAR recorded the same session, show the rrweb copy once.
+
+    A HAR request is shadowed by an rrweb request of the same trace; HAR navigations (one per
+    page load) by rrweb's own navigations. The HAR rows stay: they carry timings and sizes.
+    """
+    _load_ids(conn, "touched_sessions", session_ids)
+    conn.execute(
+        """
+        UPDATE events SET shadowed = 1
+        WHERE source = 'har' AND session_id IN (SELECT id FROM touched_sessions) AND (
+            (kind = 'network' AND trace_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
+                AND x.kind = 'network' AND x.trace_id = events.trace_id))
+            OR (kind = 'navigation' AND EXISTS (
+                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
+                AND x.kind = 'navigation')))
+        """
+    )
+
+
+def link_by_time_window(
+    conn: sqlite3.Connection, ingest_id: int | None, trace_ids: set[str], window_ns: int = LINK_WINDOW_NS
+) -> int:
+    """Link requests that carried no trace header to the server span they caused.
+
+    A network event matches the root server span with the same method, whose URL ends with
+    the request's path (or whose route matches it), starting within `window_ns` of the
+    request; the closest start wins, and each trace is claimed once. Runs for this ingest's
+    events and for events that could match the traces this ingest brought, so linking
+    happens whichever side is ingested first.
+    """
+    _load_ids(conn, "touched_traces", trace_ids)
+    candidates = conn.execute(
+        "SELECT e.id, e.method, e.url, e.time_ns, coalesce(e.duration_ns, 0) FROM events e "
+        "WHERE e.kind = 'network' AND e.trace_id IS NULL AND e.time_ns IS NOT NULL AND e.method IS NOT NULL "
+        "AND (e.ingest_id = ? OR EXISTS (SELECT 1 FROM traces t WHERE t.trace_id IN (SELECT id FROM touched_traces) "
+        "AND t.start_ns BETWEEN e.time_ns - ? AND e.time_ns + coalesce(e.duration_ns, 0) + ?))",
+        (ingest_id, window_ns, window_ns),
+    ).fetchall()
+    linked = 0
+    for event_id, method, url, time_ns, duration in candidates:
+        path = _path_of(url)
+        if not path:
+            continue
+        row = conn.execute(
+            "SELECT t.trace_id, t.root_span_id FROM traces t WHERE t.http_method = ? AND t.root_kind = 'server' "
+            "AND t.start_ns BETWEEN ? AND ? AND (t.http_url LIKE ? OR t.http_url = ? OR t.http_route = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM events x WHERE x.trace_id = t.trace_id) "
+            "ORDER BY abs(t.start_ns - ?) LIMIT 1",
+            (method.upper(), time_ns - window_ns, time_ns + duration + window_ns, f"%{path}", path, path, time_ns),
+        ).fetchone()
+        if row:
+            conn.execute(
+                "UPDATE events SET trace_id = ?, span_id = ?, link_method = 'time-window' WHERE id = ?",
+                (row[0], row[1], event_id),
+            )
+            linked += 1
+    return linked
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else None
+
+
+def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute(f"DELETE FROM {table}")
+    conn.executemany(f"INSERT OR IGNORE INTO {table} (id) VALUES (?)", ((i,) for i in ids))
+
+
+def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
+    """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched."""
+    _load_ids(conn, "touched_traces", trace_ids)
+    derive_span_timing(conn)
+    before = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
+            "AND trace_id IN (SELECT id FROM touched_traces)"
+        )
+    }
+    conn.execute(
+        """
+        INSERT OR REPLACE INTO traces (trace_id, start_ns, end_ns, duration_ns, span_count, error_count,
+                                       service_count, services)
+        SELECT trace_id, min(start_ns), max(end_ns), max(end_ns) - min(start_ns), count(*),
+               sum(status_code = 'error'), count(DISTINCT service),
+               coalesce((SELECT json_group_array(service) FROM (
+                   SELECT DISTINCT service FROM spans s2 WHERE s2.trace_id = spans.trace_id
+                   AND s2.service IS NOT NULL ORDER BY service)), '[]')
+        FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) GROUP BY trace_id
+        """
+    )
+    # The root: a span without a parent, or whose parent was never reported; the earliest wins.
+    conn.execute(
+        """
+        UPDATE traces SET (root_span_id, root_service, root_name, root_kind, http_method, http_route,
+                           http_status, http_url) = (
+            SELECT s.span_id, s.service, s.name, s.kind, s.http_method, s.http_route, s.http_status, s.http_url
+            FROM spans s
+            WHERE s.trace_id = traces.trace_id
+              AND (s.parent_span_id IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
+            ORDER BY s.start_ns, s.end_ns DESC, s.shared LIMIT 1)
+        WHERE trace_id IN (SELECT id FROM touched_traces)
+        """
+    )
+    conn.execute(
+        """
+        UPDATE traces SET
+            session_id = (SELECT session_id FROM spans s WHERE s.trace_id = traces.trace_id
+                          AND s.session_id IS NOT NULL GROUP BY session_id
+                          ORDER BY count(*) DESC, session_id LIMIT 1),
+            user_id = (SELECT user_id FROM spans s WHERE s.trace_id = traces.trace_id
+                       AND s.user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1)
+        WHERE trace_id IN (SELECT id FROM touched_traces)
+        """
+    )
+    conn.execute(
+        "UPDATE traces SET session_source = CASE WHEN session_id IS NULL THEN NULL ELSE 'span-attribute' END "
+        "WHERE trace_id IN (SELECT id FROM touched_traces)"
+    )
+    # No span says which session: the browser request that started the trace does.
+    conn.execute(
+        """
+        UPDATE traces SET session_source = 'request',
+            session_id = (SELECT e.session_id FROM events e WHERE e.trace_id = traces.trace_id
+                          AND e.session_id IS NOT NULL GROUP BY e.session_id
+                          ORDER BY count(*) DESC, e.session_id LIMIT 1)
+        WHERE session_id IS NULL AND trace_id IN (SELECT id FROM touched_traces)
+          AND EXISTS (SELECT 1 FROM events e WHERE e.trace_id = traces.trace_id AND e.session_id IS NOT NULL)
+        """
+    )
+    after = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
+            "AND trace_id IN (SELECT id FROM touched_traces)"
+        )
+    }
+    return before | after
+
+
+def derive_span_timing(conn: sqlite3.Connection) -> None:
+    """Self time and critical-path time of every span of the traces in `touched_traces`.
+
+    Kept in columns so that ranking spans across all data is one indexed query, not a tree
+    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives;
+    only spans whose times change are written, in row order (the pages they sit on in turn).
+    """
+    cur = conn.execute(
+        "SELECT id, trace_id, span_id, parent_span_id, kind, start_ns, end_ns, shared, self_ns, critical_ns "
+        "FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) ORDER BY trace_id"
+    )
+    updates: list[tuple[int, int, int]] = []
+    batch: list[tuple[Any, ...]] = []
+
+    def flush_trace() -> None:
+        tree = build_tree([Span(r[1], r[2], r[3], "", r[4], r[5], r[6], shared=bool(r[7])) for r in batch])
+        path = critical_path(tree)
+        for row, self_ns, critical_ns in zip(batch, self_times(tree), path.by_span, strict=True):
+            if row[8] != self_ns or row[9] != critical_ns:
+                updates.append((self_ns, critical_ns, row[0]))
+
+    trace_id = None
+    for row in cur:
+        if row[1] != trace_id:
+            if batch:
+                flush_trace()
+                batch.clear()
+            trace_id = row[1]
+        batch.append(row)
+    if batch:
+        flush_trace()
+    updates.sort(key=itemgetter(2))
+    conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", updates)
+
+
+def backfill_span_analysis(conn: sqlite3.Connection) -> None:
+    """Fingerprints, self and critical-path times for spans stored before schema 3."""
+    rows = conn.execute("SELECT id, name, kind, attributes FROM spans WHERE fingerprint IS NULL").fetchall()
+    conn.executemany(
+        "UPDATE spans SET fingerprint = ? WHERE id = ?",
+        ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
+    )
+    _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    derive_span_timing(conn)
+
+
+def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
+    """Rebuild the `sessions` rows of `session_ids` from their traces, logs and frontend events."""
+    _load_ids(conn, "touched_sessions", session_ids)
+    conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT id FROM touched_sessions)")
+    conn.execute(
+        """
+        INSERT INTO sessions (session_id, user_id, service, services, sources, start_ns, end_ns, duration_ns,
+                              first_url, trace_count, span_count, error_count, log_count, event_count,
+                              request_count, frontend_error_count)
+        SELECT id, user_id, service, services, sources, start_ns, end_ns, end_ns - start_ns, first_url,
+               trace_count, span_count, error_count, log_count, event_count, request_count, frontend_error_count
+        FROM (
+            SELECT t.id,
+                coalesce(
+                    (SELECT user_id FROM traces WHERE session_id = t.id AND user_id IS NOT NULL
+                     GROUP BY user_id ORDER BY count(*) DESC LIMIT 1),
+                    (SELECT user_id FROM events WHERE session_id = t.id AND user_id IS NOT NULL
+                     GROUP BY user_id ORDER BY count(*) DESC LIMIT 1)) AS user_id,
+                (SELECT root_service FROM traces WHERE session_id = t.id AND root_service IS NOT NULL
+                 GROUP BY root_service ORDER BY count(*) DESC, root_service LIMIT 1) AS service,
+                coalesce((SELECT json_group_array(value) FROM (
+                    SELECT DISTINCT j.value FROM traces, json_each(traces.services) j
+                    WHERE traces.session_id = t.id ORDER BY j.value)), '[]') AS services,
+                coalesce((SELECT json_group_array(format) FROM (
+                    SELECT DISTINCT i.format FROM ingests i WHERE i.id IN (
+                        SELECT s.ingest_id FROM traces tr JOIN spans s ON s.trace_id = tr.trace_id
+                        WHERE tr.session_id = t.id
+                        UNION SELECT l.ingest_id FROM logs l WHERE l.session_id = t.id
+                        UNION SELECT e.ingest_id FROM events e WHERE e.session_id = t.id)
+                    ORDER BY i.format)), '[]') AS sources,
+                min(coalesce((SELECT min(start_ns) FROM traces WHERE session_id = t.id), 9e18),
+                    coalesce((SELECT min(time_ns) FROM logs WHERE session_id = t.id), 9e18),
+                    coalesce((SELECT min(time_ns) FROM events WHERE session_id = t.id), 9e18)) AS start_ns,
+                max(coalesce((SELECT max(end_ns) FROM traces WHERE session_id = t.id), 0),
+                    coalesce((SELECT max(time_ns) FROM logs WHERE session_id = t.id), 0),
+                    coalesce((SELECT max(time_ns + coalesce(duration_ns, 0)) FROM events WHERE session_id = t.id),
+                             0)) AS end_ns,
+                coalesce(
+                    (SELECT url FROM events WHERE session_id = t.id AND kind = 'navigation' AND url IS NOT NULL
+                     ORDER BY time_ns, seq LIMIT 1),
+                    (SELECT coalesce(http_url, http_route) FROM traces WHERE session_id = t.id
+                     AND coalesce(http_url, http_route) IS NOT NULL ORDER BY start_ns LIMIT 1)) AS first_url,
+                (SELECT count(*) FROM traces WHERE session_id = t.id) AS trace_count,
+                (SELECT coalesce(sum(span_count), 0) FROM traces WHERE session_id = t.id) AS span_count,
+                (SELECT coalesce(sum(error_count), 0) FROM traces WHERE session_id = t.id) AS error_count,
+                (SELECT count(*) FROM logs WHERE session_id = t.id OR trace_id IN (
+                    SELECT trace_id FROM traces WHERE session_id = t.id)) AS log_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0) AS event_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND kind = 'network' AND shadowed = 0)
+                    AS request_count,
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND (
+                    (kind = 'console' AND level = 'error') OR kind = 'error'
+                    OR (kind = 'network' AND (status >= 500 OR status = 0 OR (status IS NULL AND
+                        json_extract(detail, '$.error') IS NOT NULL))))) AS frontend_error_count
+            FROM touched_sessions t
+        )
+        WHERE trace_count > 0 OR log_count > 0 OR event_count > 0
+        """
+    )
