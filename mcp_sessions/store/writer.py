@@ -2,8 +2,11 @@
 
     with IngestWriter(conn, source=..., fmt=..., content_hash=...) as w:
         if not w.already_ingested:
-            w.add(records)            # executemany in batches, INSERT OR IGNORE
+            w.add(records)            # RowBuilder → write(batch): executemany, INSERT OR IGNORE
             w.finish(redactions)      # derive traces + sessions for what was touched
+
+`RowBuilder` turns records into rows without the database, so it may run in another
+process (`mcp_sessions.pipeline`) that hands its batches to `write`.
 
 Either everything of the ingest is committed or nothing is: an exception inside the
 block rolls back. Spans are identified by (trace_id, span_id, shared), log records by a
@@ -15,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -63,8 +67,10 @@ _SPAN_COLUMNS = (
     "ingest_id",
     "fingerprint",
 )
-_INSERT_SPAN = (
-    f"INSERT OR IGNORE INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
+# A span row names its resource by hash (rows are built away from the database, see RowBuilder).
+_INSERT_SPAN = "INSERT OR IGNORE INTO spans ({}) VALUES ({})".format(
+    ", ".join(_SPAN_COLUMNS),
+    ", ".join("(SELECT id FROM resources WHERE hash = ?)" if c == "resource_id" else "?" for c in _SPAN_COLUMNS),
 )
 _LOG_COLUMNS = (
     "record_hash",
@@ -141,6 +147,105 @@ class IngestCounts:
         return self.logs_read - self.logs_stored
 
 
+@dataclass
+class RowBatch:
+    """Rows ready to write, built without the database (by `RowBuilder`, here or in a worker process)."""
+
+    # (hash, service, attributes JSON) of each resource first met since the builder's cache last
+    # started over, in the order met; written (INSERT OR IGNORE) before the rows that name them.
+    resources: list[tuple[str, str | None, str]] = field(default_factory=list)
+    spans: list[tuple[Any, ...]] = field(default_factory=list)  # _SPAN_COLUMNS, the resource as its hash
+    logs: list[tuple[LogRecord, str]] = field(default_factory=list)  # the row needs the resource's id
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.spans) + len(self.logs) + len(self.events)
+
+
+class RowBuilder:
+    """Redacted records → `RowBatch`es of up to BATCH_ROWS rows, without touching the database.
+
+    Pure, so that the CPU-bound half of an ingest can run in another process while this one
+    writes (see `mcp_sessions.pipeline`).
+    """
+
+    def __init__(self, ingest_id: int) -> None:
+        self.ingest_id = ingest_id
+        self._resources: dict[int, tuple[Mapping[str, Any], str]] = {}
+
+    def batches(self, records: Iterable[Record]) -> Iterator[RowBatch]:
+        batch = RowBatch()
+        for record in records:
+            if isinstance(record, Span):
+                batch.spans.append(self._span_row(record, batch))
+            elif isinstance(record, LogRecord):
+                batch.logs.append((record, self._resource_hash(record.resource, batch)))
+            elif isinstance(record, Event):
+                batch.events.append(_event_row(record, self.ingest_id))
+            elif isinstance(record, SkippedRecords):
+                batch.skipped[record.kind] = batch.skipped.get(record.kind, 0) + record.count
+            if len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = RowBatch()
+        if len(batch) or batch.skipped:
+            yield batch
+
+    def _resource_hash(self, resource: Mapping[str, Any], batch: RowBatch) -> str:
+        cached = self._resources.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        encoded = _json(resource)
+        digest = hashlib.blake2b(encoded.encode(), digest_size=16).hexdigest()
+        service = resource.get("service.name")
+        batch.resources.append((digest, str(service) if service not in (None, "") else None, encoded))
+        if len(self._resources) >= _RESOURCE_CACHE:  # a JSON Lines file brings new mappings every line
+            self._resources.clear()
+        self._resources[id(resource)] = (resource, digest)
+        return digest
+
+    def _span_row(self, span: Span, batch: RowBatch) -> tuple[Any, ...]:
+        p = semconv.promote(span)
+        return (
+            span.trace_id,
+            span.span_id,
+            span.parent_span_id,
+            int(span.shared),
+            p.session_id,
+            p.user_id,
+            span.service,
+            span.name,
+            span.kind,
+            span.start_ns,
+            span.end_ns,
+            span.duration_ns,
+            span.status_code,
+            span.status_message,
+            p.http_method,
+            p.http_route,
+            p.http_status,
+            p.http_url,
+            p.db_system,
+            p.db_statement,
+            p.exception_type,
+            p.exception_message,
+            p.code_function,
+            p.code_filepath,
+            p.code_lineno,
+            span.scope,
+            _json(span.attributes),
+            _json([{"time_ns": e.time_ns, "name": e.name, "attributes": e.attributes} for e in span.events])
+            if span.events
+            else _EMPTY_LIST,
+            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links])
+            if span.links
+            else _EMPTY_LIST,
+            self._resource_hash(span.resource, batch),
+            self.ingest_id,
+            attributes_fingerprint(span.name, span.kind, span.attributes),
+        )
+
+
 class IngestWriter:
     """Writes one ingest atomically; see the module docstring."""
 
@@ -151,11 +256,8 @@ class IngestWriter:
         self.content_hash = content_hash
         self.counts = IngestCounts()
         self.already_ingested = False
-        self.ingest_id: int | None = None
-        self._resource_ids: dict[int, tuple[Mapping[str, Any], int]] = {}
-        self._span_rows: list[tuple[Any, ...]] = []
-        self._log_rows: list[tuple[Any, ...]] = []
-        self._event_rows: list[tuple[Any, ...]] = []
+        self.ingest_id: int = 0
+        self._resource_ids: dict[str, int] = {}
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
 
@@ -166,10 +268,13 @@ class IngestWriter:
             self.already_ingested = True
             self.ingest_id = row[0]
         else:
-            self.ingest_id = self.conn.execute(
-                "INSERT INTO ingests (content_hash, source, format, ingested_at_ns) VALUES (?, ?, ?, ?)",
-                (self.content_hash, self.source, self.fmt, time.time_ns()),
-            ).lastrowid
+            self.ingest_id = (
+                self.conn.execute(
+                    "INSERT INTO ingests (content_hash, source, format, ingested_at_ns) VALUES (?, ?, ?, ?)",
+                    (self.content_hash, self.source, self.fmt, time.time_ns()),
+                ).lastrowid
+                or 0
+            )
         return self
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
@@ -179,25 +284,30 @@ class IngestWriter:
             self.conn.execute("ROLLBACK")
 
     def add(self, records: Iterable[Record]) -> None:
-        for record in records:
-            if isinstance(record, Span):
-                self._span_rows.append(self._span_row(record))
-                self._trace_ids.add(record.trace_id)
-                if len(self._span_rows) >= BATCH_ROWS:
-                    self._flush_spans()
-            elif isinstance(record, LogRecord):
-                self._log_rows.append(self._log_row(record))
-                if len(self._log_rows) >= BATCH_ROWS:
-                    self._flush_logs()
-            elif isinstance(record, Event):
-                self._event_rows.append(self._event_row(record))
-                if len(self._event_rows) >= BATCH_ROWS:
-                    self._flush_events()
-            elif isinstance(record, SkippedRecords):
-                self.counts.skipped[record.kind] = self.counts.skipped.get(record.kind, 0) + record.count
-        self._flush_spans()
-        self._flush_logs()
-        self._flush_events()
+        """Build rows from `records` here and write them (see `write` for rows built elsewhere)."""
+        for batch in RowBuilder(self.ingest_id).batches(records):
+            self.write(batch)
+
+    def write(self, batch: RowBatch) -> None:
+        """Store one batch: its resources first, then its rows (INSERT OR IGNORE: duplicates add nothing)."""
+        conn, counts = self.conn, self.counts
+        if batch.resources:
+            conn.executemany(
+                "INSERT OR IGNORE INTO resources (hash, service, attributes) VALUES (?, ?, ?)", batch.resources
+            )
+        if batch.spans:
+            counts.spans_read += len(batch.spans)
+            counts.spans_stored += conn.executemany(_INSERT_SPAN, batch.spans).rowcount
+            self._trace_ids.update(map(itemgetter(0), batch.spans))
+        if batch.logs:
+            counts.logs_read += len(batch.logs)
+            rows = [self._log_row(record, self._resource_id(digest)) for record, digest in batch.logs]
+            counts.logs_stored += conn.executemany(_INSERT_LOG, rows).rowcount
+        if batch.events:
+            counts.events_read += len(batch.events)
+            counts.events_stored += conn.executemany(_INSERT_EVENT, batch.events).rowcount
+        for kind, n in batch.skipped.items():
+            counts.skipped[kind] = counts.skipped.get(kind, 0) + n
 
     def finish(self, redactions: Mapping[str, int]) -> IngestCounts:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
@@ -248,66 +358,14 @@ class IngestWriter:
         )
         return c
 
-    def _resource_id(self, resource: Mapping[str, Any]) -> int:
-        cached = self._resource_ids.get(id(resource))
-        if cached is not None and cached[0] is resource:
-            return cached[1]
-        encoded = _json(resource)
-        digest = hashlib.blake2b(encoded.encode(), digest_size=16).hexdigest()
-        service = resource.get("service.name")
-        self.conn.execute(
-            "INSERT OR IGNORE INTO resources (hash, service, attributes) VALUES (?, ?, ?)",
-            (digest, str(service) if service not in (None, "") else None, encoded),
-        )
-        resource_id = self.conn.execute("SELECT id FROM resources WHERE hash = ?", (digest,)).fetchone()[0]
-        if len(self._resource_ids) >= _RESOURCE_CACHE:  # a JSON Lines file brings new mappings every line
-            self._resource_ids.clear()
-        self._resource_ids[id(resource)] = (resource, resource_id)
+    def _resource_id(self, digest: str) -> int:
+        resource_id = self._resource_ids.get(digest)
+        if resource_id is None:
+            resource_id = self.conn.execute("SELECT id FROM resources WHERE hash = ?", (digest,)).fetchone()[0]
+            self._resource_ids[digest] = resource_id
         return resource_id
 
-    def _span_row(self, span: Span) -> tuple[Any, ...]:
-        p = semconv.promote(span)
-        return (
-            span.trace_id,
-            span.span_id,
-            span.parent_span_id,
-            int(span.shared),
-            p.session_id,
-            p.user_id,
-            span.service,
-            span.name,
-            span.kind,
-            span.start_ns,
-            span.end_ns,
-            span.duration_ns,
-            span.status_code,
-            span.status_message,
-            p.http_method,
-            p.http_route,
-            p.http_status,
-            p.http_url,
-            p.db_system,
-            p.db_statement,
-            p.exception_type,
-            p.exception_message,
-            p.code_function,
-            p.code_filepath,
-            p.code_lineno,
-            span.scope,
-            _json(span.attributes),
-            _json([{"time_ns": e.time_ns, "name": e.name, "attributes": e.attributes} for e in span.events])
-            if span.events
-            else _EMPTY_LIST,
-            _json([{"trace_id": li.trace_id, "span_id": li.span_id, "attributes": li.attributes} for li in span.links])
-            if span.links
-            else _EMPTY_LIST,
-            self._resource_id(span.resource),
-            self.ingest_id,
-            attributes_fingerprint(span.name, span.kind, span.attributes),
-        )
-
-    def _log_row(self, record: LogRecord) -> tuple[Any, ...]:
-        resource_id = self._resource_id(record.resource)
+    def _log_row(self, record: LogRecord, resource_id: int) -> tuple[Any, ...]:
         body = record.body if isinstance(record.body, str) or record.body is None else _json(record.body)
         attributes = _json(record.attributes)
         identity = _json(
@@ -344,62 +402,45 @@ class IngestWriter:
             self.ingest_id,
         )
 
-    def _event_row(self, event: Event) -> tuple[Any, ...]:
-        detail = _json(event.detail)
-        identity = _json(
-            [
-                event.source,
-                event.session_key,
-                event.client_key,
-                event.time_ns,
-                event.seq,
-                event.kind,
-                event.summary,
-                event.url,
-                detail,
-            ]
-        )
-        link = "traceparent" if event.trace_id else None
-        if event.trace_id and isinstance(event.detail.get("trace_header"), str):
-            link = event.detail["trace_header"]
-        return (
-            hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(),
-            event.session_key,
+
+def _event_row(event: Event, ingest_id: int) -> tuple[Any, ...]:
+    detail = _json(event.detail)
+    identity = _json(
+        [
+            event.source,
             event.session_key,
             event.client_key,
-            event.user_id,
-            event.source,
-            event.seq,
             event.time_ns,
+            event.seq,
             event.kind,
             event.summary,
             event.url,
-            event.target,
-            event.level,
-            event.method,
-            event.status,
-            event.duration_ns,
-            event.trace_id,
-            event.span_id,
-            link,
             detail,
-            self.ingest_id,
-        )
-
-    def _flush_events(self) -> None:
-        if self._event_rows:
-            self.counts.events_read += len(self._event_rows)
-            self.counts.events_stored += self.conn.executemany(_INSERT_EVENT, self._event_rows).rowcount
-            self._event_rows.clear()
-
-    def _flush_spans(self) -> None:
-        if self._span_rows:
-            self.counts.spans_read += len(self._span_rows)
-            self.counts.spans_stored += self.conn.executemany(_INSERT_SPAN, self._span_rows).rowcount
-            self._span_rows.clear()
-
-    def _flush_logs(self) -> None:
-        if self._log_rows:
-            self.counts.logs_read += len(self._log_rows)
-            self.counts.logs_stored += self.conn.executemany(_INSERT_LOG, self._log_rows).rowcount
-            self._log_rows.clear()
+        ]
+    )
+    link = "traceparent" if event.trace_id else None
+    if event.trace_id and isinstance(event.detail.get("trace_header"), str):
+        link = event.detail["trace_header"]
+    return (
+        hashlib.blake2b(identity.encode(), digest_size=16).hexdigest(),
+        event.session_key,
+        event.session_key,
+        event.client_key,
+        event.user_id,
+        event.source,
+        event.seq,
+        event.time_ns,
+        event.kind,
+        event.summary,
+        event.url,
+        event.target,
+        event.level,
+        event.method,
+        event.status,
+        event.duration_ns,
+        event.trace_id,
+        event.span_id,
+        link,
+        detail,
+        ingest_id,
+    )
