@@ -27,12 +27,15 @@ the tree itself is never changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
 
 from mcp_sessions.analysis.tree import TraceTree
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """A stretch of the path spent in one span (a tuple: ingest builds several per stored trace)."""
+
     node: int
     start_ns: int
     end_ns: int
@@ -63,37 +66,40 @@ def blocks_parent(tree: TraceTree, child: int) -> bool:
 
 
 def critical_path(tree: TraceTree) -> CriticalPath:
+    clamped = tree.clamped
     by_span = [0] * len(tree)
     segments: list[Segment] = []
     root_ns = 0
     # Blocking children of every span, latest end first (ties: the longer one first).
     waits = [
         sorted(
-            (c for c in tree.children[n] if blocks_parent(tree, c)),
-            key=lambda c: (-tree.clamped[c][1], tree.clamped[c][0]),
+            (c for c in kids if blocks_parent(tree, c)),
+            key=lambda c: (-clamped[c][1], clamped[c][0]),
         )
-        for n in range(len(tree))
+        if kids
+        else kids
+        for kids in tree.children
     ]
     for root in tree.roots:
-        r_start, r_end = tree.clamped[root]
+        r_start, r_end = clamped[root]
         root_ns += r_end - r_start
         # Frames: (span, walking back from this time, first candidate index in waits[span]).
         stack = [(root, r_end, 0)]
         while stack:
             node, until, index = stack.pop()
-            start = tree.clamped[node][0]
+            start = clamped[node][0]
             kids = waits[node]
-            while index < len(kids) and tree.clamped[kids[index]][1] > until:
+            while index < len(kids) and clamped[kids[index]][1] > until:
                 index += 1
             if index == len(kids) or until <= start:
                 _add(segments, by_span, node, start, until)
                 continue
             child = kids[index]
-            c_start, c_end = tree.clamped[child]
+            c_start, c_end = clamped[child]
             _add(segments, by_span, node, c_end, until)
             stack.append((node, c_start, index + 1))
             stack.append((child, c_end, 0))
-    segments.sort(key=lambda s: (s.start_ns, s.end_ns))
+    segments.sort(key=attrgetter("start_ns", "end_ns"))
     return CriticalPath(segments=tuple(segments), by_span=tuple(by_span), root_ns=root_ns)
 
 

@@ -20,16 +20,13 @@ from mcp_sessions.analysis.tree import TraceTree
 
 def self_times(tree: TraceTree) -> tuple[int, ...]:
     """Self time in ns of every span, by index."""
+    clamped, spans = tree.clamped, tree.spans
     out = []
-    for node in range(len(tree)):
-        start, end = tree.clamped[node]
-        out.append(max(0, (end - start) - _covered(tree, node)))
+    for (start, end), kids in zip(clamped, tree.children, strict=True):
+        # A consumer child ran on its own time; the producer was not waiting while it ran.
+        covered = union_ns(clamped[c] for c in kids if spans[c].kind != "consumer") if kids else 0
+        out.append(max(0, (end - start) - covered))
     return tuple(out)
-
-
-def _covered(tree: TraceTree, node: int) -> int:
-    # A consumer child ran on its own time; the producer was not waiting while it ran.
-    return union_ns(tree.clamped[c] for c in tree.children[node] if tree.spans[c].kind != "consumer")
 
 
 def union_ns(intervals: Iterable[tuple[int, int]]) -> int:

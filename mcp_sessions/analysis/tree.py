@@ -21,19 +21,42 @@ routinely starts after its producer ended, and its own time is real.
 
 Orphans (a parent id that was never reported) and cycles become roots, so every span
 appears exactly once.
+
+The tree reads only a span's ids, kind and times (`TimedSpan`): model `Span`s have them,
+and so does the light row record ingest computes every stored span's times from (building
+a frozen `Span` per stored span took nearly as long as the analyses themselves).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
-from mcp_sessions.model import Span
+
+class TimedSpan(Protocol):
+    """What the tree, the critical path and self time read of a span."""
+
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def parent_span_id(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def end_ns(self) -> int: ...
+    @property
+    def shared(self) -> int: ...  # truthy for the server half of a Zipkin RPC (a bool on `Span`)
+
+
+SpanT = TypeVar("SpanT", bound=TimedSpan)
 
 
 @dataclass(frozen=True)
-class TraceTree:
-    spans: tuple[Span, ...]
+class TraceTree(Generic[SpanT]):
+    spans: tuple[SpanT, ...]
     roots: tuple[int, ...]
     parent: tuple[int | None, ...]
     children: tuple[tuple[int, ...], ...]
@@ -66,18 +89,21 @@ class TraceTree:
         return len(self.preorder(node))
 
 
-def build_tree(spans: Sequence[Span]) -> TraceTree:
+def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
     spans = tuple(spans)
     by_id: dict[str, int] = {}
+    client_half: dict[str, int] = {}
     for i, span in enumerate(spans):
         # Where a Zipkin RPC reports both halves, the server (shared) half owns the children.
-        if span.span_id not in by_id or span.shared:
+        if span.shared:
             by_id[span.span_id] = i
-    client_half = {s.span_id: i for i, s in enumerate(spans) if not s.shared}
+        else:
+            by_id.setdefault(span.span_id, i)
+            client_half[span.span_id] = i
 
     parent: list[int | None] = []
     for i, span in enumerate(spans):
-        if span.shared and span.span_id in client_half and client_half[span.span_id] != i:
+        if span.shared and span.span_id in client_half:
             candidate: int | None = client_half[span.span_id]
         elif span.parent_span_id is not None:
             candidate = by_id.get(span.parent_span_id)
@@ -86,17 +112,13 @@ def build_tree(spans: Sequence[Span]) -> TraceTree:
         parent.append(candidate if candidate != i else None)
     _break_cycles(parent)
 
+    # Visiting spans in start order (ties: the longer first, then input order) leaves every
+    # child list sorted, with one sort for the whole trace.
     children: list[list[int]] = [[] for _ in spans]
     roots: list[int] = []
-    for i, p in enumerate(parent):
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start_ns, -spans[i].end_ns)):
+        p = parent[i]
         (roots if p is None else children[p]).append(i)
-
-    def start_key(i: int) -> tuple[int, int, int]:
-        return (spans[i].start_ns, -spans[i].end_ns, i)
-
-    roots.sort(key=start_key)
-    for kids in children:
-        kids.sort(key=start_key)
 
     depth = [0] * len(spans)
     clamped: list[tuple[int, int]] = [(s.start_ns, max(s.start_ns, s.end_ns)) for s in spans]
@@ -117,7 +139,7 @@ def build_tree(spans: Sequence[Span]) -> TraceTree:
         spans=spans,
         roots=tuple(roots),
         parent=tuple(parent),
-        children=tuple(tuple(k) for k in children),
+        children=tuple(map(tuple, children)),
         depth=tuple(depth),
         clamped=tuple(clamped),
     )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
-from operator import itemgetter
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import attrgetter, itemgetter
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,7 +21,6 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
-from mcp_sessions.model import Span
 
 # Keyless events of one client more than this far apart belong to different sessions.
 SESSION_GAP_NS = 30 * 60 * 1_000_000_000
@@ -141,10 +142,71 @@ def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
     conn.executemany(f"INSERT OR IGNORE INTO {table} (id) VALUES (?)", ((i,) for i in ids))
 
 
+class _StoredSpan(NamedTuple):
+    """A span row as derivation reads it: what the timing analyses and the trace row need.
+
+    A tuple, not a model `Span`: building a frozen `Span` for every stored span of every
+    touched trace took nearly as long as the tree, critical path and self time themselves.
+    """
+
+    id: int
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    shared: int
+    kind: str
+    start_ns: int
+    end_ns: int
+    self_ns: int | None
+    critical_ns: int | None
+    status_code: str
+    service: str | None
+    session_id: str | None
+    user_id: str | None
+    name: str
+    http_method: str | None
+    http_route: str | None
+    http_status: int | None
+    http_url: str | None
+
+
+_TRACE_COLUMNS = (
+    "trace_id",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "span_count",
+    "error_count",
+    "service_count",
+    "services",
+    "root_span_id",
+    "root_service",
+    "root_name",
+    "root_kind",
+    "http_method",
+    "http_route",
+    "http_status",
+    "http_url",
+    "user_id",
+    "session_id",
+    "session_source",
+)
+_SESSION = _TRACE_COLUMNS.index("session_id")
+_SESSION_SOURCE = _TRACE_COLUMNS.index("session_source")
+# What the trace row takes from its root span (root_span_id, root_service, ... http_url).
+_ROOT_FIELDS = ("span_id", "service", "name", "kind", "http_method", "http_route", "http_status", "http_url")
+_ROOT_COLUMNS = attrgetter(*_ROOT_FIELDS)
+_NO_ROOT = (None,) * len(_ROOT_FIELDS)
+
+
 def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
-    """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched."""
+    """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched.
+
+    One read of the touched spans serves both the spans' self and critical-path times and the
+    trace rows; each row is then written once, whole, so the summary triggers on `traces`
+    (schema v4) run once per trace.
+    """
     _load_ids(conn, "touched_traces", trace_ids)
-    derive_span_timing(conn)
     before = {
         row[0]
         for row in conn.execute(
@@ -152,101 +214,113 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
             "AND trace_id IN (SELECT id FROM touched_traces)"
         )
     }
-    conn.execute(
-        """
-        INSERT OR REPLACE INTO traces (trace_id, start_ns, end_ns, duration_ns, span_count, error_count,
-                                       service_count, services)
-        SELECT trace_id, min(start_ns), max(end_ns), max(end_ns) - min(start_ns), count(*),
-               sum(status_code = 'error'), count(DISTINCT service),
-               coalesce((SELECT json_group_array(service) FROM (
-                   SELECT DISTINCT service FROM spans s2 WHERE s2.trace_id = spans.trace_id
-                   AND s2.service IS NOT NULL ORDER BY service)), '[]')
-        FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) GROUP BY trace_id
-        """
-    )
-    # The root: a span without a parent, or whose parent was never reported; the earliest wins.
-    conn.execute(
-        """
-        UPDATE traces SET (root_span_id, root_service, root_name, root_kind, http_method, http_route,
-                           http_status, http_url) = (
-            SELECT s.span_id, s.service, s.name, s.kind, s.http_method, s.http_route, s.http_status, s.http_url
-            FROM spans s
-            WHERE s.trace_id = traces.trace_id
-              AND (s.parent_span_id IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
-            ORDER BY s.start_ns, s.end_ns DESC, s.shared LIMIT 1)
-        WHERE trace_id IN (SELECT id FROM touched_traces)
-        """
-    )
-    conn.execute(
-        """
-        UPDATE traces SET
-            session_id = (SELECT session_id FROM spans s WHERE s.trace_id = traces.trace_id
-                          AND s.session_id IS NOT NULL GROUP BY session_id
-                          ORDER BY count(*) DESC, session_id LIMIT 1),
-            user_id = (SELECT user_id FROM spans s WHERE s.trace_id = traces.trace_id
-                       AND s.user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1)
-        WHERE trace_id IN (SELECT id FROM touched_traces)
-        """
-    )
-    conn.execute(
-        "UPDATE traces SET session_source = CASE WHEN session_id IS NULL THEN NULL ELSE 'span-attribute' END "
-        "WHERE trace_id IN (SELECT id FROM touched_traces)"
-    )
-    # No span says which session: the browser request that started the trace does.
-    conn.execute(
-        """
-        UPDATE traces SET session_source = 'request',
-            session_id = (SELECT e.session_id FROM events e WHERE e.trace_id = traces.trace_id
-                          AND e.session_id IS NOT NULL GROUP BY e.session_id
-                          ORDER BY count(*) DESC, e.session_id LIMIT 1)
-        WHERE session_id IS NULL AND trace_id IN (SELECT id FROM touched_traces)
-          AND EXISTS (SELECT 1 FROM events e WHERE e.trace_id = traces.trace_id AND e.session_id IS NOT NULL)
-        """
-    )
-    after = {
-        row[0]
-        for row in conn.execute(
-            "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
-            "AND trace_id IN (SELECT id FROM touched_traces)"
-        )
-    }
-    return before | after
+    timing: list[tuple[int, int, int]] = []
+    rows: list[list[Any]] = []
+    for spans in _touched_spans_by_trace(conn):
+        timing += _timing_changes(spans)
+        rows.append(_trace_row(spans))
+    _write_timing(conn, timing)  # first: the triggers sum the spans' times
+    _sessions_from_requests(conn, rows)
+    _write_traces(conn, rows)
+    return before | {row[_SESSION] for row in rows if row[_SESSION] is not None}
 
 
-def derive_span_timing(conn: sqlite3.Connection) -> None:
-    """Self time and critical-path time of every span of the traces in `touched_traces`.
+def _touched_spans_by_trace(conn: sqlite3.Connection) -> Iterator[list[_StoredSpan]]:
+    """The spans of each trace in `touched_traces`, by trace id, each trace's in index order.
+
+    The order is the one the analyses see, so their ties fall the same way on every run.
+    """
+    cursor = conn.execute(
+        f"SELECT {', '.join(_StoredSpan._fields)} FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) "
+        "ORDER BY trace_id, span_id, shared"
+    )
+    for _, spans in groupby(map(_StoredSpan._make, cursor), attrgetter("trace_id")):
+        yield list(spans)
+
+
+def _timing_changes(spans: list[_StoredSpan]) -> list[tuple[int, int, int]]:
+    """(self_ns, critical_ns, id) of the spans of one trace whose stored times are out of date.
 
     Kept in columns so that ranking spans across all data is one indexed query, not a tree
-    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives;
-    only spans whose times change are written, in row order (the pages they sit on in turn).
+    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
     """
-    cur = conn.execute(
-        "SELECT id, trace_id, span_id, parent_span_id, kind, start_ns, end_ns, shared, self_ns, critical_ns "
-        "FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) ORDER BY trace_id"
+    tree = build_tree(spans)
+    return [
+        (self_ns, critical_ns, span.id)
+        for span, self_ns, critical_ns in zip(spans, self_times(tree), critical_path(tree).by_span, strict=True)
+        if span.self_ns != self_ns or span.critical_ns != critical_ns
+    ]
+
+
+def _write_timing(conn: sqlite3.Connection, changes: list[tuple[int, int, int]]) -> None:
+    changes.sort(key=itemgetter(2))  # in row order: the pages they sit on in turn
+    conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", changes)
+
+
+def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
+    """One trace's row, in `_TRACE_COLUMNS` order."""
+    start_ns = min(s.start_ns for s in spans)
+    end_ns = max(s.end_ns for s in spans)
+    services = sorted({s.service for s in spans if s.service is not None})
+    # The root: a span without a parent, or whose parent was never reported; the earliest wins.
+    reported = {s.span_id for s in spans}
+    root = min(
+        (s for s in spans if s.parent_span_id is None or s.parent_span_id not in reported),
+        key=lambda s: (s.start_ns, -s.end_ns, s.shared, s.span_id),
+        default=None,
     )
-    updates: list[tuple[int, int, int]] = []
-    batch: list[tuple[Any, ...]] = []
+    session_id = _most_common(s.session_id for s in spans)
+    return [
+        spans[0].trace_id,
+        start_ns,
+        end_ns,
+        end_ns - start_ns,
+        len(spans),
+        sum(s.status_code == "error" for s in spans),
+        len(services),
+        orjson.dumps(services).decode(),  # compact, as SQLite's json_group_array writes it
+        *(_NO_ROOT if root is None else _ROOT_COLUMNS(root)),
+        _most_common(s.user_id for s in spans),
+        session_id,
+        None if session_id is None else "span-attribute",
+    ]
 
-    def flush_trace() -> None:
-        tree = build_tree([Span(r[1], r[2], r[3], "", r[4], r[5], r[6], shared=bool(r[7])) for r in batch])
-        path = critical_path(tree)
-        for row, self_ns, critical_ns in zip(batch, self_times(tree), path.by_span, strict=True):
-            if row[8] != self_ns or row[9] != critical_ns:
-                updates.append((self_ns, critical_ns, row[0]))
 
-    trace_id = None
-    for row in cur:
-        if row[1] != trace_id:
-            if batch:
-                flush_trace()
-                batch.clear()
-            trace_id = row[1]
-        batch.append(row)
-    if batch:
-        flush_trace()
-    updates.sort(key=itemgetter(2))
-    conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", updates)
+def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Replace the trace rows with one statement, in trace id order (the order operation ids are handed out in).
+
+    Staged in a temporary table: an INSERT per row (executemany) made the summary triggers'
+    work about half as expensive again on the 40k-span bench file.
+    """
+    columns = ", ".join(_TRACE_COLUMNS)
+    # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS derived_traces ({columns}, PRIMARY KEY (trace_id)) WITHOUT ROWID")
+    conn.execute("DELETE FROM derived_traces")
+    conn.executemany(f"INSERT INTO derived_traces VALUES ({', '.join('?' * len(_TRACE_COLUMNS))})", rows)
+    conn.execute(f"INSERT OR REPLACE INTO traces ({columns}) SELECT {columns} FROM derived_traces ORDER BY trace_id")
+
+
+def _sessions_from_requests(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """No span says which session: the browser request that started the trace does."""
+    sessionless = {row[0]: row for row in rows if row[_SESSION] is None}
+    if not sessionless:
+        return
+    by_trace: dict[str, list[str]] = {}
+    for trace_id, session_id in conn.execute(
+        "SELECT trace_id, session_id FROM events WHERE trace_id IN (SELECT id FROM touched_traces) "
+        "AND session_id IS NOT NULL"
+    ):
+        if trace_id in sessionless:
+            by_trace.setdefault(trace_id, []).append(session_id)
+    for trace_id, sessions in by_trace.items():
+        row = sessionless[trace_id]
+        row[_SESSION], row[_SESSION_SOURCE] = _most_common(sessions), "request"
+
+
+def _most_common(values: Iterable[str | None]) -> str | None:
+    """The value given most often, ignoring None; ties go to the smallest."""
+    counts = Counter(v for v in values if v is not None)
+    return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
 def backfill_span_analysis(conn: sqlite3.Connection) -> None:
@@ -257,7 +331,7 @@ def backfill_span_analysis(conn: sqlite3.Connection) -> None:
         ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
     )
     _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
-    derive_span_timing(conn)
+    _write_timing(conn, [change for spans in _touched_spans_by_trace(conn) for change in _timing_changes(spans)])
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:

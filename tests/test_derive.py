@@ -1,0 +1,204 @@
+"""Derived trace rows and span times (store/derive.py) against their definitions.
+
+Ingest computes a trace row and its spans' self and critical-path times in Python from one
+read of the spans, on light row records. These tests hold that to the rules stated plainly:
+the trace row as SQL aggregates over the stored spans define it, the times as the analyses
+give them on model `Span`s in the same order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from mcp_sessions.analysis.critical_path import critical_path
+from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.tree import build_tree
+from mcp_sessions.model import Span
+from mcp_sessions.store import Store
+from mcp_sessions.store.derive import derive_traces
+from mcp_sessions.store.writer import IngestWriter
+
+TRACES = ("a" * 32, "b" * 32, "c" * 32)
+SPAN_IDS = tuple(f"{i:016x}" for i in range(1, 7))
+
+# Narrow ranges on purpose: ties in start and end times, sessions and users, and duplicate
+# ids (Zipkin's shared halves, parents that were never reported, cycles) are where rules differ.
+spans_strategy = st.builds(
+    lambda trace_id, span_id, parent, shared, start, length, kind, error, service, session, user, method: Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=f"op {span_id[-1]}",
+        kind=kind,
+        start_ns=start,
+        end_ns=start + length,
+        status_code="error" if error else "unset",
+        attributes={
+            k: v
+            for k, v in {"session.id": session, "user.id": user, "http.request.method": method}.items()
+            if v is not None
+        },
+        resource={"service.name": service} if service is not None else {},
+        shared=shared,
+    ),
+    trace_id=st.sampled_from(TRACES),
+    span_id=st.sampled_from(SPAN_IDS),
+    parent=st.none() | st.sampled_from((*SPAN_IDS, "f" * 16)),
+    shared=st.booleans(),
+    start=st.integers(0, 4),
+    length=st.integers(-1, 4),
+    kind=st.sampled_from(("server", "client", "internal", "producer", "consumer")),
+    error=st.booleans(),
+    service=st.none() | st.sampled_from(("api", "db", 'quo"te', "tab\there", "ünï", "")),
+    session=st.none() | st.sampled_from(("s1", "s2", "s3")),
+    user=st.none() | st.sampled_from(("u1", "u2")),
+    method=st.none() | st.sampled_from(("GET", "POST")),
+)
+
+# The trace row as the stored spans define it, one SQL aggregate per column.
+TRACE_DEFINITION = """
+    SELECT trace_id, min(start_ns), max(end_ns), max(end_ns) - min(start_ns), count(*),
+           sum(status_code = 'error'), count(DISTINCT service),
+           coalesce((SELECT json_group_array(service) FROM (
+               SELECT DISTINCT service FROM spans s2 WHERE s2.trace_id = spans.trace_id
+               AND s2.service IS NOT NULL ORDER BY service)), '[]'),
+           (SELECT session_id FROM spans s WHERE s.trace_id = spans.trace_id AND s.session_id IS NOT NULL
+            GROUP BY session_id ORDER BY count(*) DESC, session_id LIMIT 1),
+           (SELECT user_id FROM spans s WHERE s.trace_id = spans.trace_id AND s.user_id IS NOT NULL
+            GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1)
+    FROM spans GROUP BY trace_id ORDER BY trace_id
+"""
+STORED_TRACE = """
+    SELECT trace_id, start_ns, end_ns, duration_ns, span_count, error_count, service_count, services,
+           session_id, user_id FROM traces ORDER BY trace_id
+"""
+# The root: a span without a parent, or whose parent was never reported; the earliest, then the
+# longest, then the client half, then the smallest span id.
+ROOT_DEFINITION = """
+    SELECT t.trace_id, (
+        SELECT json_array(s.span_id, s.service, s.name, s.kind, s.http_method, s.http_route, s.http_status,
+                          s.http_url)
+        FROM spans s WHERE s.trace_id = t.trace_id AND (s.parent_span_id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
+        ORDER BY s.start_ns, s.end_ns DESC, s.shared, s.span_id LIMIT 1)
+    FROM traces t ORDER BY t.trace_id
+"""
+STORED_ROOT = """
+    SELECT trace_id, CASE WHEN root_span_id IS NOT NULL THEN json_array(root_span_id, root_service, root_name,
+        root_kind, http_method, http_route, http_status, http_url) END
+    FROM traces ORDER BY trace_id
+"""
+
+
+@contextmanager
+def fresh_store() -> Iterator[Store]:
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "derive.db") as store:
+        yield store
+
+
+def ingest(store: Store, records: Sequence[Span], name: str) -> None:
+    with IngestWriter(store.conn, source=name, fmt="otlp-json", content_hash=name) as writer:
+        writer.add(records)
+        writer.finish({})
+
+
+def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """Self and critical-path time of every span, from model `Span`s in the order derive reads them."""
+    rows = conn.execute(
+        "SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, shared FROM spans "
+        "ORDER BY trace_id, span_id, shared"
+    ).fetchall()
+    out = {}
+    for trace_id in dict.fromkeys(r[0] for r in rows):
+        spans = [Span(*r[:7], shared=bool(r[7])) for r in rows if r[0] == trace_id]
+        tree = build_tree(spans)
+        for span, self_ns, critical_ns in zip(spans, self_times(tree), critical_path(tree).by_span, strict=True):
+            out[trace_id, span.span_id, int(span.shared)] = (self_ns, critical_ns)
+    return out
+
+
+# Two children running at the same time, stored in reverse id order: which one the parent
+# waited for is decided by the order the analyses see, the same on every run.
+SIMULTANEOUS_SIBLINGS = [
+    Span(TRACES[0], SPAN_IDS[0], None, "parent", "server", 0, 10),
+    Span(TRACES[0], SPAN_IDS[2], SPAN_IDS[0], "second", "client", 2, 8),
+    Span(TRACES[0], SPAN_IDS[1], SPAN_IDS[0], "first", "client", 2, 8),
+]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spans=st.lists(spans_strategy, min_size=1, max_size=14), split=st.integers(0, 14))
+@example(spans=SIMULTANEOUS_SIBLINGS, split=0)
+def test_trace_rows_and_span_times_match_their_definitions(spans: list[Span], split: int) -> None:
+    with fresh_store() as store:
+        # Two ingests when split: the second derives traces whose spans already carry times.
+        for part, records in enumerate((spans[:split], spans[split:])):
+            if records:
+                ingest(store, records, f"part-{part}")
+        conn = store.conn
+        assert conn.execute(STORED_TRACE).fetchall() == conn.execute(TRACE_DEFINITION).fetchall()
+        assert conn.execute(STORED_ROOT).fetchall() == conn.execute(ROOT_DEFINITION).fetchall()
+        assert (
+            conn.execute("SELECT session_source FROM traces ORDER BY trace_id").fetchall()
+            == conn.execute(
+                "SELECT CASE WHEN session_id IS NOT NULL THEN 'span-attribute' END FROM traces ORDER BY trace_id"
+            ).fetchall()
+        )
+        stored = conn.execute("SELECT trace_id, span_id, shared, self_ns, critical_ns FROM spans").fetchall()
+        assert {(t, s, shared): (a, b) for t, s, shared, a, b in stored} == times_as_the_analyses_give_them(conn)
+
+
+def span(trace_id: str, span_id: str, *, session: str | None = None) -> Span:
+    attributes = {"session.id": session} if session else {}
+    return Span(trace_id, span_id, None, "GET /", "server", 0, 10, attributes=attributes)
+
+
+def test_each_trace_row_is_written_once_so_the_summary_triggers_run_once():
+    with fresh_store() as store:
+        conn = store.conn
+        conn.execute("CREATE TEMP TABLE writes (what TEXT)")
+        conn.execute(
+            "CREATE TEMP TRIGGER count_inserts AFTER INSERT ON main.traces BEGIN "
+            "INSERT INTO writes VALUES ('insert'); END"
+        )
+        conn.execute(
+            "CREATE TEMP TRIGGER count_updates AFTER UPDATE ON main.traces BEGIN "
+            "INSERT INTO writes VALUES ('update'); END"
+        )
+        ingest(store, [span(trace_id, span_id) for trace_id in TRACES for span_id in SPAN_IDS[:3]], "one")
+        assert conn.execute("SELECT what, count(*) FROM writes GROUP BY what").fetchall() == [("insert", 3)]
+
+
+def test_a_trace_whose_spans_name_no_session_takes_the_session_of_most_of_its_requests():
+    sessionless, tied, with_own = TRACES
+    with fresh_store() as store:
+        conn = store.conn
+        ingest(
+            store, [span(sessionless, "1" * 16), span(tied, "1" * 16), span(with_own, "1" * 16, session="s9")], "spans"
+        )
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO events (event_hash, session_id, source, seq, kind, summary, trace_id, detail, ingest_id) "
+            "VALUES (?, ?, 'har', 0, 'network', 'GET /', ?, '{}', 1)",
+            [
+                ("e1", "s2", sessionless),
+                ("e2", "s1", sessionless),
+                ("e3", "s2", sessionless),
+                ("e4", "s3", tied),
+                ("e5", "s1", tied),
+                ("e6", "s1", with_own),
+                ("e7", None, with_own),
+            ],
+        )
+        touched = derive_traces(conn, TRACES)
+        conn.execute("COMMIT")
+        rows = conn.execute("SELECT trace_id, session_id, session_source FROM traces ORDER BY trace_id").fetchall()
+        assert rows == [(sessionless, "s2", "request"), (tied, "s1", "request"), (with_own, "s9", "span-attribute")]
+        assert touched == {"s1", "s2", "s9"}
