@@ -1,9 +1,10 @@
-"""Derived trace rows and span times (store/derive.py) against their definitions.
+"""Derived trace rows, span times and operation summaries (store/derive.py) against their definitions.
 
-Ingest computes a trace row and its spans' self and critical-path times in Python from one
-read of the spans, on light row records. These tests hold that to the rules stated plainly:
-the trace row as SQL aggregates over the stored spans define it, the times as the analyses
-give them on model `Span`s in the same order.
+Ingest computes a trace row, its spans' self and critical-path times and what it contributes
+to the operation summaries in Python from one read of the spans, on light row records. These
+tests hold that to the rules stated plainly: the trace row as SQL aggregates over the stored
+spans define it, the times as the analyses give them on model `Span`s in the same order, the
+operation summaries as the schema-4 triggers kept them, one trace at a time in SQL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -21,8 +23,10 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
-from mcp_sessions.store import Store
+from mcp_sessions.store import Store, derive, summaries
+from mcp_sessions.store.db import connect
 from mcp_sessions.store.derive import derive_traces
+from mcp_sessions.store.schema import migrate
 from mcp_sessions.store.writer import IngestWriter
 
 TRACES = ("a" * 32, "b" * 32, "c" * 32)
@@ -103,8 +107,9 @@ def fresh_store() -> Iterator[Store]:
         yield store
 
 
-def ingest(store: Store, records: Sequence[Span], name: str) -> None:
-    with IngestWriter(store.conn, source=name, fmt="otlp-json", content_hash=name) as writer:
+def ingest(store: Store | sqlite3.Connection, records: Sequence[Span], name: str) -> None:
+    conn = store if isinstance(store, sqlite3.Connection) else store.conn
+    with IngestWriter(conn, source=name, fmt="otlp-json", content_hash=name) as writer:
         writer.add(records)
         writer.finish({})
 
@@ -160,7 +165,7 @@ def span(trace_id: str, span_id: str, *, session: str | None = None) -> Span:
     return Span(trace_id, span_id, None, "GET /", "server", 0, 10, attributes=attributes)
 
 
-def test_each_trace_row_is_written_once_so_the_summary_triggers_run_once():
+def test_each_trace_row_is_written_once_so_its_insert_trigger_runs_once():
     with fresh_store() as store:
         conn = store.conn
         conn.execute("CREATE TEMP TABLE writes (what TEXT)")
@@ -202,3 +207,57 @@ def test_a_trace_whose_spans_name_no_session_takes_the_session_of_most_of_its_re
         rows = conn.execute("SELECT trace_id, session_id, session_source FROM traces ORDER BY trace_id").fetchall()
         assert rows == [(sessionless, "s2", "request"), (tied, "s1", "request"), (with_own, "s9", "span-attribute")]
         assert touched == {"s1", "s2", "s9"}
+
+
+# Operations shared across traces, by service and by name, so that deriving a trace again takes
+# back rows other traces still count on, and rows only it counted on (the largest id among them).
+operation_spans = st.builds(
+    lambda trace_id, span_id, parent, start, length, name, service: Span(
+        trace_id, span_id, parent, name, "internal", start, start + length, resource={"service.name": service}
+    ),
+    trace_id=st.sampled_from(TRACES),
+    span_id=st.sampled_from(SPAN_IDS),
+    parent=st.none() | st.sampled_from(SPAN_IDS),
+    start=st.integers(0, 4),
+    length=st.integers(0, 4),
+    name=st.sampled_from(("a", "b", "c")),
+    service=st.sampled_from(("api", "db")),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(st.lists(operation_spans, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_operation_summaries_ids_included_are_those_the_schema_4_triggers_kept(parts: list[list[Span]]) -> None:
+    """Each part is one ingest, after which every trace is derived again (as linking requests does)."""
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(derive, "CHUNK_TRACES", 2):
+        kept, by_triggers = connect(Path(folder) / "kept.db"), connect(Path(folder) / "triggers.db")
+        migrate(kept)
+        migrate(by_triggers, target=4)
+        for number, records in enumerate(parts):
+            for conn in (kept, by_triggers):
+                with mock.patch.object(
+                    derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                ):
+                    ingest(conn, records, f"part-{number}")
+                    conn.execute("BEGIN")
+                    derive_traces(conn, TRACES)
+                    conn.execute("COMMIT")
+        assert summaries.differences(kept) == {}
+        for table in ("operations", "operation_traces"):
+            query = f"SELECT * FROM {table} ORDER BY 1, 2"
+            assert kept.execute(query).fetchall() == by_triggers.execute(query).fetchall(), table
+        kept.close()
+        by_triggers.close()
+
+
+def test_trace_operations_rank_the_worst_span_first_and_list_durations_in_that_order():
+    spans = (
+        summaries.OperationSpan("03", "api", "GET /", 5, 2, 1),
+        summaries.OperationSpan("01", "api", "GET /", 7, 2, 7),
+        summaries.OperationSpan("02", "db", "SELECT", 3, 0, 3),
+        summaries.OperationSpan("04", "api", "GET /", 7, 2, 0),
+    )
+    assert summaries.trace_operations(spans) == {
+        ("api", "GET /"): (3, 6, 8, 19, 7, "01", 2, 7, "[7,7,5]"),
+        ("db", "SELECT"): (1, 0, 3, 3, 3, "02", 0, 3, None),
+    }

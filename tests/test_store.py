@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, schema
+from mcp_sessions.store import Store, db, derive, schema, summaries
 
 
 def count(store: Store, sql: str) -> int:
@@ -205,3 +206,31 @@ def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest
     with Store(db_path) as s:
         assert schema.current_version(s.conn) == schema.LATEST_VERSION
         assert s.conn.execute(derived).fetchall() == expected
+
+
+SHOP = Path(__file__).resolve().parents[1] / "fixtures"
+SHOP_SPANS = SHOP / "recordings" / "shop" / "otlp"
+SHOP_BROWSER = SHOP / "recordings-browser" / "shop"  # requests that link to the spans: traces derived again
+
+
+def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_derivation(tmp_path, monkeypatch):
+    summary_tables = "SELECT * FROM operations ORDER BY id", "SELECT * FROM operation_traces ORDER BY 1, 2"
+    with Store(tmp_path / "new.db") as new:  # schema 5 from the start
+        list(ingest_paths(new, [str(SHOP_SPANS), str(SHOP_BROWSER)]))
+        expected = [new.conn.execute(q).fetchall() for q in summary_tables]
+    with monkeypatch.context() as schema_4:  # a file written by schema 4, its summaries kept by triggers alone
+        schema_4.setattr(db, "migrate", partial(schema.migrate, target=4))
+        schema_4.setattr(derive, "update_operations", lambda *_: None)
+        with Store(tmp_path / "old.db") as old:
+            list(ingest_paths(old, [str(SHOP_SPANS)]))
+            assert schema.current_version(old.conn) == 4
+            before = [old.conn.execute(q).fetchall() for q in summary_tables]
+    with Store(tmp_path / "old.db") as upgraded:
+        conn = upgraded.conn
+        assert schema.current_version(conn) == 5
+        assert [conn.execute(q).fetchall() for q in summary_tables] == before
+        triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert "traces_derived_spans" not in triggers and "traces_derived_delete" in triggers
+        list(ingest_paths(upgraded, [str(SHOP_BROWSER)]))
+        assert summaries.differences(conn) == {}
+        assert [conn.execute(q).fetchall() for q in summary_tables] == expected

@@ -1,7 +1,7 @@
 """The tables and query plans that make questions over all data fast give the same answers as reading every row.
 
 Schema 4 keeps per-operation summaries, per-trace service rows and search text beside the
-stored rows (store/summaries.py), maintained by triggers. Here they are checked against a
+stored rows (store/summaries.py), kept exact by derivation (schema 5) and triggers. Here they are checked against a
 fresh computation after ingest, after spans of a trace arrive late, after retention and after
 an upgrade; and the global rankings and list filters built on them are checked against a
 span-by-span or row-by-row reading of the same database.

@@ -21,11 +21,14 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
+from mcp_sessions.store.summaries import OperationSpan, trace_operations, update_operations
 
 # Keyless events of one client more than this far apart belong to different sessions.
 SESSION_GAP_NS = 30 * 60 * 1_000_000_000
 # A request and the server span it caused start within this window of each other (clocks differ).
 LINK_WINDOW_NS = 2 * 1_000_000_000
+# Traces derived per read of their spans: bounds memory however many traces an ingest touched.
+CHUNK_TRACES = 4000
 
 
 def sessionize(conn: sqlite3.Connection, ingest_id: int | None, gap_ns: int = SESSION_GAP_NS) -> None:
@@ -160,7 +163,9 @@ class _StoredSpan(NamedTuple):
     self_ns: int | None
     critical_ns: int | None
     status_code: str
+    duration_ns: int
     service: str | None
+    fingerprint: str | None
     session_id: str | None
     user_id: str | None
     name: str
@@ -200,54 +205,78 @@ _NO_ROOT = (None,) * len(_ROOT_FIELDS)
 
 
 def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
-    """Rebuild the `traces` rows of `trace_ids` from their spans; returns every session touched.
+    """Rebuild the `traces` rows of `trace_ids` and their operation summaries; returns every session touched.
 
-    One read of the touched spans serves both the spans' self and critical-path times and the
-    trace rows; each row is then written once, whole, so the summary triggers on `traces`
-    (schema v4) run once per trace.
+    One read of the touched spans serves the spans' self and critical-path times, the trace
+    rows and what each trace contributes to the operation summaries (store/summaries.py).
+    Traces are derived `CHUNK_TRACES` at a time, in trace id order, each chunk written before
+    the next is read.
     """
     _load_ids(conn, "touched_traces", trace_ids)
-    before = {
+    sessions = {
         row[0]
         for row in conn.execute(
             "SELECT DISTINCT session_id FROM traces WHERE session_id IS NOT NULL "
             "AND trace_id IN (SELECT id FROM touched_traces)"
         )
     }
-    timing: list[tuple[int, int, int]] = []
-    rows: list[list[Any]] = []
-    for spans in _touched_spans_by_trace(conn):
-        timing += _timing_changes(spans)
-        rows.append(_trace_row(spans))
-    _write_timing(conn, timing)  # first: the triggers sum the spans' times
-    _sessions_from_requests(conn, rows)
-    _write_traces(conn, rows)
-    return before | {row[_SESSION] for row in rows if row[_SESSION] is not None}
+    for first, last in _touched_chunks(conn):
+        timing: list[tuple[int, int, int]] = []
+        rows: list[list[Any]] = []
+        operations = {}
+        for spans in _touched_spans_by_trace(conn, first, last):
+            times = _span_times(spans)
+            timing += _timing_changes(spans, times)
+            rows.append(_trace_row(spans))
+            operations[spans[0].trace_id] = trace_operations(
+                OperationSpan(s.span_id, s.service, s.fingerprint, s.duration_ns, critical_ns, self_ns)
+                for s, (self_ns, critical_ns) in zip(spans, times, strict=True)
+            )
+        _write_timing(conn, timing)
+        _sessions_from_requests(conn, rows, first, last)
+        _write_traces(conn, rows)
+        update_operations(conn, operations)
+        sessions.update(row[_SESSION] for row in rows if row[_SESSION] is not None)
+    return sessions
 
 
-def _touched_spans_by_trace(conn: sqlite3.Connection) -> Iterator[list[_StoredSpan]]:
-    """The spans of each trace in `touched_traces`, by trace id, each trace's in index order.
+def _touched_chunks(conn: sqlite3.Connection) -> Iterator[tuple[str, str]]:
+    """The first and last id of each run of `CHUNK_TRACES` ids in `touched_traces`."""
+    ids = [row[0] for row in conn.execute("SELECT id FROM touched_traces ORDER BY id")]
+    for start in range(0, len(ids), CHUNK_TRACES):
+        chunk = ids[start : start + CHUNK_TRACES]
+        yield chunk[0], chunk[-1]
+
+
+def _touched_spans_by_trace(conn: sqlite3.Connection, first: str, last: str) -> Iterator[list[_StoredSpan]]:
+    """The spans of each trace in `touched_traces` from `first` to `last`, by trace id, each trace's in index order.
 
     The order is the one the analyses see, so their ties fall the same way on every run.
     """
     cursor = conn.execute(
-        f"SELECT {', '.join(_StoredSpan._fields)} FROM spans WHERE trace_id IN (SELECT id FROM touched_traces) "
-        "ORDER BY trace_id, span_id, shared"
+        f"SELECT {', '.join(_StoredSpan._fields)} FROM spans "
+        "WHERE trace_id IN (SELECT id FROM touched_traces WHERE id BETWEEN ? AND ?) ORDER BY trace_id, span_id, shared",
+        (first, last),
     )
     for _, spans in groupby(map(_StoredSpan._make, cursor), attrgetter("trace_id")):
         yield list(spans)
 
 
-def _timing_changes(spans: list[_StoredSpan]) -> list[tuple[int, int, int]]:
-    """(self_ns, critical_ns, id) of the spans of one trace whose stored times are out of date.
+def _span_times(spans: list[_StoredSpan]) -> list[tuple[int, int]]:
+    """(self_ns, critical_ns) of each span of one trace, in order.
 
     Kept in columns so that ranking spans across all data is one indexed query, not a tree
     walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
     """
     tree = build_tree(spans)
+    return list(zip(self_times(tree), critical_path(tree).by_span, strict=True))
+
+
+def _timing_changes(spans: list[_StoredSpan], times: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """(self_ns, critical_ns, id) of the spans whose stored times are out of date."""
     return [
         (self_ns, critical_ns, span.id)
-        for span, self_ns, critical_ns in zip(spans, self_times(tree), critical_path(tree).by_span, strict=True)
+        for span, (self_ns, critical_ns) in zip(spans, times, strict=True)
         if span.self_ns != self_ns or span.critical_ns != critical_ns
     ]
 
@@ -287,10 +316,10 @@ def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
 
 
 def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Replace the trace rows with one statement, in trace id order (the order operation ids are handed out in).
+    """Replace the trace rows with one statement, staged in a temporary table.
 
-    Staged in a temporary table: an INSERT per row (executemany) made the summary triggers'
-    work about half as expensive again on the 40k-span bench file.
+    Measured on the 40k-span bench file, an INSERT per row (executemany) made the work of
+    the triggers on `traces` (schema 4) about half as expensive again.
     """
     columns = ", ".join(_TRACE_COLUMNS)
     # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.
@@ -300,15 +329,16 @@ def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     conn.execute(f"INSERT OR REPLACE INTO traces ({columns}) SELECT {columns} FROM derived_traces ORDER BY trace_id")
 
 
-def _sessions_from_requests(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+def _sessions_from_requests(conn: sqlite3.Connection, rows: list[list[Any]], first: str, last: str) -> None:
     """No span says which session: the browser request that started the trace does."""
     sessionless = {row[0]: row for row in rows if row[_SESSION] is None}
     if not sessionless:
         return
     by_trace: dict[str, list[str]] = {}
     for trace_id, session_id in conn.execute(
-        "SELECT trace_id, session_id FROM events WHERE trace_id IN (SELECT id FROM touched_traces) "
-        "AND session_id IS NOT NULL"
+        "SELECT trace_id, session_id FROM events WHERE trace_id IN (SELECT id FROM touched_traces "
+        "WHERE id BETWEEN ? AND ?) AND session_id IS NOT NULL",
+        (first, last),
     ):
         if trace_id in sessionless:
             by_trace.setdefault(trace_id, []).append(session_id)
@@ -331,7 +361,13 @@ def backfill_span_analysis(conn: sqlite3.Connection) -> None:
         ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
     )
     _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
-    _write_timing(conn, [change for spans in _touched_spans_by_trace(conn) for change in _timing_changes(spans)])
+    for first, last in _touched_chunks(conn):
+        changes = [
+            change
+            for spans in _touched_spans_by_trace(conn, first, last)
+            for change in _timing_changes(spans, _span_times(spans))
+        ]
+        _write_timing(conn, changes)
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:

@@ -368,11 +368,24 @@ def _backfill_v4(conn: sqlite3.Connection) -> None:
     rebuild(conn)
 
 
+# Derivation now keeps the operation summaries itself (summaries.update_operations), from the
+# spans it has just read: the per-trace triggers were most of its time. Deletes keep theirs, for
+# retention; a database at schema 4 is already exact, so nothing is recomputed.
+_V5 = f"""
+DROP TRIGGER traces_derived_insert;
+DROP TRIGGER traces_derived_spans;
+CREATE TRIGGER traces_derived_insert AFTER INSERT ON traces BEGIN
+    {_TRACE_SERVICES}
+    {_TRACE_SEARCH}
+END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
     Migration(3, "span fingerprints, self time and critical-path time", _V3, _backfill_v3),
     Migration(4, "operation summaries, list indexes and search text, kept by triggers", _V4, _backfill_v4),
+    Migration(5, "operation summaries kept by derivation, not by triggers on inserted traces", _V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

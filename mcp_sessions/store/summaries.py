@@ -11,25 +11,26 @@ Schema 4 keeps, beside the rows the writer stores:
     session_search    one line per session: id, user, services, first URL, and the distinct
                       root operations, routes and URLs of its traces
 
-Triggers on `traces` and `sessions` (schema.py, migration 4) keep them exact, so no writer
-has to know about them. They rely on how traces and sessions are derived:
+Derivation keeps them exact, relying on how traces and sessions are written:
 
-    spans of trace T arrive ──► self/critical times of T's spans ──► traces row of T written
-                                                                     (insert, or update of its
-                                                                      counts) ─► trigger: take
-                                                                      back T's old contribution,
-                                                                      add the new one
+    spans of trace T arrive ──► derive (derive.py): self/critical times of T's spans, T's row
+                                written whole, and `update_operations`: take back T's old
+                                contribution to the operations, add the new one
+                                (trace_services, trace_search: trigger on the traces insert)
     retention removes T ──────► spans of T deleted ─► traces row deleted ─► trigger: take back
 
-and a session row is written again after any of its traces changed. `rebuild` computes
-everything from the stored rows (the schema-4 backfill); `differences` compares the kept
-tables with a fresh computation, for tests and for checking a database by hand.
+and a session row is written again after any of its traces changed (triggers on `sessions`).
+Until schema 5, triggers on `traces` computed the operation summaries too, one trace at a
+time in SQL; that was most of derivation's time. `rebuild` computes everything from the stored
+rows (the schema-4 backfill); `differences` compares the kept tables with a fresh computation,
+for tests and for checking a database by hand.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -133,3 +134,148 @@ def differences(conn: sqlite3.Connection) -> dict[str, tuple[list[Any], list[Any
 
 def _sorted_durations(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [(*row[:-1], tuple(sorted(orjson.loads(row[-1]))) if row[-1] else None) for row in rows]
+
+
+class OperationSpan(NamedTuple):
+    """What a span adds to its operation's summary: times as derivation has just computed them."""
+
+    span_id: str
+    service: str | None
+    fingerprint: str | None
+    duration_ns: int
+    critical_ns: int
+    self_ns: int
+
+
+# An operation as `op_key` names it: json_array(service, fingerprint).
+OperationKey = tuple[str | None, str | None]
+# One `operation_traces` row without its ids: span_count, critical_ns, self_ns, total_ns, max_ns,
+# worst_span_id, worst_critical_ns, worst_duration_ns, durations.
+Share = tuple[int, int, int, int, int, str, int, int, str | None]
+
+
+def trace_operations(spans: Iterable[OperationSpan]) -> dict[OperationKey, Share]:
+    """What one trace contributes to each of its operations, in the order the operations first appear.
+
+    The same values as `_OPERATION_TRACES` computes in SQL: the worst span has the most time on
+    the critical path, then the longest duration, then the smallest span id, and the durations
+    are listed in that order.
+    """
+    groups: dict[OperationKey, list[OperationSpan]] = {}
+    for span in spans:
+        groups.setdefault((span.service, span.fingerprint), []).append(span)
+    shares = {}
+    for key, members in groups.items():
+        ranked = sorted(members, key=lambda s: (-s.critical_ns, -s.duration_ns, s.span_id))
+        worst = ranked[0]
+        shares[key] = (
+            len(ranked),
+            sum(s.critical_ns for s in ranked),
+            sum(s.self_ns for s in ranked),
+            sum(s.duration_ns for s in ranked),
+            max(s.duration_ns for s in ranked),
+            worst.span_id,
+            worst.critical_ns,
+            worst.duration_ns,
+            orjson.dumps([s.duration_ns for s in ranked]).decode() if len(ranked) > 1 else None,
+        )
+    return shares
+
+
+def update_operations(conn: sqlite3.Connection, traces: Mapping[str, Mapping[OperationKey, Share]]) -> None:
+    """Replace what `traces` (trace id → its operations, in trace id order) contribute to the operation summaries.
+
+    The outcome, operation ids included, is the one the schema-4 triggers left, taking back and
+    adding one trace at a time: an operation whose spans all belonged to a trace derived again
+    is removed and recreated with the next id (largest id + 1, as SQLite hands them out). The
+    table is played forward in Python (`_OperationLedger`) and written once: a few statements per
+    call instead of several per trace.
+    """
+    ids = orjson.dumps(list(traces)).decode()
+    old: dict[str, list[tuple[OperationKey, Share]]] = {}
+    for trace_id, service, fingerprint, *share in conn.execute(
+        f"SELECT ot.trace_id, o.service, o.fingerprint, {_COLUMNS.format(t='ot.')} FROM operation_traces ot "
+        "JOIN operations o ON o.id = ot.operation_id WHERE ot.trace_id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    ):
+        old.setdefault(trace_id, []).append(((service, fingerprint), tuple(share)))
+    keys = {key for shares in traces.values() for key in shares}
+    keys.update(key for shares in old.values() for key, _ in shares)
+    ledger = _OperationLedger(conn, keys)
+    rows = []
+    for trace_id, shares in traces.items():
+        for key, share in old.get(trace_id, ()):
+            ledger.take_back(key, share)
+        rows += [(trace_id, ledger.add(key, share), *share) for key, share in shares.items()]
+    conn.executemany("DELETE FROM operations WHERE id = ?", ((i,) for i in ledger.removed))
+    if old:
+        conn.execute("DELETE FROM operation_traces WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
+    conn.executemany(
+        "INSERT OR REPLACE INTO operations (id, op_key, service, fingerprint, span_count, trace_count, critical_ns, "
+        "self_ns, total_ns) VALUES (?1, json_array(?2, ?3), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        ((totals[0], *key, *totals[1:]) for key, totals in ledger.operations.items()),
+    )
+    conn.executemany(
+        f"INSERT INTO operation_traces (trace_id, operation_id, {_COLUMNS.format(t='')}) "
+        f"VALUES ({', '.join('?' * 11)})",
+        rows,
+    )
+
+
+class _OperationLedger:
+    """The rows of `operations` that one `update_operations` call touches, played forward in memory.
+
+    `operations` maps each touched operation still present to [id, span_count, trace_count,
+    critical_ns, self_ns, total_ns]; `removed` holds the ids of stored rows that are gone.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, keys: set[OperationKey]) -> None:
+        self._conn = conn
+        self.operations: dict[OperationKey, list[Any]] = {
+            (service, fingerprint): totals
+            for service, fingerprint, *totals in conn.execute(
+                "SELECT service, fingerprint, id, span_count, trace_count, critical_ns, self_ns, total_ns "
+                "FROM operations WHERE op_key IN (SELECT json_array(json_extract(value, '$[0]'), "
+                "json_extract(value, '$[1]')) FROM json_each(?))",
+                (orjson.dumps(list(keys)).decode(),),
+            )
+        }
+        self.removed: set[int] = set()
+        self._stored_max = conn.execute("SELECT coalesce(max(id), 0) FROM operations").fetchone()[0]
+        self._max_id = self._stored_max
+
+    def take_back(self, key: OperationKey, share: Share) -> None:
+        totals = self.operations[key]
+        _add_share(totals, share, -1)
+        if totals[1] == 0:
+            del self.operations[key]
+            if totals[0] <= self._stored_max:
+                self.removed.add(totals[0])
+            if totals[0] == self._max_id:
+                self._max_id = self._largest_id_below(totals[0])
+
+    def add(self, key: OperationKey, share: Share) -> int:
+        """Count `share` in its operation (created when missing); returns the operation's id."""
+        totals = self.operations.get(key)
+        if totals is None:
+            self._max_id += 1
+            totals = self.operations[key] = [self._max_id, 0, 0, 0, 0, 0]
+        _add_share(totals, share, 1)
+        return totals[0]
+
+    def _largest_id_below(self, limit: int) -> int:
+        """The largest id left once `limit`, the largest, is removed: SQLite hands out that + 1 next."""
+        stored = self._conn.execute(
+            "SELECT coalesce(max(id), 0) FROM operations WHERE id < ? AND id NOT IN (SELECT value FROM json_each(?))",
+            (limit, orjson.dumps(list(self.removed)).decode()),
+        ).fetchone()[0]
+        present = (totals[0] for totals in self.operations.values() if totals[0] < limit)
+        return max(stored, max(present, default=0))
+
+
+def _add_share(totals: list[Any], share: Share, sign: int) -> None:
+    totals[1] += sign * share[0]
+    totals[2] += sign
+    totals[3] += sign * share[1]
+    totals[4] += sign * share[2]
+    totals[5] += sign * share[3]
