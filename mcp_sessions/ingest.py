@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from mcp_sessions.errors import InputError, InvalidArgumentError
-from mcp_sessions.pipeline import failure_text, rows_for
-from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
+from mcp_sessions.errors import InputError, InvalidArgumentError, McpSessionsError
+from mcp_sessions.formats import read_path
+from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.writer import IngestCounts, IngestWriter
 
@@ -105,30 +105,33 @@ def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules) -> File
 def ingest_file(
     store: Store, path: Path, *, label: str | None = None, rules: RedactionRules = DEFAULT_RULES
 ) -> FileResult:
-    """Parse, redact under `rules` and store one file in one transaction; never raises for bad input.
-
-    A large file's rows are built in a worker process while this one writes them (`pipeline`).
-    """
+    """Parse, redact under `rules` and store one file in one transaction; never raises for bad input."""
     source = label or str(path)
     try:
         if not path.exists():
             raise InputError("no such file")
         if path.is_dir():
             raise InputError("is a directory")
-        with rows_for(path, rules) as rows:
-            content_hash = _sha256(path)  # while a worker starts up
-            fmt = rows.format()
-            with IngestWriter(store.conn, source=source, fmt=fmt, content_hash=content_hash) as writer:
-                if writer.already_ingested:
-                    return FileResult(source, "unchanged", fmt)
-                for batch in rows.batches(writer.ingest_id):
-                    writer.write(batch)
-                redactions = rows.redactions()
-                counts = writer.finish(redactions)
-        return FileResult(source, "stored", fmt, counts, redactions)
+        content_hash = _sha256(path)
+        parsed = read_path(path, rules)
+        with parsed, IngestWriter(store.conn, source=source, fmt=parsed.format, content_hash=content_hash) as writer:
+            if writer.already_ingested:
+                return FileResult(source, "unchanged", parsed.format)
+            report = RedactionReport(rules)
+            writer.add(redact_records(parsed.records, report))
+            counts = writer.finish(report.as_dict())
+        return FileResult(source, "stored", parsed.format, counts, report.as_dict())
+    except McpSessionsError as exc:
+        return FileResult(source, "failed", error=str(exc))
+    except OSError as exc:
+        return FileResult(source, "failed", error=f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # a parser bug must not take the other files down
-        log.debug("failed to ingest %s", source, exc_info=True)
-        return FileResult(source, "failed", error=failure_text(exc))
+        log.debug("unexpected failure ingesting %s", source, exc_info=True)
+        return FileResult(
+            source,
+            "failed",
+            error=f"unexpected {type(exc).__name__} while reading; nothing stored (please report this file)",
+        )
 
 
 def _sha256(path: Path) -> str:

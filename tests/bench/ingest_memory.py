@@ -4,16 +4,11 @@
 
 Generates the file with tests/bench/dataset.py into a cache folder under the system temp
 folder (reused when present), then runs the real command line,
-`python -m mcp_sessions --db NEW.db ingest FILE`, as a child process. A large file is built
-into rows by a worker process beside the one that writes (mcp_sessions.pipeline), so memory
-is that of a process tree: every 0.1 s the VmRSS of the child and of all its descendants
-(the worker, multiprocessing's resource tracker) is read from /proc and summed; that sum's
-peak is the figure. Printed beside it: the sum of each process's own peak (VmHWM, last read
-before it ended), an upper bound, since the processes need not peak at the same moment; and
-the kernel's getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak of the largest single process
-(a maximum over the children, not a sum). Then a few samples of the summed RSS over the run
-(flat means streaming; a climb means something is held per span or per trace), the time it
-took, spans/s and the database size. Target: peak under 400 MB.
+`python -m mcp_sessions --db NEW.db ingest FILE`, as a child process. While it runs, the
+child's VmRSS is read from /proc every 0.1 s; when it ends, the kernel's own peak for it
+comes from getrusage(RUSAGE_CHILDREN).ru_maxrss. Prints both, a few samples of RSS over
+the run (flat means streaming; a climb means something is held per span or per trace),
+the time it took, spans/s and the database size. Target: peak under 400 MB.
 The database is deleted afterwards unless --keep-db.
 """
 
@@ -36,33 +31,15 @@ TARGET_MB = 400
 GIB = 1 << 30
 
 
-def memory_kib(pid: int) -> tuple[int, int] | None:
-    """(VmRSS, VmHWM) of a process in KiB; None once it is gone."""
+def rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as status:
-            fields = dict(line.split(":", 1) for line in status)
-        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
-    except (OSError, KeyError):
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
         return None
-
-
-def process_tree(root: int) -> set[int]:
-    """`root` and every process descended from it, found by their parent ids in /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    tree, pending = set(), [root]
-    while pending:
-        pid = pending.pop()
-        tree.add(pid)
-        pending.extend(children.get(pid, ()))
-    return tree
+    return None
 
 
 def main() -> None:
@@ -83,22 +60,16 @@ def main() -> None:
     print("command:", " ".join(command))
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    samples: list[tuple[float, int]] = []  # (seconds, summed VmRSS KiB of the tree)
-    own_peaks: dict[int, int] = {}  # each process's VmHWM, as last read
+    samples: list[tuple[float, int]] = []
     while child.poll() is None:
-        total = 0
-        for pid in process_tree(child.pid):
-            memory = memory_kib(pid)
-            if memory is not None:
-                total += memory[0]
-                own_peaks[pid] = memory[1]
-        if total:  # 0: the child exited since poll()
-            samples.append((time.perf_counter() - started, total))
+        kib = rss_kib(child.pid)
+        if kib is not None:
+            samples.append((time.perf_counter() - started, kib))
         time.sleep(0.1)
     elapsed = time.perf_counter() - started
     out, err = child.communicate()
-    largest_process_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
-    peak_mb = max((kib for _, kib in samples), default=0) / 1024
+    peak_kernel_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    peak_polled_mb = max((kib for _, kib in samples), default=0) / 1024
     if child.returncode != 0:
         print(out, err, sep="\n")
         raise SystemExit(f"ingest exited with {child.returncode}")
@@ -106,17 +77,14 @@ def main() -> None:
     print(out.strip().splitlines()[-1])
     print()
     print(
-        f"{'peak RSS, all processes (polled)':<36} {peak_mb:8.0f} MB   target < {TARGET_MB} MB: "
-        f"{'met' if peak_mb < TARGET_MB else 'MISSED'}"
+        f"{'peak RSS (kernel, ru_maxrss)':<32} {peak_kernel_mb:8.0f} MB   target < {TARGET_MB} MB: "
+        f"{'met' if peak_kernel_mb < TARGET_MB else 'MISSED'}"
     )
-    upper_mb = sum(own_peaks.values()) / 1024
-    each = " + ".join(f"{kib / 1024:.0f}" for kib in own_peaks.values())
-    print(f"{'sum of per-process peaks (VmHWM)':<36} {upper_mb:8.0f} MB   ({each}; an upper bound)")
-    print(f"{'largest one process (ru_maxrss)':<36} {largest_process_mb:8.0f} MB")
-    print(f"{'time':<36} {elapsed:8.1f} s    ({summary.spans / elapsed:,.0f} spans/s, {size / 1e6 / elapsed:.1f} MB/s)")
-    print(f"{'database (with WAL)':<36} {db_bytes / 1e6:8.0f} MB")
+    print(f"{'peak RSS (polled /proc)':<32} {peak_polled_mb:8.0f} MB")
+    print(f"{'time':<32} {elapsed:8.1f} s    ({summary.spans / elapsed:,.0f} spans/s, {size / 1e6 / elapsed:.1f} MB/s)")
+    print(f"{'database (with WAL)':<32} {db_bytes / 1e6:8.0f} MB")
     if samples:
-        print("\nRSS over the run (all processes):")
+        print("\nRSS over the run:")
         step = max(1, len(samples) // 10)
         for t, kib in [*samples[::step], samples[-1]]:
             print(f"  {t:7.1f} s  {kib / 1024:7.0f} MB")
