@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcp_sessions.analysis.fingerprint import (
+    attributes_fingerprint,
     normalize_sql,
     request_fingerprint,
     span_fingerprint,
@@ -96,6 +97,15 @@ PATHS = {
 @pytest.mark.parametrize(("path", "expected"), PATHS.items())
 def test_template_path(path: str, expected: str) -> None:
     assert template_path(path) == expected
+
+
+def test_template_url_of_a_redacted_host() -> None:
+    # urlsplit rejects "[REDACTED]" as an IPv6 literal; ingest must not fail on such a span.
+    assert template_url("http://[REDACTED]/api/products/12?x=1") == "/api/products/{id}"
+    assert template_url("http://[REDACTED]/api/products/12", keep_host=True) == "[REDACTED]/api/products/{id}"
+    assert attributes_fingerprint("GET", "client", {"http.method": "GET", "http.url": "http://[REDACTED]/a/7"}) == (
+        "GET [REDACTED]/a/{id}"
+    )
 
 
 def test_template_url_and_request_fingerprint() -> None:

@@ -91,9 +91,14 @@ def template_path(path: str) -> str:
 
 def template_url(url: str, *, keep_host: bool = False) -> str:
     """`template_path` of a full or relative URL; `keep_host` prefixes the host (client calls)."""
-    parts = urlsplit(url)
-    templated = template_path(parts.path or "/")
-    host = parts.netloc.rsplit("@", 1)[-1]
+    try:
+        parts = urlsplit(url)
+        path, host = parts.path, parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:  # e.g. a host redacted to "[REDACTED]" reads as a broken IPv6 literal
+        scheme, sep, rest = url.partition("://")
+        host, slash, path = rest.partition("/") if sep else ("", "", scheme)
+        path = slash + path
+    templated = template_path(path or "/")
     if keep_host and host:
         return f"{host}{templated}"
     return templated
