@@ -11,6 +11,9 @@ already in the page cache and the repetitions interleaved (machines are shared a
     parse     our parser and redaction: formats.read_path + redact_records, every record
               consumed, nothing stored (diagnostic: how much of ingest is reading, not writing)
     ceiling   orjson.loads line by line, iterating every span dict, nothing stored
+    store     the floor of any ingest into our schema: orjson.loads, one row tuple per span of
+              the `spans` table built with plain dict lookups (no redaction, promotion rules,
+              fingerprints or derivation), executemany into a new database (diagnostic)
     naive     json.loads line by line, one flattened dict per span (attributes as JSON),
               sqlite-utils insert_all into a new database: what a user might write
 
@@ -40,7 +43,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dataset import ensure_dataset
 
-PIPELINES = ("ingest", "parse", "ceiling", "naive")
+PIPELINES = ("ingest", "parse", "store", "ceiling", "naive")
 
 
 def run_ingest(path: Path, db: Path) -> int:
@@ -77,6 +80,58 @@ def run_ceiling(path: Path, db: Path) -> int:
                     for span in scope_spans["spans"]:
                         if span:
                             spans += 1
+    return spans
+
+
+def run_store(path: Path, db: Path) -> int:
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.writer import _SPAN_COLUMNS
+
+    def value(any_value: dict) -> object:
+        (kind, raw), *_ = any_value.items()
+        return int(raw) if kind == "intValue" else raw
+
+    insert = f"INSERT OR IGNORE INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(_SPAN_COLUMNS))})"
+    spans = 0
+    with Store(db) as store:
+        conn = store.conn
+        conn.execute("BEGIN")
+        ingest_id = conn.execute(
+            "INSERT INTO ingests (content_hash, source, format, ingested_at_ns) VALUES ('floor', 'floor', 'otlp', 0)"
+        ).lastrowid
+        resource_id = conn.execute("INSERT INTO resources (hash, attributes) VALUES ('floor', '{}')").lastrowid
+        rows = []
+        with path.open("rb") as handle:
+            for line in handle:
+                for resource_spans in orjson.loads(line).get("resourceSpans", ()):
+                    service = next(
+                        (
+                            value(a["value"])
+                            for a in resource_spans["resource"]["attributes"]
+                            if a["key"] == "service.name"
+                        ),
+                        None,
+                    )
+                    for scope_spans in resource_spans["scopeSpans"]:
+                        for span in scope_spans["spans"]:
+                            spans += 1
+                            attrs = {a["key"]: value(a["value"]) for a in span.get("attributes", ())}
+                            get = attrs.get
+                            start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+                            rows.append((
+                                span["traceId"], span["spanId"], span.get("parentSpanId"), 0, get("session.id"),
+                                get("user.id"), service, span["name"], span.get("kind", ""), start, end, end - start,
+                                "unset", None, get("http.method"), get("http.route"), get("http.status_code"),
+                                get("http.url"), get("db.system"), get("db.statement"), None, None,
+                                get("code.function"), get("code.filepath"), get("code.lineno"), None,
+                                orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode(), "[]", "[]", resource_id,
+                                ingest_id, span["name"],
+                            ))  # fmt: skip
+                            if len(rows) >= 2_000:
+                                conn.executemany(insert, rows)
+                                rows.clear()
+        conn.executemany(insert, rows)
+        conn.execute("COMMIT")
     return spans
 
 
@@ -117,7 +172,7 @@ def run_naive(path: Path, db: Path) -> int:
     return spans
 
 
-RUNNERS = {"ingest": run_ingest, "parse": run_parse, "ceiling": run_ceiling, "naive": run_naive}
+RUNNERS = {"ingest": run_ingest, "parse": run_parse, "store": run_store, "ceiling": run_ceiling, "naive": run_naive}
 
 
 def child(mode: str, path: Path) -> None:
@@ -196,6 +251,8 @@ def main() -> None:
         ("ingest / ceiling", rate["ingest"] / rate["ceiling"], 0.6),
         ("ingest / naive", rate["ingest"] / rate["naive"], 3.0),
         ("parse / ceiling", rate["parse"] / rate["ceiling"], None),
+        ("store / ceiling", rate["store"] / rate["ceiling"], None),
+        ("store / naive", rate["store"] / rate["naive"], None),
     ):
         verdict = "" if target is None else f"  target >= {target:g}: {'met' if value >= target else 'MISSED'}"
         print(f"{label:<17} {value:6.2f}{verdict}")
