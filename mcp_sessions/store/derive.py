@@ -318,8 +318,9 @@ def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
 def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     """Replace the trace rows with one statement, staged in a temporary table.
 
-    Measured on the 40k-span bench file, an INSERT per row (executemany) made the work of
-    the triggers on `traces` (schema 4) about half as expensive again.
+    Chosen under schema 4, when the triggers on `traces` computed the operation summaries: an
+    INSERT per row (executemany) made their work about half as expensive again on the 40k-span
+    bench file. Not measured again since schema 5 left them only trace_services and trace_search.
     """
     columns = ", ".join(_TRACE_COLUMNS)
     # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.
