@@ -63,7 +63,7 @@ class Running:
         self.sock = receiver.bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = receiver.create_app(self.store, max_body=max_body)
+        self.app = receiver.create_app(self.store, limits=receiver.ReceiverLimits(max_body=max_body))
         self.server = receiver.uvicorn_server(self.app)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
