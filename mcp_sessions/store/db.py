@@ -29,6 +29,7 @@ is read-only or damaged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -282,6 +283,10 @@ class Store:
         except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError):
             raise
         except sqlite3.Error as exc:
+            conn = self.conn
+            if conn.in_transaction:  # a failed COMMIT can leave the transaction open
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise write_error(exc, self.path) from exc
 
     def page_bytes(self) -> int:
