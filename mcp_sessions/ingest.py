@@ -167,8 +167,12 @@ def ingest_file(
     source = label or str(path)
     try:
         check_regular_file(path)
-        content_hash = _sha256(path)
-        parsed = read_path(path, rules)
+        parsed = read_path(path, rules)  # first: a file too big to read is refused before it is hashed
+        try:
+            content_hash = _sha256(path)
+        except BaseException:
+            parsed.__exit__()
+            raise
         with (
             parsed,
             store.writing() as conn,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,7 +134,12 @@ def _over_limit(what: str, limit: int) -> str:
 
 
 def _read_bounded(handle: IO[bytes], limit: int, what: str) -> bytes:
-    """The rest of `handle`, refused once it passes `limit` bytes (never more is read)."""
+    """The rest of `handle`, refused once it passes `limit` bytes (never more is read).
+
+    A plain file's size is known without reading it; a gzip stream's only by inflating it.
+    """
+    if not isinstance(handle, gzip.GzipFile) and os.fstat(handle.fileno()).st_size - handle.tell() > limit:
+        raise MalformedInputError(_over_limit(what, limit))
     data = handle.read(max(limit, 0) + 1)
     if len(data) > limit:
         raise MalformedInputError(_over_limit(what, limit))
