@@ -150,6 +150,22 @@ def test_a_value_out_of_range_in_a_file_names_the_field(tmp_path: Path, db_path:
     assert count(db_path) == 0 and count(db_path, "ingests") == 0
 
 
+def test_a_non_finite_or_huge_number_in_a_promoted_attribute_is_stored_without_its_column(
+    tmp_path: Path, db_path: Path
+):
+    attrs = [
+        {"key": "http.response.status_code", "value": {"doubleValue": "Infinity"}},
+        {"key": "code.lineno", "value": {"stringValue": "9" * 30}},
+    ]
+    path = tmp_path / "odd-numbers.json"
+    path.write_text(json.dumps(otlp({"startTimeUnixNano": "1", "attributes": attrs})))
+    with Store(db_path) as store:
+        result = ingest_file(store, path)
+    assert result.status == "stored", result.error
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT http_status, code_lineno FROM spans").fetchall() == [(None, None)]
+
+
 def test_a_fifo_is_refused_without_being_opened(tmp_path: Path, db_path: Path):
     fifo = tmp_path / "recordings" / "pipe.json"
     fifo.parent.mkdir()
