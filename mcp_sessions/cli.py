@@ -18,6 +18,7 @@ from mcp_sessions.config import DB_ENV_VAR, REDACTION_ENV_VAR, REDACTION_FILENAM
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 
 if TYPE_CHECKING:
+    from mcp_sessions.receiver_limits import ReceiverLimits
     from mcp_sessions.redact import RedactionRules
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -54,6 +55,49 @@ def _redaction_rules(args: argparse.Namespace) -> RedactionRules:
     return rules
 
 
+def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
+    group = parser.add_argument_group(f"receiver limits{what}")
+    group.add_argument("--max-body-mb", type=float, default=16, help="largest request, also decompressed (default 16)")
+    group.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=256,
+        help="memory budget for requests being decoded and written; beyond it 503 + Retry-After (default 256)",
+    )
+    group.add_argument(
+        "--max-db-mb", type=float, help="storage quota: refuse new data (503) once the database is this big"
+    )
+    group.add_argument(
+        "--max-connections", type=int, default=256, help="open connections at once; idle ones make room (default 256)"
+    )
+
+
+def _receiver_limits(args: argparse.Namespace) -> ReceiverLimits:
+    from mcp_sessions.receiver_limits import MIB, ReceiverLimits
+
+    try:
+        max_body = int(args.max_body_mb * MIB)
+        return ReceiverLimits(
+            max_body=max_body,
+            max_inflight=int(args.max_inflight_mb * MIB),
+            max_reading=max(max_body, ReceiverLimits.max_reading),
+            max_db_bytes=int(args.max_db_mb * MIB) if args.max_db_mb is not None else None,
+            max_connections=args.max_connections,
+        )
+    except ValueError as exc:
+        raise InvalidArgumentError(f"receiver limits: {exc}; give positive numbers") from None
+
+
+def _wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="how long to wait while another mcp-sessions process writes the database (default 30)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcp-sessions",
@@ -73,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for standard input")
     _redaction_option(ingest)
+    _wait_option(ingest)
     _db_option(ingest)
 
     collect = commands.add_parser(
@@ -84,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     collect.add_argument("--port", type=int, default=4318, help="port (default 4318, the OTLP/HTTP port)")
-    collect.add_argument("--max-body-mb", type=float, default=16, help="largest request accepted (default 16)")
+    _receiver_options(collect)
     _redaction_option(collect)
     _db_option(collect)
 
@@ -92,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the MCP server (stdio, or Streamable HTTP with --http)",
         description="Run the MCP server on standard input/output for IDE agents, or over Streamable HTTP for a "
-        "shared server. The database is opened read-only unless --allow-ingest is given. Logs go to stderr.",
+        "shared server. The database is opened read-only and must exist (run `ingest` or `collect` first) "
+        "unless --allow-ingest or --collect is given. Logs go to stderr.",
     )
     serve.add_argument("--http", action="store_true", help="serve Streamable HTTP at http://HOST:PORT/mcp")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
@@ -100,7 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token",
         default=os.environ.get("MCP_SESSIONS_TOKEN"),
-        help="bearer token HTTP clients must send (default $MCP_SESSIONS_TOKEN); required beyond loopback",
+        help="bearer token HTTP clients must send (default $MCP_SESSIONS_TOKEN), 16 characters at least; required "
+        "beyond loopback",
+    )
+    serve.add_argument(
+        "--session-idle-minutes",
+        type=float,
+        default=30,
+        metavar="MINUTES",
+        help="an HTTP session unused this long is closed; the client starts a new one (default 30)",
     )
     serve.add_argument(
         "--allowed-host",
@@ -123,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also receive OTLP/HTTP in the same process (default 127.0.0.1:4318)",
     )
+    _receiver_options(serve, " (with --collect)")
     _redaction_option(serve, " for --allow-ingest and --collect")
     _db_option(serve)
 
@@ -134,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--recordings", type=Path, help="recordings to use instead of the bundled ones")
     _db_option(demo)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="upgrade the database to this version's schema",
+        description="Upgrade an existing database in place to the schema this mcp-sessions reads (writers such as "
+        "ingest and collect do this on their own; the read-only `serve` asks for it). Nothing stored is lost.",
+    )
+    _wait_option(migrate)
+    _db_option(migrate)
 
     prune = commands.add_parser(
         "prune",
@@ -200,7 +264,7 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
 
     rules = _redaction_rules(args)
     stored = unchanged = failed = spans = logs = 0
-    with Store(db_path) as store:
+    with Store(db_path, busy_timeout_s=args.wait) as store:
         for result in ingest_paths(store, args.paths, rules=rules):
             if result.status == "failed":
                 failed += 1
@@ -242,14 +306,25 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
 
-    rules = _redaction_rules(args) if args.allow_ingest or args.collect else DEFAULT_RULES
-    Store(db_path).close()  # create or upgrade the file now, so setup errors surface before the protocol starts
+    writes = bool(args.allow_ingest or args.collect)
+    rules = _redaction_rules(args) if writes else DEFAULT_RULES
+    limits = _receiver_limits(args) if args.collect else None
+    # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
+    # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/db.py).
+    Store(db_path, readonly=not writes).close()
     mcp = create_server(db_path, ingest_roots=args.allow_ingest, redaction=rules)
     mcp_http = None
     if args.http or args.collect:  # the HTTP stack loads only when asked for: stdio starts faster without it
         from mcp_sessions import http, receiver
     if args.http:
-        app = http.build_app(mcp, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allowed_host)
+        app = http.build_app(
+            mcp,
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            allowed_hosts=args.allowed_host,
+            session_idle_s=args.session_idle_minutes * 60,
+        )
         mcp_sock = receiver.bind(args.host, args.port)
         mcp_http = receiver.uvicorn_server(app)
         print(
@@ -268,7 +343,7 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
                 host, port = _host_port(args.collect)
                 sock = receiver.bind(host, port)
                 print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
-                collector = receiver.uvicorn_server(receiver.create_app(collector_store, rules=rules))
+                collector = receiver.uvicorn_server(receiver.create_app(collector_store, limits=limits, rules=rules))
                 tasks.start_soon(lambda: collector.serve(sockets=[sock]))
             if mcp_http is not None:
                 await mcp_http.serve(sockets=[mcp_sock])
@@ -299,6 +374,7 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.store import Store
 
     rules = _redaction_rules(args)
+    limits = _receiver_limits(args)
     with Store(db_path) as store:
         sock = receiver.bind(args.host, args.port)
         port = sock.getsockname()[1]
@@ -307,8 +383,7 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
             f"set OTEL_EXPORTER_OTLP_ENDPOINT=http://{args.host}:{port}; Ctrl-C stops",
             file=sys.stderr,
         )
-        max_body = int(args.max_body_mb * 1024 * 1024)
-        anyio.run(lambda: receiver.serve_receiver(store, sock, max_body=max_body, rules=rules))
+        anyio.run(lambda: receiver.serve_receiver(store, sock, limits=limits, rules=rules))
     return EXIT_OK
 
 
@@ -316,7 +391,7 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.render.markdown import duration, timestamp
     from mcp_sessions.store import Store, queries
 
-    with Store(db_path) as store:
+    with Store(db_path, readonly=True) as store:
         page = queries.list_sessions(
             store.conn,
             queries.SessionFilter(
@@ -349,6 +424,18 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
         print(f"shows {len(page.rows)} of {page.total} sessions")
     if unsessioned:
         print(f"{unsessioned} traces carry no session key (ask an agent: list_traces(unsessioned=True))")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace, db_path: Path) -> int:
+    from mcp_sessions.store.db import migrate_file
+
+    before, applied = migrate_file(db_path, busy_timeout_s=args.wait)
+    if not applied:
+        print(f"{db_path} is at schema version {before}, the current one; nothing to do")
+        return EXIT_OK
+    steps = "; ".join(f"{m.version}: {m.summary}" for m in applied)
+    print(f"migrated {db_path} from schema version {before} to {applied[-1].version} ({steps})")
     return EXIT_OK
 
 
@@ -393,6 +480,7 @@ _COMMANDS = {
     "collect": cmd_collect,
     "serve": cmd_serve,
     "sessions": cmd_sessions,
+    "migrate": cmd_migrate,
     "prune": cmd_prune,
     "forget": cmd_forget,
 }

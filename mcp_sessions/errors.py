@@ -6,7 +6,11 @@
     │   ├── UnsupportedFormatError   a format we recognise but do not read yet
     │   └── MalformedInputError      the right format, but broken (names the field)
     ├── StoreError                   the database cannot be used as it is
-    │   └── SchemaVersionError       the database was written by a newer mcp-sessions
+    │   ├── SchemaVersionError       the database was written by a newer mcp-sessions
+    │   ├── SchemaTooOldError        a reader found an older schema: run `mcp-sessions migrate`
+    │   ├── DatabaseMissingError     a reader found no database (or an empty one) at the path
+    │   ├── DatabaseBusyError        another process holds the write lock (retry when it ends)
+    │   └── StorageFullError         the disk, or the configured storage quota, is full
     └── QueryError                   a question the caller can fix
         ├── NotFoundError            no such session / trace / span (suggests what exists)
         └── InvalidArgumentError     an argument out of range or unparsable
@@ -42,6 +46,22 @@ class StoreError(McpSessionsError):
 
 class SchemaVersionError(StoreError):
     """The database was written by a newer mcp-sessions than this one."""
+
+
+class SchemaTooOldError(StoreError):
+    """A reader found an older schema; `mcp-sessions migrate` upgrades it."""
+
+
+class DatabaseMissingError(StoreError):
+    """A reader found no database, or an empty one, at the path it was given."""
+
+
+class DatabaseBusyError(StoreError):
+    """Another process held the database's write lock for longer than we wait."""
+
+
+class StorageFullError(StoreError):
+    """Nothing more can be stored: the disk is full, or the storage quota is reached."""
 
 
 class QueryError(McpSessionsError):

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.formats.coerce import MAX_TIME_NS
 
 _RELATIVE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w)\s*(?:ago)?\s*\Z", re.IGNORECASE)
 _UNIT_SECONDS = {
@@ -24,13 +25,18 @@ _UNIT_SECONDS = {
 
 
 def parse_time(text: str | None, field: str, *, now_ns: int | None = None) -> int | None:
-    """ISO 8601 (`2026-11-20T14:00:00Z`, a date alone) or an age (`90m`, `2h`, `7d`) → ns since epoch."""
+    """ISO 8601 (`2026-11-20T14:00:00Z`, a date alone) or an age (`90m`, `2h`, `7d`) → ns since epoch.
+
+    A time outside what is ever stored (before 1970, after 2100) is clamped to that range: it
+    selects exactly what it would have selected, and never overflows a query.
+    """
     if text is None or not text.strip():
         return None
     match = _RELATIVE.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        return (now_ns if now_ns is not None else time.time_ns()) - int(seconds * 1e9)
+        now = now_ns if now_ns is not None else time.time_ns()
+        return _clamp(now - int(seconds * 1e9)) if seconds < MAX_TIME_NS / 1e9 else 0
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -39,7 +45,11 @@ def parse_time(text: str | None, field: str, *, now_ns: int | None = None) -> in
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1_000_000) * 1_000
+    return _clamp(int(parsed.timestamp() * 1_000_000) * 1_000)
+
+
+def _clamp(ns: int) -> int:
+    return min(max(ns, 0), MAX_TIME_NS)
 
 
 def parse_age(text: str, field: str, *, now_ns: int | None = None) -> int:

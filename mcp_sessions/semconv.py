@@ -24,10 +24,12 @@ def first(attributes: Mapping[str, Any], *keys: str) -> Any:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """An integer column's value; None for what is no 64-bit integer (text, infinity, 2**70)."""
     try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = int(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is None or -(2**63) <= number < 2**63 else None
 
 
 def _str_or_none(value: Any) -> str | None:

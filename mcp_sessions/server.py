@@ -37,14 +37,15 @@ def create_server(
 ) -> MCPServer:
     """The MCP server over `db_path`: read-only, unless `ingest_roots` enables `ingest_recording`.
 
+    Read-only, the file must exist at the current schema (StoreError otherwise, when a client connects).
+
     What that tool stores is redacted under `redaction` (the built-in rules unless a config adds some).
     """
     readonly = not ingest_roots
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
-        if readonly:
-            Store(db_path).close()  # create or upgrade the file once; every query handle is read-only
+        # A read-only server never creates, upgrades or writes the file (see store/db.py).
         store = Store(db_path, readonly=readonly)
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
         # scans, which otherwise re-walk it during every large analysis (the diff's p95 on 2M spans

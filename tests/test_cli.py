@@ -110,7 +110,9 @@ def test_newer_database_is_a_one_line_error(db_path: Path):
 
 @pytest.mark.parametrize("command", ["sessions", "ingest"])
 def test_db_option_works_before_or_after_the_command(command, db_path: Path, samples: Path):
-    extra = [str(samples / "otlp" / "spec-example-trace.json")] if command == "ingest" else []
-    result = run("--db", str(db_path), command, *extra)
+    sample = str(samples / "otlp" / "spec-example-trace.json")
+    if command == "sessions":
+        run("ingest", sample, "--db", str(db_path))  # `sessions` reads only: the file must exist
+    result = run("--db", str(db_path), command, *([sample] if command == "ingest" else []))
     assert result.returncode == 0
     assert db_path.exists()

@@ -60,3 +60,71 @@ def test_enum_by_number_or_name(raw):
 
 def test_unknown_enum_falls_back_to_default():
     assert enum_value(9, {}, {2: "server"}, "span_kind_", "kind", "unspecified") == "unspecified"
+
+
+# ---- the bounds every stored value meets ----------------------------------------------------------
+
+from mcp_sessions.formats.coerce import (  # noqa: E402
+    MAX_ATTRIBUTE_DEPTH,
+    MAX_ATTRIBUTE_VALUES,
+    MAX_TIME_NS,
+    attributes_problem,
+    checked_records,
+    to_time_ns,
+)
+from mcp_sessions.model import LogRecord, SkippedRecords, Span  # noqa: E402
+
+
+@pytest.mark.parametrize("raw", [2**63, -(2**63) - 1, "18446744073709551615", 1e30, "9" * 41])
+def test_integers_beyond_64_bits_are_refused_naming_the_field(raw):
+    with pytest.raises(MalformedInputError, match=r"^spans\[3\]\.x[ :]"):
+        to_int(raw, "spans[3].x")
+
+
+@pytest.mark.parametrize("raw", ["-1", MAX_TIME_NS + 1, "18446744073709551615"])
+def test_times_outside_the_stored_range_are_refused(raw):
+    with pytest.raises(MalformedInputError, match=r"endTimeUnixNano .* is out of range"):
+        to_time_ns(raw, "spans[0].endTimeUnixNano")
+
+
+def test_times_inside_the_range_pass_in_every_spelling():
+    assert to_time_ns("1700000000000000000", "t") == 1_700_000_000_000_000_000
+    assert to_time_ns(0, "t") == 0 and to_time_ns(MAX_TIME_NS, "t") == MAX_TIME_NS
+    assert to_time_ns(None, "t", default=5) == 5
+
+
+def nested(depth: int) -> object:
+    value: object = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_attribute_bounds():
+    assert attributes_problem({"a": "b", "n": 2**63 - 1, "f": 1.5, "l": [1, {"k": "v"}]}, "attributes") is None
+    assert attributes_problem({"deep": nested(MAX_ATTRIBUTE_DEPTH - 1)}, "attributes") is None
+    deep = attributes_problem({"deep": nested(MAX_ATTRIBUTE_DEPTH + 1)}, "attributes")
+    assert deep and deep.startswith("attributes.deep") and "nests more than" in deep
+    wide = attributes_problem({f"k{i}": i for i in range(MAX_ATTRIBUTE_VALUES + 1)}, "attributes")
+    assert wide == f"attributes holds more than {MAX_ATTRIBUTE_VALUES} values"
+    big = attributes_problem({"x": {"y": [1, 2**64]}}, "attributes")
+    assert big == "attributes.x.y[1] 18446744073709551616 is out of range (more than 64 bits)"
+
+
+def span(span_id: str, **fields: object) -> Span:
+    base: dict = dict(trace_id="a" * 32, span_id=span_id, parent_span_id=None, name="s", kind="internal")
+    return Span(**{**base, "start_ns": 1, "end_ns": 2, **fields})
+
+
+def test_checked_records_fail_a_file_or_isolate_for_a_receiver():
+    records = [span("1" * 16), span("2" * 16, end_ns=2**64 - 1), span("3" * 16, attributes={"d": nested(40)})]
+    logs = [LogRecord(time_ns=-5, observed_time_ns=None, severity_number=None, severity_text=None, body="x")]
+    before = [repr(r) for r in records]
+    with pytest.raises(MalformedInputError, match=r"span 2 \(trace a+, span 2+\): end time 18446744073709551615"):
+        list(checked_records(records))
+    isolated = list(checked_records(records + logs, isolate=True))
+    assert isolated[0] is records[0]
+    assert [type(r) for r in isolated] == [Span, SkippedRecords, SkippedRecords, SkippedRecords]
+    assert [r.kind for r in isolated[1:]] == ["rejected span", "rejected span", "rejected log"]
+    assert "log record 1: time -5 is out of range" in isolated[3].reason
+    assert [repr(r) for r in records] == before  # the input is unchanged

@@ -22,6 +22,7 @@ from mcp_sessions.analysis.diff import (
 from mcp_sessions.analysis.diff.align import align, loose_key
 from mcp_sessions.analysis.diff.noise import MIN_DELTA_NS, confirmed, large_enough, mann_whitney_p
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+from mcp_sessions.formats.coerce import MAX_TIME_NS
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.model import Event, Span
 from mcp_sessions.render.diff import render_diff
@@ -457,7 +458,7 @@ async def test_pathological_traces_deep_wide_and_odd_against_each_other(tmp_path
     deep = [otlp("d" * 32, i, i - 1 if i else None, i, 20_000 - i, f"level {i}") for i in range(5_000)]
     wide = [otlp("e" * 32, 0, None, 0, 10**9, "root")]
     wide += [otlp("e" * 32, i, 0, i * 10, i * 10 + 5, f"op {i} " + "x" * 500) for i in range(1, 5_000)]
-    odd = [otlp("f" * 32, 0, None, 0, 0, ""), otlp("f" * 32, 1, 0, 2**62, 2**63 - 1, "far future")]
+    odd = [otlp("f" * 32, 0, None, 0, 0, ""), otlp("f" * 32, 1, 0, MAX_TIME_NS // 2, MAX_TIME_NS, "far future")]
     path = tmp_path / "odd.json"
     path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": deep + wide + odd}]}]}))
     db = tmp_path / "odd.db"

@@ -12,6 +12,7 @@ from mcp import Client
 
 from mcp_sessions.cli import build_parser
 from mcp_sessions.server import create_server
+from mcp_sessions.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -20,6 +21,7 @@ DESCRIPTION_LIMIT = 1_000
 
 @pytest.fixture
 async def tools(tmp_path: Path):
+    Store(tmp_path / "docs.db").close()  # the read-only server serves an existing database only
     async with Client(create_server(tmp_path / "docs.db")) as client:
         return (await client.list_tools()).tools
 

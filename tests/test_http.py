@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,35 @@ def test_oversized_requests_are_refused(loopback: int):
     huge = {**INIT, "params": {**INIT["params"], "padding": "x" * (2 * 1024 * 1024)}}
     response = httpx.post(f"http://127.0.0.1:{loopback}/mcp", json=huge, headers=ACCEPT)
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive(exposed: int, scheme: str):
+    headers = {**ACCEPT, "authorization": f"{scheme} {TOKEN}"}
+    assert httpx.post(f"http://127.0.0.1:{exposed}/mcp", json=INIT, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["x", "short-token-15c", " padded-token-with-spaces "])
+def test_a_short_or_padded_token_refuses_to_start(otlp_db: Path, token: str):
+    args = ["serve", "--db", str(otlp_db), "--http", "--port", str(free_port()), "--token", token]
+    result = subprocess.run(
+        [sys.executable, "-m", "mcp_sessions", *args], capture_output=True, timeout=60, env=dict(os.environ)
+    )
+    assert result.returncode == 2
+    assert "at least 16 characters" in result.stderr.decode()
+
+
+def test_an_idle_http_session_expires(http_db: Path):
+    process, port = start(http_db, "--session-idle-minutes", "0.02")  # 1.2 s
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        opened = httpx.post(url, json=INIT, headers=ACCEPT)
+        session = opened.headers["mcp-session-id"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        headers = {**ACCEPT, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"}
+        assert httpx.post(url, json=ping, headers=headers).status_code == 200
+        time.sleep(4)  # no request at all for more than the idle time (every request is activity)
+        assert httpx.post(url, json=ping, headers=headers).status_code == 404  # the client starts a new session
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from mcp_sessions.formats.coerce import MAX_TIME_NS
 from mcp_sessions.ingest import ingest_file
 from mcp_sessions.server import create_server
 from mcp_sessions.store import Store
@@ -33,7 +34,7 @@ def odd_db(tmp_path: Path) -> Path:
     deep = [_span("d" * 32, i, i - 1 if i else None, i, 20_000 - i, f"level {i}") for i in range(5_000)]
     wide = [_span("e" * 32, 0, None, 0, 10**9, "root")]
     wide += [_span("e" * 32, i, 0, i * 10, i * 10 + 5, "x" * 5_000 if i == 7 else "SELECT 1") for i in range(1, 5_000)]
-    odd = [_span("f" * 32, 0, None, 0, 0, ""), _span("f" * 32, 1, 0, 2**62, 2**63 - 1, "far future")]
+    odd = [_span("f" * 32, 0, None, 0, 0, ""), _span("f" * 32, 1, 0, MAX_TIME_NS // 2, MAX_TIME_NS, "far future")]
     spans = deep + wide + odd
     path = tmp_path / "odd.json"
     path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))

@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 
 from mcp_sessions.server import create_server
+from mcp_sessions.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -142,6 +143,7 @@ async def test_out_of_range_arguments_are_rejected_by_the_schema(otlp_db: Path):
 
 
 async def test_empty_database_answers_with_what_to_do(db_path: Path):
+    Store(db_path).close()  # created by a writer (ingest, collect), holding nothing yet
     async with Client(create_server(db_path)) as client:
         result = await client.call_tool("list_sessions", {})
     assert "mcp-sessions ingest" in text(result)

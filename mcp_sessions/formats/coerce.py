@@ -1,8 +1,24 @@
-"""Liberal readers for the values real exporters disagree on.
+"""Liberal readers for the values real exporters disagree on, and the bounds every stored value meets.
 
 Ids arrive as hex in either case or as base64 (protobuf JSON mapping); 64-bit ids are
 left-padded to the OTLP width. Integers arrive as numbers or strings. Every failure
 raises MalformedInputError naming the field, so the user knows what to fix.
+
+Bounds (what SQLite and the JSON encoder can hold, with room for arithmetic on them):
+
+    integers      fit a signed 64-bit integer (SQLite's INTEGER)
+    timestamps    0 ≤ t ≤ MAX_TIME_NS (2100-01-01 in ns since 1970): a duration or a sum
+                  of a few times never overflows
+    attributes    at most MAX_ATTRIBUTE_DEPTH levels of nested arrays/maps, at most
+                  MAX_ATTRIBUTE_VALUES values in one record's attributes, every integer
+                  inside them within 64 bits
+
+The format readers check times where they read them, naming the field
+(`spans[3].endTimeUnixNano 18446744073709551615 is out of range`); `check_record` checks a
+finished record of any format against every bound, so nothing out of range reaches the
+writer whatever the parser; `checked_records` applies it to a stream, either failing it
+(a file: nothing stored) or, for a receiver, replacing each bad span or log record by a
+rejected count so its neighbours are kept.
 """
 
 from __future__ import annotations
@@ -11,12 +27,19 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mcp_sessions.errors import MalformedInputError
+from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 
 TRACE_ID_HEX = 32
 SPAN_ID_HEX = 16
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01T00:00:00Z
+MAX_ATTRIBUTE_DEPTH = 32
+MAX_ATTRIBUTE_VALUES = 10_000
 
 _HEX = re.compile(r"\A[0-9a-fA-F]+\Z")
 
@@ -60,29 +83,192 @@ def _base64_to_hex(text: str, width: int, where: str) -> str:
 
 
 def to_int(value: Any, where: str, *, default: int | None = None) -> int | None:
-    """An integer from a JSON number or a decimal string (OTLP int64 fields are strings)."""
+    """An integer from a JSON number or a decimal string (OTLP int64 fields are strings), within 64 bits."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         raise MalformedInputError(f"{where}: expected an integer, got a boolean")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return int(value)
-        raise MalformedInputError(f"{where}: expected an integer, got {value!r}")
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            try:
-                as_float = float(value)
-            except ValueError:
-                raise MalformedInputError(f"{where}: expected an integer, got {value[:40]!r}") from None
-            if math.isfinite(as_float):
-                return int(as_float)
-            raise MalformedInputError(f"{where}: expected an integer, got {value[:40]!r}") from None
-    raise MalformedInputError(f"{where}: expected an integer, got {type(value).__name__}")
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise MalformedInputError(f"{where}: expected an integer, got {value!r}")
+        number = int(value)
+    elif isinstance(value, str):
+        number = _int_from_text(value, where)
+    else:
+        raise MalformedInputError(f"{where}: expected an integer, got {type(value).__name__}")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise MalformedInputError(f"{where} {_shown(value)} is out of range (more than 64 bits)")
+    return number
+
+
+def _int_from_text(value: str, where: str) -> int:
+    text = value.strip()
+    if len(text) > 40:  # no 64-bit number is this long; int() of a huge string is slow
+        raise MalformedInputError(f"{where}: expected an integer, got {value[:40]!r}…")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        as_float = float(text)
+    except ValueError:
+        raise MalformedInputError(f"{where}: expected an integer, got {value[:40]!r}") from None
+    if not math.isfinite(as_float):
+        raise MalformedInputError(f"{where}: expected an integer, got {value[:40]!r}")
+    return int(as_float)
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def to_time_ns(value: Any, where: str, *, default: int | None = None) -> int | None:
+    """A timestamp in ns since 1970 (number or decimal string) within the stored range; see the module docstring."""
+    number = to_int(value, where, default=default)
+    return None if number is None else check_time_ns(number, where, value)
+
+
+def check_time_ns(number: int, where: str, raw: Any = None) -> int:
+    """`number` if it is a timestamp we can store, else MalformedInputError naming `where` and the value."""
+    if 0 <= number <= MAX_TIME_NS:
+        return number
+    raise MalformedInputError(_time_message(number if raw is None else raw, where))
+
+
+def time_problem(number: int, where: str) -> str | None:
+    """The out-of-range message for a timestamp, or None when it is fine (for readers that count rejects)."""
+    return None if 0 <= number <= MAX_TIME_NS else _time_message(number, where)
+
+
+def _time_message(value: Any, where: str) -> str:
+    return (
+        f"{where} {_shown(value)} is out of range "
+        f"(timestamps are nanoseconds since 1970, from 0 to {MAX_TIME_NS}, the year 2100)"
+    )
+
+
+def attributes_problem(attributes: Any, where: str) -> str | None:
+    """Why `attributes` (a record's attribute map, or any decoded value) cannot be stored, or None.
+
+    Too deep a nesting, too many values, or an integer beyond 64 bits; most maps are flat
+    strings, which cost one type check each.
+    """
+    budget = [MAX_ATTRIBUTE_VALUES]
+    return _value_problem(attributes, where, 0, budget)
+
+
+def _value_problem(value: Any, where: str, depth: int, budget: list[int]) -> str | None:
+    kind = type(value)
+    if kind is dict or kind is list:
+        if depth >= MAX_ATTRIBUTE_DEPTH:
+            return f"{where} nests more than {MAX_ATTRIBUTE_DEPTH} levels of arrays or maps"
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            return f"{where} holds more than {MAX_ATTRIBUTE_VALUES} values"
+        items = value.items() if kind is dict else enumerate(value)
+        for key, item in items:
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item_kind is float or item is None:
+                continue
+            problem = _value_problem(item, f"{where}.{key}" if kind is dict else f"{where}[{key}]", depth + 1, budget)
+            if problem:
+                return problem
+        return None
+    if kind is int and not INT64_MIN <= value <= INT64_MAX:
+        return f"{where} {_shown(value)} is out of range (more than 64 bits)"
+    return None
+
+
+def record_problem(record: Record) -> str | None:
+    """Why `record` (of any format) cannot be stored as it is, or None; see the module docstring."""
+    if isinstance(record, Span):
+        return (
+            time_problem(record.start_ns, "start time")
+            or time_problem(record.end_ns, "end time")
+            or attributes_problem(record.attributes, "attributes")
+            or attributes_problem(record.resource, "resource attributes")
+            or next(
+                (
+                    problem
+                    for n, event in enumerate(record.events)
+                    if (
+                        problem := time_problem(event.time_ns, f"events[{n}] time")
+                        or attributes_problem(event.attributes, f"events[{n}].attributes")
+                    )
+                ),
+                None,
+            )
+            or next(
+                (
+                    problem
+                    for n, link in enumerate(record.links)
+                    if (problem := attributes_problem(link.attributes, f"links[{n}].attributes"))
+                ),
+                None,
+            )
+        )
+    if isinstance(record, LogRecord):
+        return (
+            time_problem(record.time_ns, "time")
+            or (None if record.observed_time_ns is None else time_problem(record.observed_time_ns, "observed time"))
+            or _int64_problem(record.severity_number, "severity number")
+            or attributes_problem(record.attributes, "attributes")
+            or attributes_problem(record.resource, "resource attributes")
+            or attributes_problem(record.body, "body")
+        )
+    if isinstance(record, Event):
+        return (
+            (None if record.time_ns is None else time_problem(record.time_ns, "time"))
+            or _int64_problem(record.duration_ns, "duration")
+            or _int64_problem(record.status, "status")
+            or _int64_problem(record.seq, "sequence number")
+            or attributes_problem(record.detail, "detail")
+        )
+    return None
+
+
+def _int64_problem(value: int | None, where: str) -> str | None:
+    if value is None or INT64_MIN <= value <= INT64_MAX:
+        return None
+    return f"{where} {_shown(value)} is out of range (more than 64 bits)"
+
+
+def _describe(record: Span | LogRecord | Event, ordinal: int) -> str:
+    if isinstance(record, Span):
+        return f"span {ordinal} (trace {record.trace_id}, span {record.span_id})"
+    if isinstance(record, LogRecord):
+        return f"log record {ordinal}"
+    return f"event {ordinal} ({record.kind})"
+
+
+_REJECTED = {Span: "rejected span", LogRecord: "rejected log", Event: "rejected event"}
+
+
+def checked_records(records: Iterable[Record], *, isolate: bool = False) -> Iterator[Record]:
+    """`records` with every one checked by `record_problem`.
+
+    A bad record raises MalformedInputError (nothing of the input should be stored), or with
+    `isolate` becomes `SkippedRecords("rejected span" | "rejected log" | "rejected event", 1,
+    reason)` so the records beside it are kept.
+    """
+    ordinals = {Span: 0, LogRecord: 0, Event: 0}
+    for record in records:
+        kind = type(record)
+        if kind not in ordinals:
+            yield record
+            continue
+        ordinals[kind] += 1
+        problem = record_problem(record)
+        if problem is None:
+            yield record
+            continue
+        message = f"{_describe(record, ordinals[kind])}: {problem}"  # type: ignore[arg-type]
+        if not isolate:
+            raise MalformedInputError(message)
+        yield SkippedRecords(_REJECTED[kind], 1, reason=message)
 
 
 def enum_value(

@@ -27,12 +27,18 @@ The whole file is tried as one request first, then as the Collector file exporte
 `format: proto` stream: messages each prefixed by a 4-byte big-endian length. A protobuf
 file may begin with b"\n{" (field 1, 123 bytes long), so JSON that fails to decode is
 tried as protobuf before its JSON error is reported.
+
+Memory is bounded before anything is read whole: a whole document (any JSON document,
+a protobuf request or length-prefixed stream of them) may hold at most MAX_DOCUMENT_BYTES
+(after gzip), and so may one line of JSON Lines; the first bytes decide which path a
+file takes, so a huge file that is not JSON is refused without reading it.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +57,8 @@ from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 
 _BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+_PROBE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,31 +80,39 @@ class Parsed:
             self.handle.close()
 
 
-def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES) -> Parsed:
+def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES, *, limit: int = MAX_DOCUMENT_BYTES) -> Parsed:
     """Recognise `path` and return its records; raises InputError subclasses with clear text.
 
-    `rules` reach the rrweb parser, which decides there whether a typed value may be kept.
+    `rules` reach the rrweb parser, which decides there whether a typed value may be kept;
+    `limit` bounds what is held in memory at once (see the module docstring).
     """
     handle = _open(path)
     try:
-        first_line = handle.readline()
+        probe = handle.read(_PROBE_BYTES)
+        handle.seek(0)
+        if probe.strip() and probe.removeprefix(_BOM).lstrip()[:1] not in (b"{", b"["):
+            data = _read_bounded(handle, limit, "a protobuf export")
+            return _read_protobuf(data, data[:16])
+        first_line = handle.readline(limit + 1)
+        if len(first_line) > limit:
+            raise MalformedInputError(_over_limit("its first line", limit))
         head = first_line  # every byte read so far: protobuf may begin with what looks like blank lines
         if first_line.startswith(_BOM):
             first_line = first_line[len(_BOM) :]
         while first_line and not first_line.strip():
-            first_line = handle.readline()
+            first_line = handle.readline(limit + 1)
             head += first_line
         if not first_line:
             raise MalformedInputError("file is empty")
         start = first_line.lstrip()[:1]
         if start not in (b"{", b"["):
-            return _read_protobuf(head + handle.read(), head)
+            return _read_protobuf(head + _read_bounded(handle, limit - len(head), "a protobuf export"), head)
         rest = handle.read(1 << 16)
         if rest.strip() and _try_decode(first_line) is not _UNDECODABLE:
-            streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest, rules), handle)
+            streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest, rules, limit), handle)
             handle = None  # the Parsed owns it now
             return streamed
-        remainder = handle.read()
+        remainder = _read_bounded(handle, limit - len(first_line) - len(rest), "a JSON document")
     finally:
         if handle is not None:
             handle.close()
@@ -108,6 +124,26 @@ def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES) -> Parsed:
             raise
         return protobuf
     return _classify_document(doc, rules)
+
+
+def _over_limit(what: str, limit: int) -> str:
+    return (
+        f"{what} is over the {limit // (1024 * 1024)} MiB limit for a whole document; split the file, "
+        "or export JSON Lines (one request a line), which is streamed"
+    )
+
+
+def _read_bounded(handle: IO[bytes], limit: int, what: str) -> bytes:
+    """The rest of `handle`, refused once it passes `limit` bytes (never more is read).
+
+    A plain file's size is known without reading it; a gzip stream's only by inflating it.
+    """
+    if not isinstance(handle, gzip.GzipFile) and os.fstat(handle.fileno()).st_size - handle.tell() > limit:
+        raise MalformedInputError(_over_limit(what, limit))
+    data = handle.read(max(limit, 0) + 1)
+    if len(data) > limit:
+        raise MalformedInputError(_over_limit(what, limit))
+    return data
 
 
 def _read_protobuf(data: bytes, head: bytes) -> Parsed:
@@ -269,10 +305,12 @@ def _classify_document(doc: Any, rules: RedactionRules) -> Parsed:
     )
 
 
-def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes, rules: RedactionRules) -> Iterator[Record]:
+def _json_lines(
+    handle: IO[bytes], first_line: bytes, rest: bytes, rules: RedactionRules, limit: int = MAX_DOCUMENT_BYTES
+) -> Iterator[Record]:
     """Each line one OTLP export request, as the Collector's file exporter writes them."""
     rrweb_state = rrweb.RrwebState(rules=rules)  # PostHog exports: one recording across many lines
-    for number, line in enumerate(_iter_lines(handle, first_line, rest), start=1):
+    for number, line in enumerate(_iter_lines(handle, first_line, rest, limit), start=1):
         if not line.strip():
             continue
         try:
@@ -295,13 +333,17 @@ def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes, rules: Redact
         yield from otlp_json.parse_request(doc, f"line {number}: ")
 
 
-def _iter_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[bytes]:
+def _iter_lines(handle: IO[bytes], first_line: bytes, rest: bytes, limit: int) -> Iterator[bytes]:
     yield first_line
     pending = rest
+    number = 1
     while True:
         *complete, pending = pending.split(b"\n")
         for line in complete:
+            number += 1
             yield line + b"\n"
+        if len(pending) > limit:
+            raise MalformedInputError(_over_limit(f"line {number + 1}", limit))
         chunk = handle.read(1 << 20)
         if not chunk:
             break

@@ -5,6 +5,11 @@ in any case, int64 as string or number, enum numbers or names, the legacy
 `instrumentationLibrarySpans` / `instrumentationLibraryLogs` spellings, Tempo's
 `batches` for `resourceSpans`, and the `{"result": ...}` wrapper of Jaeger's API v3.
 Unknown fields are ignored. Metrics are counted and skipped.
+
+Times must lie in the range `coerce` stores (a field beyond it is named in the error). A
+broken span or log record fails the whole request, as a file should; with `isolate` (the
+receiver) it becomes a `SkippedRecords("rejected span" | "rejected log", 1, reason)` and
+its neighbours are kept, as the protobuf reader does.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.formats.coerce import (
+    MAX_TIME_NS,
     SPAN_ID_HEX,
     TRACE_ID_HEX,
     enum_value,
@@ -24,6 +30,7 @@ from mcp_sessions.formats.coerce import (
     expect_list,
     normalize_id,
     to_int,
+    to_time_ns,
 )
 from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span, SpanEvent, SpanLink
 
@@ -53,8 +60,12 @@ def looks_like_otlp(doc: Any) -> bool:
     return any(key in doc for key in (*TRACE_KEYS, *LOG_KEYS, *METRIC_KEYS))
 
 
-def parse_request(doc: Any, where: str = "") -> Iterator[Record]:
-    """Yield the spans, log records and skipped-metric counts of one export request."""
+def parse_request(doc: Any, where: str = "", *, isolate: bool = False) -> Iterator[Record]:
+    """Yield the spans, log records and skipped-metric counts of one export request.
+
+    With `isolate`, a malformed span or log record is yielded as a rejected count instead of
+    failing the request (see the module docstring).
+    """
     if not isinstance(doc, dict):
         raise MalformedInputError(f"{where or 'document'}: expected an OTLP export object")
     if isinstance(doc.get("result"), dict):
@@ -62,10 +73,10 @@ def parse_request(doc: Any, where: str = "") -> Iterator[Record]:
         where = f"{where}result." if where else "result."
     for key in TRACE_KEYS:
         for i, resource_spans in enumerate(expect_list(doc.get(key), f"{where}{key}")):
-            yield from _resource_spans(resource_spans, f"{where}{key}[{i}]")
+            yield from _resource_spans(resource_spans, f"{where}{key}[{i}]", isolate)
     for key in LOG_KEYS:
         for i, resource_logs in enumerate(expect_list(doc.get(key), f"{where}{key}")):
-            yield from _resource_logs(resource_logs, f"{where}{key}[{i}]")
+            yield from _resource_logs(resource_logs, f"{where}{key}[{i}]", isolate)
     for key in METRIC_KEYS:
         count = 0
         for i, resource_metrics in enumerate(expect_list(doc.get(key), f"{where}{key}")):
@@ -145,7 +156,7 @@ def _scope_name(scope_container: dict[str, Any]) -> str | None:
     return None
 
 
-def _resource_spans(container: Any, where: str) -> Iterator[Span]:
+def _resource_spans(container: Any, where: str, isolate: bool = False) -> Iterator[Span | SkippedRecords]:
     container = expect_dict(container, where)
     resource = _resource(container, where)
     for scope_key in ("scopeSpans", "instrumentationLibrarySpans"):
@@ -154,7 +165,14 @@ def _resource_spans(container: Any, where: str) -> Iterator[Span]:
             scope_spans = expect_dict(scope_spans, scope_where)
             scope = _scope_name(scope_spans)
             for k, raw in enumerate(expect_list(scope_spans.get("spans"), f"{scope_where}.spans")):
-                yield _canonical_span(raw, resource, scope) or _span(raw, resource, scope, f"{scope_where}.spans[{k}]")
+                try:
+                    yield _canonical_span(raw, resource, scope) or _span(
+                        raw, resource, scope, f"{scope_where}.spans[{k}]"
+                    )
+                except MalformedInputError as exc:
+                    if not isolate:
+                        raise
+                    yield SkippedRecords("rejected span", 1, reason=str(exc))
 
 
 # ---- the canonical span, fast ------------------------------------------------------------
@@ -242,6 +260,8 @@ def _canonical_span(raw: Any, resource: dict[str, Any], scope: str | None) -> Sp
         parent_hex = _hex_id(parent_id, SPAN_ID_HEX) if parent_id else None
     except (ValueError, MalformedInputError):
         return None
+    if not (0 <= start_ns <= MAX_TIME_NS and 0 <= end_ns <= MAX_TIME_NS):
+        return None  # `_span` names the field that is out of range
     if parent_hex == _NO_SPAN:
         parent_hex = None
     message = status.get("message") if status else None
@@ -264,15 +284,15 @@ def _canonical_span(raw: Any, resource: dict[str, Any], scope: str | None) -> Sp
 def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> Span:
     raw = expect_dict(raw, where)
     # The protobuf JSON mapping omits zero values, so an absent time is 0, not an error.
-    start = to_int(raw.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", default=0) or 0
-    end = to_int(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=start)
+    start = to_time_ns(raw.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", default=0) or 0
+    end = to_time_ns(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=start)
     status = expect_dict(raw.get("status"), f"{where}.status")
     status_code = enum_value(
         status.get("code"), _STATUS_NAMES, _STATUS_NUMBERS, "status_code_", f"{where}.status.code", "unset"
     )
     events = tuple(
         SpanEvent(
-            time_ns=to_int(ev.get("timeUnixNano"), f"{where}.events[{n}].timeUnixNano", default=start) or start,
+            time_ns=to_time_ns(ev.get("timeUnixNano"), f"{where}.events[{n}].timeUnixNano", default=start) or start,
             name=str(ev.get("name") or ""),
             attributes=attributes(ev.get("attributes"), f"{where}.events[{n}].attributes"),
         )
@@ -306,7 +326,7 @@ def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> 
     )
 
 
-def _resource_logs(container: Any, where: str) -> Iterator[LogRecord]:
+def _resource_logs(container: Any, where: str, isolate: bool = False) -> Iterator[LogRecord | SkippedRecords]:
     container = expect_dict(container, where)
     resource = _resource(container, where)
     for scope_key in ("scopeLogs", "instrumentationLibraryLogs"):
@@ -315,13 +335,18 @@ def _resource_logs(container: Any, where: str) -> Iterator[LogRecord]:
             scope_logs = expect_dict(scope_logs, scope_where)
             scope = _scope_name(scope_logs)
             for k, raw in enumerate(expect_list(scope_logs.get("logRecords"), f"{scope_where}.logRecords")):
-                yield _log_record(raw, resource, scope, f"{scope_where}.logRecords[{k}]")
+                try:
+                    yield _log_record(raw, resource, scope, f"{scope_where}.logRecords[{k}]")
+                except MalformedInputError as exc:
+                    if not isolate:
+                        raise
+                    yield SkippedRecords("rejected log", 1, reason=str(exc))
 
 
 def _log_record(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> LogRecord:
     raw = expect_dict(raw, where)
-    observed = to_int(raw.get("observedTimeUnixNano"), f"{where}.observedTimeUnixNano")
-    time_ns = to_int(raw.get("timeUnixNano"), f"{where}.timeUnixNano") or observed
+    observed = to_time_ns(raw.get("observedTimeUnixNano"), f"{where}.observedTimeUnixNano")
+    time_ns = to_time_ns(raw.get("timeUnixNano"), f"{where}.timeUnixNano") or observed
     if not time_ns:
         raise MalformedInputError(f"{where}: neither timeUnixNano nor observedTimeUnixNano is set")
     severity = raw.get("severityNumber")

@@ -18,6 +18,9 @@ Ambiguity, and how it is handled:
   survive and an OTLP/HTTP receiver can answer with a partial success. Log records carry
   optional ids, so only a wrong non-empty width (or no timestamp at all) rejects one
   ("rejected log"). Link ids are read as leniently as the JSON path reads them.
+- Times are unsigned 64-bit on the wire; a span or log record with a time beyond the
+  range `coerce` stores (2^64-1 is a common poison value) is rejected alone the same way,
+  its reason naming the field and the value.
 - Bytes that do not decode at all raise MalformedInputError when the function is called,
   before any record is produced.
 - The deprecated `instrumentation_library_*` fields are read when the installed
@@ -40,6 +43,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from mcp_sessions.errors import MalformedInputError
+from mcp_sessions.formats.coerce import time_problem
 from mcp_sessions.model import LogRecord, Record, SkippedRecords, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 
 TRACE_ID_BYTES = 16
@@ -104,7 +108,7 @@ def traces_from_message(msg: ExportTraceServiceRequest) -> Iterator[Record]:
         for field_name, j, scope_spans in _scope_groups(resource_spans, _SCOPE_SPANS_FIELDS):
             scope = _scope_name(scope_spans)
             for k, raw in enumerate(scope_spans.spans):
-                problem = _span_id_problem(raw)
+                problem = _span_id_problem(raw) or _span_time_problem(raw)
                 if problem:
                     where = f"resource_spans[{i}].{field_name}[{j}].spans[{k}]"
                     yield SkippedRecords("rejected span", 1, reason=f"{where}: {problem}")
@@ -194,6 +198,21 @@ def _span_id_problem(raw: trace_pb2.Span) -> str | None:
     return problem
 
 
+def _span_time_problem(raw: trace_pb2.Span) -> str | None:
+    return (
+        time_problem(raw.start_time_unix_nano, "start_time_unix_nano")
+        or time_problem(raw.end_time_unix_nano, "end_time_unix_nano")
+        or next(
+            (
+                problem
+                for n, event in enumerate(raw.events)
+                if (problem := time_problem(event.time_unix_nano, f"events[{n}].time_unix_nano"))
+            ),
+            None,
+        )
+    )
+
+
 def _log_problem(raw: logs_pb2.LogRecord) -> str | None:
     if raw.trace_id and len(raw.trace_id) != TRACE_ID_BYTES:
         return _width_problem("trace_id", raw.trace_id, TRACE_ID_BYTES)
@@ -201,7 +220,9 @@ def _log_problem(raw: logs_pb2.LogRecord) -> str | None:
         return _width_problem("span_id", raw.span_id, SPAN_ID_BYTES)
     if not raw.time_unix_nano and not raw.observed_time_unix_nano:
         return "neither time_unix_nano nor observed_time_unix_nano is set"
-    return None
+    return time_problem(raw.time_unix_nano, "time_unix_nano") or time_problem(
+        raw.observed_time_unix_nano, "observed_time_unix_nano"
+    )
 
 
 def _optional_id(value: bytes) -> str | None:

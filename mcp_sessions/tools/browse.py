@@ -22,6 +22,8 @@ from mcp_sessions.render.timeline import render_timeline
 from mcp_sessions.render.trace import render_trace
 from mcp_sessions.store import queries
 from mcp_sessions.tools.common import (
+    MAX_OFFSET_MS,
+    MAX_TEXT_ARG,
     READ_ONLY,
     BudgetTokens,
     Cursor,
@@ -48,7 +50,11 @@ def register(mcp: MCPServer) -> None:
     def list_sessions(
         ctx: Context,
         query: Annotated[
-            str | None, Field(description="free text in session id, user, service, URL or operation names")
+            str | None,
+            Field(
+                max_length=MAX_TEXT_ARG,
+                description="free text in session id, user, service, URL or operation names",
+            ),
         ] = None,
         service: Annotated[str | None, Field(description="exact service name")] = None,
         user_id: Annotated[str | None, Field(description="exact user id")] = None,
@@ -96,7 +102,10 @@ def register(mcp: MCPServer) -> None:
         ctx: Context,
         session_id: Annotated[str | None, Field(description="only this session's traces")] = None,
         unsessioned: Annotated[bool, Field(description="only traces that carry no session key")] = False,
-        query: Annotated[str | None, Field(description="free text in trace id, root operation, route or URL")] = None,
+        query: Annotated[
+            str | None,
+            Field(max_length=MAX_TEXT_ARG, description="free text in trace id, root operation, route or URL"),
+        ] = None,
         service: Annotated[str | None, Field(description="traces that touch this service")] = None,
         since: Since = None,
         until: Until = None,
@@ -155,10 +164,12 @@ def register(mcp: MCPServer) -> None:
             Field(description="only these kinds (default: all); 'backend' = traces no recorded request started"),
         ] = None,
         from_ms: Annotated[
-            float | None, Field(ge=0, description="from this offset after the session start (ms)")
+            float | None,
+            Field(ge=0, le=MAX_OFFSET_MS, description="from this offset after the session start (ms)"),
         ] = None,
         to_ms: Annotated[
-            float | None, Field(ge=0, description="up to this offset after the session start (ms)")
+            float | None,
+            Field(ge=0, le=MAX_OFFSET_MS, description="up to this offset after the session start (ms)"),
         ] = None,
         limit: Annotated[
             int, Field(ge=1, le=200, description="entries per page (the text budget may show fewer)")

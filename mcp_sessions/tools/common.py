@@ -24,15 +24,31 @@ log = logging.getLogger("mcp_sessions.server")
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
+# Bounds on arguments, so an absurd value is a clear validation error and never an overflow deep inside.
+MAX_OFFSET_MS = 100 * 365 * 86_400_000  # a century: offsets and durations beyond it match nothing we store
+MAX_TEXT_ARG = 500  # free text, names and times
+MAX_ID_ARG = 200  # session, trace and span ids, cursors are shorter than this
+
 Sort = Literal["recent", "oldest", "slowest", "errors", "largest"]
 Limit = Annotated[int, Field(ge=1, le=100, description="rows per page (the text budget may show fewer)")]
-Cursor = Annotated[str | None, Field(description="the cursor a previous call returned, to get the next page")]
-Since = Annotated[str | None, Field(description="only what ended after this: ISO 8601 or an age like '2h', '7d'")]
-Until = Annotated[str | None, Field(description="only what started before this: ISO 8601 or an age like '30m'")]
+Cursor = Annotated[
+    str | None,
+    Field(max_length=4 * MAX_ID_ARG, description="the cursor a previous call returned, to get the next page"),
+]
+Since = Annotated[
+    str | None,
+    Field(max_length=MAX_TEXT_ARG, description="only what ended after this: ISO 8601 or an age like '2h', '7d'"),
+]
+Until = Annotated[
+    str | None,
+    Field(max_length=MAX_TEXT_ARG, description="only what started before this: ISO 8601 or an age like '30m'"),
+]
 HasErrors = Annotated[bool | None, Field(description="true: only with errors; false: only without")]
-MinDuration = Annotated[float | None, Field(ge=0, description="only at least this long, in milliseconds")]
+MinDuration = Annotated[
+    float | None, Field(ge=0, le=MAX_OFFSET_MS, description="only at least this long, in milliseconds")
+]
 BudgetTokens = Annotated[int, Field(ge=500, le=MAX_BUDGET_TOKENS, description="approximate size of the answer")]
-SessionId = Annotated[str, Field(description="the session, as list_sessions shows it")]
+SessionId = Annotated[str, Field(max_length=MAX_ID_ARG, description="the session, as list_sessions shows it")]
 
 
 @dataclass
@@ -53,7 +69,10 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
     except sqlite3.OperationalError as exc:
         log.warning("database error: %s", exc)
-        raise ToolError("the database is busy or unreadable right now; retry in a moment") from exc
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise ToolError("the database is busy right now (another process is writing); retry in a moment") from exc
+        raise ToolError("the database could not answer this query; narrow the arguments or retry") from exc
 
 
 def time_filters(

@@ -35,7 +35,9 @@ them at `mcp-sessions collect`. Example: ingest_recording(path="exports/checkout
     )
     def ingest_recording(
         ctx: Context,
-        path: Annotated[str, Field(description="file or folder under an allowed root")],
+        path: Annotated[
+            str, Field(max_length=4096, pattern=r"^[^\x00]*$", description="file or folder under an allowed root")
+        ],
         budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
     ) -> Annotated[CallToolResult, IngestReport]:
         with tool_errors():

@@ -17,6 +17,7 @@ from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.regression import RegressionDraft, render_draft
 from mcp_sessions.store.session_requests import browser_events, entry_traces, har_twins
 from mcp_sessions.tools.common import (
+    MAX_OFFSET_MS,
     READ_ONLY,
     BudgetTokens,
     SessionId,
@@ -43,10 +44,12 @@ def register(mcp: MCPServer) -> None:
             str | None, Field(description="only the request that started this trace (and those it needs values from)")
         ] = None,
         from_ms: Annotated[
-            float | None, Field(ge=0, description="only from this offset after the session start (ms)")
+            float | None,
+            Field(ge=0, le=MAX_OFFSET_MS, description="only from this offset after the session start (ms)"),
         ] = None,
         to_ms: Annotated[
-            float | None, Field(ge=0, description="only up to this offset after the session start (ms)")
+            float | None,
+            Field(ge=0, le=MAX_OFFSET_MS, description="only up to this offset after the session start (ms)"),
         ] = None,
         around_error: Annotated[
             bool, Field(description="only the first failing request and the 3 requests before it")
