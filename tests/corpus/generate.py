@@ -75,7 +75,9 @@ GENERATORS = (
         ("flask", "sqlalchemy", "opentelemetry.instrumentation.flask", "opentelemetry.instrumentation.sqlalchemy"),
         ext="pb",
     ),
-    Generator("fastapi-httpx", _python("fastapi_calls.py"), {}, ("fastapi", "opentelemetry.instrumentation.fastapi"), "pb"),
+    Generator(
+        "fastapi-httpx", _python("fastapi_calls.py"), {}, ("fastapi", "opentelemetry.instrumentation.fastapi"), "pb"
+    ),
     Generator("grpc-stream", _python("grpc_stream.py"), {}, ("grpc", "opentelemetry.instrumentation.grpc")),
     Generator("messaging", _python("messaging.py"), {}, (), "pb"),
     Generator("clock-skew", _python("clock_skew.py"), {}, ("opentelemetry.exporter.zipkin.json",)),

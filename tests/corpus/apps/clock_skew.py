@@ -13,7 +13,6 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from _otel import provider, zipkin
-from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.trace import SpanKind
 

@@ -1,7 +1,8 @@
 """Async fan-out whose children outlive the root, exported by the Zipkin v2 JSON exporter.
 
 A server span answers after 15 ms while the work it started (three worker spans, each with
-its own database calls) goes on for up to 90 ms after it; one worker fails. Run:
+its own database calls) goes on for up to 50 ms after it; the last worker started is the one
+that finishes last, and fails. Run:
 `python zipkin_fanout.py http://127.0.0.1:PORT/prefix`.
 """
 
@@ -52,6 +53,7 @@ def main(base: str) -> None:
                 thread = threading.Thread(target=worker, args=(tracer, ctx, index))
                 thread.start()
                 threads.append(thread)
+                time.sleep(0.002)  # starts 2 ms apart: which worker began first is never a tie
             time.sleep(0.015)  # answers 202 while the workers go on
         for thread in threads:
             thread.join()
