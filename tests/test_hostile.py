@@ -335,17 +335,11 @@ class Case:
         return pytest.param(self, id=self.name, marks=marks)
 
 
-_HANG = "issue 16: {} is opened and read as a file: the child was still running at the ceiling and was killed"
-_SPARSE = (
-    "issue 16: a 3 GiB sparse file is hashed and read whole before anything refuses it: "
-    "still running at 15 s (killed), no size check"
-)
-
 CASES = [
-    Case("fifo-ingest", fifo, "ingest", 5, 300, xfail=_HANG.format("a FIFO")),
-    Case("fifo-tool", fifo, "tool", 5, 300, xfail=_HANG.format("a FIFO under --allow-ingest")),
-    Case("sparse-3gib-ingest", sparse, "ingest", 5, 300, xfail=_SPARSE),
-    Case("sparse-3gib-tool", sparse, "tool", 5, 300, xfail=_SPARSE),
+    Case("fifo-ingest", fifo, "ingest", 5, 300),
+    Case("fifo-tool", fifo, "tool", 5, 300),
+    Case("sparse-3gib-ingest", sparse, "ingest", 5, 300),
+    Case("sparse-3gib-tool", sparse, "tool", 5, 300),
     Case(
         "har-5k-entries-ingest",
         many_entries,
@@ -356,18 +350,20 @@ CASES = [
     ),
     Case("har-5k-entries-get_session", many_entries, "ask", 30, 600, ("get_session", {}), 100_000),
     Case("span-100k-attributes-ingest", many_attributes, "ingest", 15, 500),
-    Case("span-100k-attributes-get_trace", many_attributes, "ask", 30, 800, ("get_trace", {}), 100_000),
+    Case(
+        "span-100k-attributes-get_trace",
+        many_attributes,
+        "ask",
+        30,
+        800,
+        ("get_trace", {}),
+        100_000,
+        xfail="issue 16: a span beyond 10,000 attribute values fails its whole file (keep it, the rest dropped and counted)",
+    ),
     Case("root-100k-children-get_trace", wide_root, "ask", 90, 1500, ("get_trace", {}), 100_000),
     Case("rrweb-50k-inputs-ingest", rrweb_inputs, "ingest", 15, 500),
     Case("json-300-deep-ingest", deep_json, "ingest", 10, 300),
-    Case(
-        "timestamps-2e64-1e30-ingest",
-        huge_timestamps,
-        "ingest",
-        10,
-        300,
-        xfail="issue 16: end 2^64-1 / start 1e30 fail the file with 'unexpected OverflowError' naming no field",
-    ),
+    Case("timestamps-2e64-1e30-ingest", huge_timestamps, "ingest", 10, 300),
     Case("url-20mb-ingest", long_url, "ingest", 15, 600),
     Case(
         "url-20mb-get_timeline",
@@ -432,9 +428,6 @@ def test_a_hostile_file_ingests_or_is_refused_within_its_ceiling(case: Case, tmp
     assert not problems, f"{case.name}: " + "; ".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 16: /dev/zero is read as a file by ingest and ingest_recording: both killed at 15 s"
-)
 def test_a_device_path_is_refused_by_ingest_and_the_tool(tmp_path: Path) -> None:
     """/dev/zero never ends: reading it is a hang (and a memory blow-up) unless it is refused by kind."""
     db = str(tmp_path / "sessions.db")
@@ -452,14 +445,13 @@ def test_a_device_path_is_refused_by_ingest_and_the_tool(tmp_path: Path) -> None
 # --- absurd tool arguments: answered (or refused with a message that says what to change) ------------------
 
 
-_BARE = "issue 16: the tool fails with a bare 'Error executing tool {}' (a time or number beyond int64 overflows)"
 ABSURD = [
-    ("list_sessions", {"until": "2999-01-01"}, _BARE.format("list_sessions")),
-    ("list_traces", {"until": "2999-01-01", "since": "1000-01-01"}, _BARE.format("list_traces")),
-    ("list_traces", {"min_duration_ms": 1e308}, _BARE.format("list_traces")),
-    ("list_sessions", {"min_duration_ms": 1e308}, _BARE.format("list_sessions")),
-    ("find_slow_spans", {"until": "2999-01-01"}, _BARE.format("find_slow_spans")),
-    ("find_errors", {"since": "9999-12-31T23:59:59Z"}, _BARE.format("find_errors")),
+    ("list_sessions", {"until": "2999-01-01"}, None),
+    ("list_traces", {"until": "2999-01-01", "since": "1000-01-01"}, None),
+    ("list_traces", {"min_duration_ms": 1e308}, None),
+    ("list_sessions", {"min_duration_ms": 1e308}, None),
+    ("find_slow_spans", {"until": "2999-01-01"}, None),
+    ("find_errors", {"since": "9999-12-31T23:59:59Z"}, None),
     ("get_trace", {"trace_id": "ab" * 16 + "\x00"}, None),
     ("get_timeline", {"session_id": "s\x00", "from_ms": 1e308}, None),
     ("ingest_recording", {"path": "in/a\x00b.json"}, None),
