@@ -358,7 +358,7 @@ CASES = [
         800,
         ("get_trace", {}),
         100_000,
-        xfail="issue 16: a span beyond 10,000 attribute values fails its whole file (keep it, the rest dropped and counted)",
+        xfail="issue 16: a span past 10,000 attribute values fails its whole file (keep it, drop and count the rest)",
     ),
     Case("root-100k-children-get_trace", wide_root, "ask", 90, 1500, ("get_trace", {}), 100_000),
     Case("rrweb-50k-inputs-ingest", rrweb_inputs, "ingest", 15, 500),
