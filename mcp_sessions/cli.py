@@ -314,7 +314,8 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.render.markdown import duration, timestamp
-    from mcp_sessions.store import Store, queries
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.sqlite import queries
 
     with Store(db_path) as store:
         page = queries.list_sessions(
@@ -363,7 +364,7 @@ def _report_removed(what: str, removed: object, db_path: Path) -> None:
 def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.params import parse_age
     from mcp_sessions.store import Store
-    from mcp_sessions.store.retention import prune_older_than
+    from mcp_sessions.store.sqlite.retention import prune_older_than
 
     cutoff = parse_age(args.older_than, "--older-than")
     with Store(db_path) as store:
@@ -374,7 +375,7 @@ def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_forget(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.store import Store
-    from mcp_sessions.store.retention import forget_user
+    from mcp_sessions.store.sqlite.retention import forget_user
 
     with Store(db_path) as store:
         removed = forget_user(store.conn, args.user)

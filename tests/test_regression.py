@@ -32,15 +32,16 @@ import pytest
 from mcp import Client
 from shoprun import ROOT, run_drafted, running_shop
 
-from mcp_sessions.analysis.regression import baseline_durations, collect_calls, draft_regression_test
-from mcp_sessions.analysis.regression_code import Call, Expr, lines, py_str
-from mcp_sessions.analysis.regression_model import CutDict, CutList, DraftOptions, parse_json_prefix
+from mcp_sessions.drafting.code import Call, Expr, lines, py_str
+from mcp_sessions.drafting.draft import baseline_durations, collect_calls, draft_regression_test
+from mcp_sessions.drafting.model import CutDict, CutList, DraftOptions, parse_json_prefix
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.model import Event, SessionSummary
 from mcp_sessions.server import create_server
-from mcp_sessions.store import Store, queries
-from mcp_sessions.store.session_requests import browser_events, entry_traces, har_twins
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import queries
+from mcp_sessions.store.sqlite.session_requests import browser_events, entry_traces, har_twins
 
 FIXTURES = ROOT / "fixtures"
 EXPECTED = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "expected").glob("*.json")}

@@ -11,7 +11,8 @@ import pytest
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, db, derive, schema, summaries
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import db, derive, schema, summaries
 
 
 def count(store: Store, sql: str) -> int:

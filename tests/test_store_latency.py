@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, insights, queries, retention, schema, summaries
-from mcp_sessions.store.insights import SpanScope
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import insights, queries, retention, schema, summaries
+from mcp_sessions.store.sqlite.insights import SpanScope
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = [ROOT / "fixtures" / "recordings", ROOT / "fixtures" / "recordings-browser"]

@@ -9,7 +9,7 @@ from mcp_sessions.analysis.errors import ErrorGroup, event_occurrence, group_err
 from mcp_sessions.analysis.patterns import Pattern, detect_patterns
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Event, SessionSummary
-from mcp_sessions.store import insights, queries
+from mcp_sessions.store.sqlite import insights, queries
 
 PAGES_SHOWN = 8
 SLOWEST_SHOWN = 5

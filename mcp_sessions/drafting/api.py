@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.regression_code import (
+from mcp_sessions.drafting.code import (
     INDENT,
     Call,
     Expr,
@@ -38,9 +38,9 @@ from mcp_sessions.analysis.regression_code import (
     module_text,
     py_str,
 )
-from mcp_sessions.analysis.regression_expect import expect_body, is_id_key, looks_random, path_expr, words
-from mcp_sessions.analysis.regression_model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
-from mcp_sessions.analysis.regression_templates import CHECK, CHECK_FIXED, MATCHES, SECRET, WITHIN, imports
+from mcp_sessions.drafting.expectations import expect_body, is_id_key, looks_random, path_expr, words
+from mcp_sessions.drafting.model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
+from mcp_sessions.drafting.templates import CHECK, CHECK_FIXED, MATCHES, SECRET, WITHIN, imports
 
 LATENCY_FLOOR_MS = 100
 _SESSION_WORDS = frozenset({"session", "sessionid", "sid"})

@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.regression_api import ApiModule, draft_api_module
-from mcp_sessions.analysis.regression_model import (
+from mcp_sessions.drafting.api import ApiModule, draft_api_module
+from mcp_sessions.drafting.model import (
     CallSet,
     Draft,
     DraftOptions,
@@ -41,8 +41,8 @@ from mcp_sessions.analysis.regression_model import (
     Style,
     parse_json_prefix,
 )
-from mcp_sessions.analysis.regression_templates import docstring
-from mcp_sessions.analysis.regression_ui import UiModule, draft_ui_module
+from mcp_sessions.drafting.templates import docstring
+from mcp_sessions.drafting.ui import UiModule, draft_ui_module
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.model import Event, SessionSummary, TraceSummary
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.render.insights_models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
 from mcp_sessions.render.markdown import Budget, call, duration, fence, ms, quote, timestamp
-from mcp_sessions.store.insights import OperationRow, SpanRow
+from mcp_sessions.store.sqlite.insights import OperationRow, SpanRow
 
 SESSION_IDS_SHOWN = 5
 

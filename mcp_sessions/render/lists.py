@@ -7,7 +7,7 @@ from collections.abc import Callable
 from mcp_sessions.model import SessionSummary, TraceSummary
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
-from mcp_sessions.store.queries import Page, cursor_after
+from mcp_sessions.store.sqlite.queries import Page, cursor_after
 
 
 def _fit(rows: list, line: Callable[[object], str], budget: Budget, reserve: int) -> tuple[list[str], list]:

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_sessions.analysis.regression_model import Draft, DraftStep
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+from mcp_sessions.drafting.model import Draft, DraftStep
 from mcp_sessions.model import SessionSummary
 from mcp_sessions.render.markdown import Budget, call, ms, quote
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mcp_sessions.model import SessionSummary
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import Timeline, TimelineEntry
-from mcp_sessions.store.queries import TimelineItem
+from mcp_sessions.store.sqlite.queries import TimelineItem
 
 
 def _offset(item: TimelineItem, start_ns: int) -> str:

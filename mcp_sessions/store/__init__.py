@@ -1,5 +1,5 @@
 """Storage: the only package that speaks SQL."""
 
-from mcp_sessions.store.db import Store
+from mcp_sessions.store.sqlite.db import Store
 
 __all__ = ["Store"]

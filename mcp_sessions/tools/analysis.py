@@ -15,7 +15,7 @@ from mcp_sessions.params import check_range, normalize_trace_id, parse_time
 from mcp_sessions.render.insights import render_errors, render_slow_operations, render_slow_spans, scope_label
 from mcp_sessions.render.insights_models import ErrorList, SessionOverview, SlowSpans
 from mcp_sessions.render.markdown import Budget, call
-from mcp_sessions.store import insights, queries
+from mcp_sessions.store.sqlite import insights, queries
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,
@@ -72,7 +72,7 @@ def register(mcp: MCPServer) -> None:
         """
         with tool_errors():
             conn = store_of(ctx).conn
-            from mcp_sessions.overview import session_overview  # loaded on first use: faster start-up
+            from mcp_sessions.answers.session import session_overview  # loaded on first use: faster start-up
             from mcp_sessions.render.session import render_session
 
             overview = session_overview(conn, require_session(conn, session_id))
@@ -155,7 +155,7 @@ def register(mcp: MCPServer) -> None:
             scope, label = _scope(conn, session_id, trace_id, service, route, since, until)
             if sources is not None and not sources:
                 raise InvalidArgumentError("`sources` is empty; omit it for all, or name backend, browser or log")
-            from mcp_sessions.overview import find_errors as errors_in
+            from mcp_sessions.answers.session import find_errors as errors_in
 
             found = errors_in(conn, scope, set(sources or ("backend", "browser", "log")), shown=limit)
             args = given(

@@ -20,7 +20,7 @@ from mcp_sessions.render.markdown import Budget, call
 from mcp_sessions.render.models import SessionList, Timeline, TraceList, TraceView
 from mcp_sessions.render.timeline import render_timeline
 from mcp_sessions.render.trace import render_trace
-from mcp_sessions.store import queries
+from mcp_sessions.store.sqlite import queries
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from mcp_sessions.config import MAX_BUDGET_TOKENS
 from mcp_sessions.errors import McpSessionsError, NotFoundError
 from mcp_sessions.params import check_range, normalize_trace_id, parse_time
-from mcp_sessions.store import Store, queries
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import queries
 
 log = logging.getLogger("mcp_sessions.server")
 

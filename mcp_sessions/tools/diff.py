@@ -22,7 +22,7 @@ from mcp_sessions.errors import InvalidArgumentError, NotFoundError
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.render.diff import DiffView, render_diff
 from mcp_sessions.render.markdown import Budget, call
-from mcp_sessions.store import baselines, queries
+from mcp_sessions.store.sqlite import baselines, queries
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,

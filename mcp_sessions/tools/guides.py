@@ -12,7 +12,7 @@ from mcp_sessions.errors import McpSessionsError
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.trace import render_trace
-from mcp_sessions.store import queries
+from mcp_sessions.store.sqlite import queries
 from mcp_sessions.tools.common import not_found_trace, require_session, store_of
 
 RESOURCE_SPANS = 60
@@ -27,7 +27,7 @@ def register(mcp: MCPServer) -> None:
         mime_type="text/markdown",
     )
     def session_resource(session_id: str, ctx: Context) -> str:
-        from mcp_sessions.overview import session_overview  # loaded on first use: faster start-up
+        from mcp_sessions.answers.session import session_overview  # loaded on first use: faster start-up
         from mcp_sessions.render.session import render_session
 
         conn = store_of(ctx).conn

@@ -8,14 +8,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.analysis import regression as drafting
-from mcp_sessions.analysis.regression_model import DraftOptions
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
+from mcp_sessions.drafting import draft as drafting
+from mcp_sessions.drafting.model import DraftOptions
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.regression import RegressionDraft, render_draft
-from mcp_sessions.store.session_requests import browser_events, entry_traces, har_twins
+from mcp_sessions.store.sqlite.session_requests import browser_events, entry_traces, har_twins
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,

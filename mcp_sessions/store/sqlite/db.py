@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from mcp_sessions.errors import StoreError
-from mcp_sessions.store.schema import migrate
+from mcp_sessions.store.sqlite.schema import migrate
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

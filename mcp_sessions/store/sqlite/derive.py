@@ -21,7 +21,7 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
-from mcp_sessions.store.summaries import OperationSpan, trace_operations, update_operations
+from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
 # Keyless events of one client more than this far apart belong to different sessions.
 SESSION_GAP_NS = 30 * 60 * 1_000_000_000

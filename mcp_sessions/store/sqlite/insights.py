@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from mcp_sessions.model import Event, LogRecord, Span
-from mcp_sessions.store.queries import SPAN_SELECT, spans_from_rows
+from mcp_sessions.store.sqlite.queries import SPAN_SELECT, spans_from_rows
 
 ACTION_KINDS = ("click", "dblclick", "input", "navigation", "focus")
 # What find_errors reads at most per source: enough for every group, bounded on a huge database.

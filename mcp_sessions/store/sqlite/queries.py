@@ -4,7 +4,7 @@ List queries page with keyset cursors: the cursor carries the last row's sort va
 id, so pages stay stable while new data arrives. Filters are built from fixed SQL
 fragments with bound parameters only. Every sort order and filter of a list has an index
 or a kept table (schema 4: trace_services, trace_search, session_search; see
-store/summaries.py), so a page and its exact total cost index ranges, not a read of every
+summaries.py), so a page and its exact total cost index ranges, not a read of every
 trace.
 """
 

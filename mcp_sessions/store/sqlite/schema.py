@@ -205,7 +205,7 @@ CREATE INDEX logs_errors ON logs(time_ns) WHERE severity_number >= 17;
 
 
 def _backfill_v3(conn: sqlite3.Connection) -> None:
-    from mcp_sessions.store.derive import backfill_span_analysis
+    from mcp_sessions.store.sqlite.derive import backfill_span_analysis
 
     backfill_span_analysis(conn)
 
@@ -363,7 +363,7 @@ END;
 
 
 def _backfill_v4(conn: sqlite3.Connection) -> None:
-    from mcp_sessions.store.summaries import rebuild
+    from mcp_sessions.store.sqlite.summaries import rebuild
 
     rebuild(conn)
 

@@ -13,7 +13,7 @@ import sqlite3
 import orjson
 
 from mcp_sessions.model import Event, TraceSummary
-from mcp_sessions.store.queries import TraceFilter, list_traces, session_events
+from mcp_sessions.store.sqlite.queries import TraceFilter, list_traces, session_events
 
 MAX_EVENTS = 5_000  # a draft replays at most a few hundred requests; this bounds what is read
 MAX_TRACES = 500

@@ -28,7 +28,13 @@ import orjson
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
-from mcp_sessions.store.derive import derive_sessions, derive_traces, link_by_time_window, mark_shadowed, sessionize
+from mcp_sessions.store.sqlite.derive import (
+    derive_sessions,
+    derive_traces,
+    link_by_time_window,
+    mark_shadowed,
+    sessionize,
+)
 
 BATCH_ROWS = 2_000
 _RESOURCE_CACHE = 1_024
