@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mcp_sessions import __version__
 from mcp_sessions.config import DB_ENV_VAR, REDACTION_ENV_VAR, REDACTION_FILENAME, resolve_db_path
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
+from mcp_sessions.formats.registry import readable
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest",
         help="store recordings (files, directories, - for stdin)",
-        description="Store OTLP/JSON exports, Collector JSON Lines files, Jaeger JSON and Zipkin v2 JSON. "
+        description=f"Store {readable()}. "
         "Directories are read recursively; "
         "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )

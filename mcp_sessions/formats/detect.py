@@ -46,6 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
 from mcp_sessions.formats import har, jaeger, otlp_json, otlp_proto, rrweb, zipkin
+from mcp_sessions.formats.registry import readable
 from mcp_sessions.model import Record
 from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 
@@ -264,9 +265,7 @@ def _classify_document(doc: Any, rules: RedactionRules) -> Parsed:
     other = _name_other_format(doc)
     if other:
         raise UnsupportedFormatError(f"recognised as {other}, which this version cannot ingest yet")
-    raise UnknownFormatError(
-        f"unrecognised JSON ({_describe(doc)}); expected an OTLP/JSON export request, Jaeger JSON or Zipkin v2 JSON"
-    )
+    raise UnknownFormatError(f"unrecognised JSON ({_describe(doc)}); expected {readable('document', conjunction='or')}")
 
 
 def _json_lines(handle: IO[bytes], first_line: bytes, rest: bytes, rules: RedactionRules) -> Iterator[Record]:
@@ -313,8 +312,8 @@ def _iter_lines(handle: IO[bytes], first_line: bytes, rest: bytes) -> Iterator[b
 def _name_other_format(doc: Any) -> str | None:
     """Name formats we recognise but do not read (here).
 
-    Jaeger and Zipkin documents are read by `_classify_document`; they only reach this
-    function as single lines of a JSON Lines file, which is read as OTLP only.
+    Jaeger, Zipkin, HAR and rrweb documents are read by `_classify_document`; they only reach
+    this function as single lines of a JSON Lines file, which is read as OTLP (or PostHog) only.
     """
     if zipkin.is_zipkin_v1(doc):
         return "Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 JSON (/api/v2) instead"
@@ -323,13 +322,13 @@ def _name_other_format(doc: Any) -> str | None:
         return f"{name} as JSON Lines (save it as one JSON document instead)"
     if isinstance(doc, dict):
         if isinstance(doc.get("log"), dict) and "entries" in doc["log"]:
-            return "a HAR file"
+            return "a HAR file as JSON Lines (save it as one JSON document instead)"
         if isinstance(doc.get("events"), list) or ("window_id" in doc and "data" in doc):
-            return "an rrweb recording"
+            return "an rrweb recording as JSON Lines (save it as one JSON document instead)"
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):
         first = doc[0]
         if "type" in first and "data" in first:
-            return "an rrweb recording"
+            return "an rrweb recording as JSON Lines (save it as one JSON document instead)"
     return None
 
 

@@ -21,6 +21,7 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
+from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM
 from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
 # Keyless events of one client more than this far apart belong to different sessions.
@@ -376,7 +377,7 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
     _load_ids(conn, "touched_sessions", session_ids)
     conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT id FROM touched_sessions)")
     conn.execute(
-        """
+        f"""
         INSERT INTO sessions (session_id, user_id, service, services, sources, start_ns, end_ns, duration_ns,
                               first_url, trace_count, span_count, error_count, log_count, event_count,
                               request_count, frontend_error_count)
@@ -421,10 +422,8 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
                 (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0) AS event_count,
                 (SELECT count(*) FROM events WHERE session_id = t.id AND kind = 'network' AND shadowed = 0)
                     AS request_count,
-                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND (
-                    (kind = 'console' AND level = 'error') OR kind = 'error'
-                    OR (kind = 'network' AND (status >= 500 OR status = 0 OR (status IS NULL AND
-                        json_extract(detail, '$.error') IS NOT NULL))))) AS frontend_error_count
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND {BROWSER_PROBLEM})
+                    AS frontend_error_count
             FROM touched_sessions t
         )
         WHERE trace_count > 0 OR log_count > 0 OR event_count > 0

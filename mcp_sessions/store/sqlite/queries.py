@@ -1,120 +1,48 @@
-"""Read queries: every SELECT the tools and the CLI make.
+"""Read queries: every SELECT the answers and the CLI make over sessions, traces and events.
 
-List queries page with keyset cursors: the cursor carries the last row's sort value and
-id, so pages stay stable while new data arrives. Filters are built from fixed SQL
-fragments with bound parameters only. Every sort order and filter of a list has an index
-or a kept table (schema 4: trace_services, trace_search, session_search; see
-summaries.py), so a page and its exact total cost index ranges, not a read of every
-trace.
+Lists page with keyset cursors (paging.py). Filters are built from fixed SQL fragments with
+bound parameters only. Every sort order and filter of a list has an index or a kept table
+(schema 4: trace_services, trace_search, session_search; see summaries.py), so a page and its
+exact total cost index ranges, not a read of every trace.
 """
 
 from __future__ import annotations
 
-import base64
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Literal
 
 import orjson
 
-from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.model import Event, SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
-
-SessionSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
-TraceSort = Literal["recent", "oldest", "slowest", "errors", "largest"]
-
-# sort name → (SQL expression, descending?)
-_SESSION_SORTS: dict[str, tuple[str, bool]] = {
-    "recent": ("start_ns", True),
-    "oldest": ("start_ns", False),
-    "slowest": ("duration_ns", True),
-    "errors": ("error_count", True),
-    "largest": ("span_count", True),
-}
-_TRACE_SORTS = _SESSION_SORTS  # same columns on both tables
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list: the rows, how many match in all, and the cursor for the next page."""
-
-    rows: list[T]
-    total: int
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    text: str | None = None
-    service: str | None = None
-    user_id: str | None = None
-    since_ns: int | None = None
-    until_ns: int | None = None
-    has_errors: bool | None = None
-    min_duration_ns: int | None = None
-
-
-@dataclass(frozen=True)
-class TraceFilter:
-    session_id: str | None = None
-    unsessioned: bool = False
-    text: str | None = None
-    service: str | None = None
-    since_ns: int | None = None
-    until_ns: int | None = None
-    has_errors: bool | None = None
-    min_duration_ns: int | None = None
-
-
-def cursor_after(sort: str, row: SessionSummary | TraceSummary) -> str:
-    """The cursor that continues a list right after `row` (for pages cut short by a text budget)."""
-    column = _SESSION_SORTS[sort][0]
-    key = row.session_id if isinstance(row, SessionSummary) else row.trace_id
-    return encode_cursor(sort, getattr(row, column), key)
-
-
-def encode_cursor(sort: str, value: Any, key: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([sort, value, key])).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, value, key = orjson.loads(raw)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise InvalidArgumentError(
-            "cursor is not one this server issued; repeat the call without a cursor to start over"
-        ) from None
-    if cursor_sort != sort:
-        raise InvalidArgumentError(
-            f"cursor belongs to sort={cursor_sort!r}, not {sort!r}; pass the same sort as the first call"
-        )
-    return value, str(key)
+from mcp_sessions.model import (
+    Event,
+    Page,
+    SessionFilter,
+    SessionSummary,
+    Sort,
+    Span,
+    TimelineItem,
+    TimelinePage,
+    TraceFilter,
+    TraceSummary,
+)
+from mcp_sessions.store.sqlite.paging import Filter, keyset_page, timeline_cursors, timeline_offset
+from mcp_sessions.store.sqlite.rows import (
+    EVENT_COLUMNS,
+    SESSION_COLUMNS,
+    SESSION_SELECT,
+    SPAN_SELECT,
+    TRACE_COLUMNS,
+    TRACE_SELECT,
+    event_from_row,
+    session_from_row,
+    spans_from_rows,
+    trace_from_row,
+)
 
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _keyset(
-    sort_sql: str,
-    descending: bool,
-    key_column: str,
-    cursor: tuple[Any, str] | None,
-    where: list[str],
-    params: list[Any],
-) -> str:
-    op = "<" if descending else ">"
-    if cursor is not None:  # a row value, so the sort order's index seeks straight to the next page
-        value, key = cursor
-        where.append(f"({sort_sql}, {key_column}) {op} (?, ?)")
-        params.extend([value, key])
-    direction = "DESC" if descending else "ASC"
-    return f"ORDER BY {sort_sql} {direction}, {key_column} {direction}"
 
 
 # A membership filter (free text, a trace's services) matching at most this many rows is handed to
@@ -123,177 +51,117 @@ def _keyset(
 LISTED_MATCHES = 20_000
 
 
-@dataclass
-class _Filter:
-    """A list's WHERE clauses with their parameters, and a cheaper way to count when there is one."""
-
-    where: list[str]
-    params: list[Any]
-    count_sql: str | None = None  # counts all matches straight from a kept table
-    count_params: tuple[Any, ...] = ()
-
-    def match(
-        self, conn: sqlite3.Connection, table: str, key: str, source: str, column: str, test: str, value: Any
-    ) -> None:
-        """Rows of `table` whose `key` appears in a `source` row whose `column` passes `test` (one bound value)."""
-        condition = f"{column} {test}"
-        found = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT {key} FROM {source} WHERE {condition} LIMIT ?", (value, LISTED_MATCHES + 1)
-            )
-        ]
-        alone = not self.where
-        if len(found) <= LISTED_MATCHES:
-            self.where.append(f"{key} IN (SELECT value FROM json_each(?))")
-            self.params.append(orjson.dumps(found).decode())
-            if alone:
-                self.count_sql, self.count_params = "SELECT json_array_length(?)", (self.params[-1],)
-        else:
-            self.where.append(f"EXISTS (SELECT 1 FROM {source} m WHERE m.{key} = {table}.{key} AND m.{column} {test})")
-            self.params.append(value)
-            if alone:
-                self.count_sql, self.count_params = f"SELECT count(*) FROM {source} WHERE {condition}", (value,)
-
-    def count(self, table: str) -> tuple[str, list[Any]]:
-        """SQL and parameters counting every match: from the kept table alone when it is the only filter."""
-        if self.count_sql is not None and len(self.where) == 1:
-            return self.count_sql, list(self.count_params)
-        return f"SELECT count(*) FROM {table} {_where(self.where)}", list(self.params)
+def _match(
+    conn: sqlite3.Connection, out: Filter, table: str, key: str, source: str, column: str, test: str, value: object
+) -> None:
+    """Rows of `table` whose `key` appears in a `source` row whose `column` passes `test` (one bound value)."""
+    condition = f"{column} {test}"
+    found = [
+        row[0]
+        for row in conn.execute(f"SELECT {key} FROM {source} WHERE {condition} LIMIT ?", (value, LISTED_MATCHES + 1))
+    ]
+    alone = not out.where
+    if len(found) <= LISTED_MATCHES:
+        out.where.append(f"{key} IN (SELECT value FROM json_each(?))")
+        out.params.append(orjson.dumps(found).decode())
+        if alone:
+            out.count_sql, out.count_params = "SELECT json_array_length(?)", (out.params[-1],)
+    else:
+        out.where.append(f"EXISTS (SELECT 1 FROM {source} m WHERE m.{key} = {table}.{key} AND m.{column} {test})")
+        out.params.append(value)
+        if alone:
+            out.count_sql, out.count_params = f"SELECT count(*) FROM {source} WHERE {condition}", (value,)
 
 
 _LIKE = "LIKE ? ESCAPE '\\'"
 
 
-def _session_where(conn: sqlite3.Connection, f: SessionFilter) -> _Filter:
-    out = _Filter([], [])
-    if f.text:  # id, user, services, first URL, and its traces' root operations, routes and URLs
-        out.match(conn, "sessions", "session_id", "session_search", "text", _LIKE, _like(f.text))
-    where, params = out.where, out.params
-    if f.service:
-        where.append("EXISTS (SELECT 1 FROM json_each(sessions.services) WHERE value = ?)")
-        params.append(f.service)
-    if f.user_id:
-        where.append("user_id = ?")
-        params.append(f.user_id)
+def _extent(out: Filter, f: SessionFilter | TraceFilter) -> Filter:
+    """The time, error and duration filters sessions and traces share (the same columns on both tables)."""
     if f.since_ns is not None:
-        where.append("end_ns >= ?")
-        params.append(f.since_ns)
+        out.where.append("end_ns >= ?")
+        out.params.append(f.since_ns)
     if f.until_ns is not None:
-        where.append("start_ns <= ?")
-        params.append(f.until_ns)
+        out.where.append("start_ns <= ?")
+        out.params.append(f.until_ns)
     if f.has_errors is not None:
         # errors are rare: read the few through their index rather than walk the sort order to find them
-        where.append("unlikely(error_count > 0)" if f.has_errors else "error_count = 0")
+        out.where.append("unlikely(error_count > 0)" if f.has_errors else "error_count = 0")
     if f.min_duration_ns is not None:
-        where.append("duration_ns >= ?")
-        params.append(f.min_duration_ns)
+        out.where.append("duration_ns >= ?")
+        out.params.append(f.min_duration_ns)
     return out
 
 
-def _page(
-    conn: sqlite3.Connection,
-    table: str,
-    columns: Sequence[str],
-    key_column: str,
-    f: _Filter,
-    sort: tuple[str, bool],
-    sort_name: str,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[tuple[Any, ...]], int]:
-    """One page of rows (limit + 1, to tell whether more follow) and the exact count of all that match.
-
-    The count rides along as an uncorrelated subquery, computed once in the same statement.
-    """
-    count_sql, count_params = f.count(table)
-    where, params = list(f.where), list(f.params)
-    after = decode_cursor(cursor, sort_name) if cursor else None
-    order = _keyset(sort[0], sort[1], key_column, after, where, params)
-    rows = conn.execute(
-        f"SELECT {', '.join(columns)}, ({count_sql}) FROM {table} {_where(where)} {order} LIMIT ?",
-        [*count_params, *params, limit + 1],
-    ).fetchall()
-    if rows:
-        return [row[:-1] for row in rows], rows[0][-1]
-    return [], conn.execute(count_sql, count_params).fetchone()[0]
+def _session_where(conn: sqlite3.Connection, f: SessionFilter) -> Filter:
+    out = Filter()
+    if f.text:  # id, user, services, first URL, and its traces' root operations, routes and URLs
+        _match(conn, out, "sessions", "session_id", "session_search", "text", _LIKE, _like(f.text))
+    if f.service:
+        out.where.append("EXISTS (SELECT 1 FROM json_each(sessions.services) WHERE value = ?)")
+        out.params.append(f.service)
+    if f.user_id:
+        out.where.append("user_id = ?")
+        out.params.append(f.user_id)
+    return _extent(out, f)
 
 
 def list_sessions(
-    conn: sqlite3.Connection,
-    f: SessionFilter,
-    *,
-    sort: SessionSort = "recent",
-    limit: int = 20,
-    cursor: str | None = None,
+    conn: sqlite3.Connection, f: SessionFilter, *, sort: Sort = "recent", limit: int = 20, cursor: str | None = None
 ) -> Page[SessionSummary]:
-    rows, total = _page(
+    where = _session_where(conn, f)
+    return keyset_page(
         conn,
-        "sessions",
-        _SESSION_COLUMNS,
-        "session_id",
-        _session_where(conn, f),
-        _SESSION_SORTS[sort],
-        sort,
-        cursor,
-        limit,
+        table="sessions",
+        columns=SESSION_COLUMNS,
+        key_column="session_id",
+        f=where,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+        record=session_from_row,
     )
-    sessions = [_session(row) for row in rows[:limit]]
-    return Page(sessions, total, cursor_after(sort, sessions[-1]) if len(rows) > limit else None)
 
 
-def _trace_where(conn: sqlite3.Connection, f: TraceFilter) -> _Filter:
-    out = _Filter([], [])
+def _trace_where(conn: sqlite3.Connection, f: TraceFilter) -> Filter:
+    out = Filter()
     if f.text:  # trace id, root operation, route, URL
-        out.match(conn, "traces", "trace_id", "trace_search", "text", _LIKE, _like(f.text))
+        _match(conn, out, "traces", "trace_id", "trace_search", "text", _LIKE, _like(f.text))
     if f.service:
-        out.match(conn, "traces", "trace_id", "trace_services", "service", "= ?", f.service)
-    where, params = out.where, out.params
+        _match(conn, out, "traces", "trace_id", "trace_services", "service", "= ?", f.service)
     if f.session_id:
-        where.append("session_id = ?")
-        params.append(f.session_id)
+        out.where.append("session_id = ?")
+        out.params.append(f.session_id)
     if f.unsessioned:
-        where.append("session_id IS NULL")
-    if f.since_ns is not None:
-        where.append("end_ns >= ?")
-        params.append(f.since_ns)
-    if f.until_ns is not None:
-        where.append("start_ns <= ?")
-        params.append(f.until_ns)
-    if f.has_errors is not None:
-        # errors are rare: read the few through their index rather than walk the sort order to find them
-        where.append("unlikely(error_count > 0)" if f.has_errors else "error_count = 0")
-    if f.min_duration_ns is not None:
-        where.append("duration_ns >= ?")
-        params.append(f.min_duration_ns)
-    return out
+        out.where.append("session_id IS NULL")
+    return _extent(out, f)
 
 
 def list_traces(
-    conn: sqlite3.Connection, f: TraceFilter, *, sort: TraceSort = "recent", limit: int = 20, cursor: str | None = None
+    conn: sqlite3.Connection, f: TraceFilter, *, sort: Sort = "recent", limit: int = 20, cursor: str | None = None
 ) -> Page[TraceSummary]:
-    rows, total = _page(
-        conn, "traces", _TRACE_COLUMNS, "trace_id", _trace_where(conn, f), _TRACE_SORTS[sort], sort, cursor, limit
+    where = _trace_where(conn, f)
+    return keyset_page(
+        conn,
+        table="traces",
+        columns=TRACE_COLUMNS,
+        key_column="trace_id",
+        f=where,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+        record=trace_from_row,
     )
-    traces = [_trace(row) for row in rows[:limit]]
-    return Page(traces, total, cursor_after(sort, traces[-1]) if len(rows) > limit else None)
 
 
 def get_trace(conn: sqlite3.Connection, trace_id: str) -> TraceSummary | None:
-    row = conn.execute(f"{_TRACE_SELECT} WHERE trace_id = ?", (trace_id,)).fetchone()
-    return _trace(row) if row else None
+    row = conn.execute(f"{TRACE_SELECT} WHERE trace_id = ?", (trace_id,)).fetchone()
+    return trace_from_row(row) if row else None
 
 
 def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | None:
-    row = conn.execute(f"{_SESSION_SELECT} WHERE session_id = ?", (session_id,)).fetchone()
-    return _session(row) if row else None
-
-
-SPAN_SELECT = (
-    "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
-    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
-    "FROM spans s JOIN resources r ON r.id = s.resource_id"
-)
+    row = conn.execute(f"{SESSION_SELECT} WHERE session_id = ?", (session_id,)).fetchone()
+    return session_from_row(row) if row else None
 
 
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
@@ -324,43 +192,31 @@ def session_events(
     linked to, however the link was made.
     """
     cur = conn.execute(
-        "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-        "span_id, session_key, client_key, user_id, detail FROM events "
+        f"SELECT {EVENT_COLUMNS} FROM events "
         "WHERE session_id = :session AND (shadowed = 0 OR :copies) "
         "AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds))) "
         "ORDER BY coalesce(time_ns, 0), seq, id",
         {"session": session_id, "kinds": orjson.dumps(list(kinds)).decode() if kinds else None, "copies": with_copies},
     )
-    return [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
+    return [event_from_row(row) for row in cur]
 
 
-def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
-    resources: dict[str, dict[str, Any]] = {}
-    spans = []
+def har_twins(conn: sqlite3.Connection, session_id: str, limit: int) -> dict[str, Event]:
+    """The HAR copies of the session's rrweb requests, by the trace id both carry (first copy wins).
+
+    Where rrweb and a HAR recorded the same request, the timeline shows the rrweb copy and marks
+    the HAR one `shadowed`; the HAR copy holds the response's content type and body.
+    """
+    cur = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND shadowed = 1 AND kind = 'network' "
+        "AND trace_id IS NOT NULL ORDER BY coalesce(time_ns, 0), seq, id LIMIT ?",
+        (session_id, limit),
+    )
+    twins: dict[str, Event] = {}
     for row in cur:
-        resource = resources.get(row[10])
-        if resource is None:
-            resource = resources[row[10]] = orjson.loads(row[10])
-        spans.append(
-            Span(
-                trace_id=row[0],
-                span_id=row[1],
-                parent_span_id=row[2],
-                name=row[3],
-                kind=row[4],
-                start_ns=row[5],
-                end_ns=row[6],
-                status_code=row[7],
-                status_message=row[8],
-                attributes=orjson.loads(row[9]),
-                resource=resource,
-                scope=row[11],
-                events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
-                links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
-                shared=bool(row[14]),
-            )
-        )
-    return spans
+        event = event_from_row(row)
+        twins.setdefault(str(event.trace_id), event)
+    return twins
 
 
 def similar_ids(
@@ -398,28 +254,6 @@ def unsessioned_traces(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM traces WHERE session_id IS NULL").fetchone()[0]
 
 
-@dataclass(frozen=True)
-class TimelineItem:
-    """One line of a session's story: a browser event, or a backend trace no request accounts for."""
-
-    origin: Literal["event", "trace"]
-    time_ns: int | None
-    seq: int
-    kind: str
-    summary: str
-    url: str | None
-    target: str | None
-    level: str | None
-    method: str | None
-    status: int | None
-    duration_ns: int | None
-    trace_id: str | None
-    link_method: str | None
-    backend_ns: int | None
-    backend_spans: int | None
-    backend_errors: int | None
-
-
 _TIMELINE = """
 SELECT * FROM (
     SELECT 'event' AS origin, e.time_ns, e.seq, e.kind, e.summary, e.url, e.target, e.level, e.method, e.status,
@@ -447,10 +281,11 @@ def timeline(
     kinds: Sequence[str] | None,
     from_ns: int | None,
     to_ns: int | None,
-    offset: int,
+    cursor: str | None,
     limit: int,
-) -> tuple[list[TimelineItem], int]:
+) -> TimelinePage:
     """A page of a session's merged timeline, in time order (recorded order where times are unknown)."""
+    offset = timeline_offset(cursor, session_id)
     params = {
         "session": session_id,
         "kinds": orjson.dumps(list(kinds)).decode() if kinds else None,
@@ -462,7 +297,8 @@ def timeline(
         f"{_TIMELINE} ORDER BY coalesce(time_ns, 0), seq, origin, ordinal, trace_id LIMIT :limit OFFSET :offset",
         {**params, "limit": limit, "offset": offset},
     ).fetchall()
-    return [TimelineItem(*row[:16]) for row in rows], total
+    items = [TimelineItem(*row[:16]) for row in rows]
+    return TimelinePage(items, total, offset, timeline_cursors(session_id, offset, len(items)))
 
 
 def session_event_counts(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:
@@ -485,87 +321,3 @@ def session_event_counts(conn: sqlite3.Connection, session_id: str) -> dict[str,
 
 def trace_logs_count(conn: sqlite3.Connection, trace_id: str) -> int:
     return conn.execute("SELECT count(*) FROM logs WHERE trace_id = ?", (trace_id,)).fetchone()[0]
-
-
-def _where(clauses: Sequence[str]) -> str:
-    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
-
-
-_SESSION_COLUMNS = (
-    "session_id",
-    "user_id",
-    "service",
-    "services",
-    "sources",
-    "start_ns",
-    "end_ns",
-    "duration_ns",
-    "first_url",
-    "trace_count",
-    "span_count",
-    "error_count",
-    "log_count",
-)
-_SESSION_SELECT = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
-_TRACE_COLUMNS = (
-    "trace_id",
-    "session_id",
-    "user_id",
-    "root_span_id",
-    "root_service",
-    "root_name",
-    "root_kind",
-    "http_method",
-    "http_route",
-    "http_status",
-    "http_url",
-    "start_ns",
-    "end_ns",
-    "duration_ns",
-    "span_count",
-    "error_count",
-    "services",
-)
-_TRACE_SELECT = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
-
-
-def _session(row: tuple[Any, ...]) -> SessionSummary:
-    c = dict(zip(_SESSION_COLUMNS, row, strict=True))
-    return SessionSummary(
-        session_id=c["session_id"],
-        user_id=c["user_id"],
-        service=c["service"],
-        services=tuple(orjson.loads(c["services"])),
-        sources=tuple(orjson.loads(c["sources"])),
-        start_ns=c["start_ns"],
-        end_ns=c["end_ns"],
-        duration_ns=c["duration_ns"],
-        first_url=c["first_url"],
-        trace_count=c["trace_count"],
-        span_count=c["span_count"],
-        error_count=c["error_count"],
-        log_count=c["log_count"],
-    )
-
-
-def _trace(row: tuple[Any, ...]) -> TraceSummary:
-    c = dict(zip(_TRACE_COLUMNS, row, strict=True))
-    return TraceSummary(
-        trace_id=c["trace_id"],
-        session_id=c["session_id"],
-        user_id=c["user_id"],
-        root_span_id=c["root_span_id"],
-        root_service=c["root_service"],
-        root_name=c["root_name"],
-        root_kind=c["root_kind"],
-        http_method=c["http_method"],
-        http_route=c["http_route"],
-        http_status=c["http_status"],
-        http_url=c["http_url"],
-        start_ns=c["start_ns"],
-        end_ns=c["end_ns"],
-        duration_ns=c["duration_ns"],
-        span_count=c["span_count"],
-        error_count=c["error_count"],
-        services=tuple(orjson.loads(c["services"])),
-    )

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from mcp_sessions.store.sqlite.schema import SESSION_TEXT, TRACE_TEXT
+from mcp_sessions.store.sqlite.rows import SESSION_TEXT, TRACE_TEXT
 
 _OPERATION_TRACES = """
     SELECT trace_id, operation_id, count(*) AS span_count, sum(critical_ns) AS critical_ns, sum(self_ns) AS self_ns,
