@@ -228,7 +228,7 @@ def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_deri
             before = [old.conn.execute(q).fetchall() for q in summary_tables]
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
-        assert schema.current_version(conn) == 5
+        assert schema.current_version(conn) == schema.LATEST_VERSION
         assert [conn.execute(q).fetchall() for q in summary_tables] == before
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "traces_derived_spans" not in triggers and "traces_derived_delete" in triggers

@@ -52,7 +52,7 @@ def draft_test(store: SessionStore, r: DraftRequest) -> DraftAnswer:
         if not r.latency_factor:
             raise InvalidArgumentError("baseline_session_id sets the latency guard's times: pass latency_factor")
         require_session(store, r.baseline_session_id)
-        baseline = baseline_durations(*_recording(store, r.baseline_session_id))
+        baseline = baseline_durations(*recording(store, r.baseline_session_id))
     options = DraftOptions(
         style=r.style,
         trace_id=normalize_trace_id(r.trace_id) if r.trace_id else None,
@@ -65,10 +65,10 @@ def draft_test(store: SessionStore, r: DraftRequest) -> DraftAnswer:
         recorded_errors=r.recorded_errors,
         env_prefix=r.env_prefix,
     )
-    return DraftAnswer(r, session, draft_regression_test(session, *_recording(store, r.session_id), options))
+    return DraftAnswer(r, session, draft_regression_test(session, *recording(store, r.session_id), options))
 
 
-def _recording(store: SessionStore, session_id: str) -> tuple[list[Event], dict[str, Event], list[TraceSummary]]:
+def recording(store: SessionStore, session_id: str) -> tuple[list[Event], dict[str, Event], list[TraceSummary]]:
     """The session's events in order (HAR copies of rrweb requests left out), those copies, its traces."""
     events = store.session_events(session_id)[:MAX_EVENTS]
     traces = store.traces(TraceFilter(session_id=session_id), sort="oldest", limit=MAX_TRACES, cursor=None).rows
