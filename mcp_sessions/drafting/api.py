@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
 from mcp_sessions.drafting.code import (
@@ -226,7 +226,7 @@ def draft_api_module(
     notes: list[str] = []
     used: set[str] = {"check"}
     for group in _groups(picked, plan):
-        role = "replay" if group[0].order in chosen else "setup"
+        role: Literal["replay", "setup"] = "replay" if group[0].order in chosen else "setup"
         steps.append(DraftStep(len(steps) + 1, role, _summary(group), group[0].trace_id, group[0].time_ns))
         body += _step(group, len(steps), role, plan, shared, options, used, notes)
     setups = sum(step.role == "setup" for step in steps)

@@ -141,7 +141,7 @@ def trace_from_row(row: Sequence[Any]) -> TraceSummary:
 
 def event_from_row(row: Sequence[Any]) -> Event:
     """A row of EVENT_COLUMNS."""
-    return Event(*row[:16], detail=orjson.loads(row[16]))
+    return Event(*(*row[:16], orjson.loads(row[16])))
 
 
 def log_from_row(row: Sequence[Any]) -> LogRecord:
