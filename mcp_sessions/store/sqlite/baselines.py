@@ -7,8 +7,7 @@ their traces counted per route (method and route of each trace's root, `traces_s
 index), and each is scored against the target's counts by weighted Jaccard similarity,
 Σ min(count) / Σ max(count) over routes. Counting, not just sharing, routes is what tells
 a flow apart: buying one item and buying ten hit the same routes, ten times as often.
-The pool bounds the work however large the database is: measured on 10,000 sessions /
-2M spans, 15 ms at the median.
+The pool bounds the work however large the database is.
 
     route (three of them)      target  candidate   min  max
     GET /api/products/{id}       10        10        10   10

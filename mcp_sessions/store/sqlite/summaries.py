@@ -20,9 +20,8 @@ Derivation keeps them exact, relying on how traces and sessions are written:
     retention removes T ──────► spans of T deleted ─► traces row deleted ─► trigger: take back
 
 and a session row is written again after any of its traces changed (triggers on `sessions`).
-Until schema 5, triggers on `traces` computed the operation summaries too, one trace at a
-time in SQL; that was most of derivation's time. `rebuild` computes everything from the stored
-rows (the schema-4 backfill); `differences` compares the kept tables with a fresh computation,
+The operation summaries are kept by derivation, from the spans it has just read, not by a
+trigger per trace. `rebuild` computes everything from the stored rows (the schema-4 backfill); `differences` compares the kept tables with a fresh computation,
 for tests and for checking a database by hand.
 """
 
