@@ -252,9 +252,7 @@ def select_calls(
             )
         words = f"{len(chosen)} API requests in the window"
     if options.around_error:
-        failed = [i for i in chosen if (calls[i].status or 0) >= 500] or [
-            i for i in chosen if calls[i].failed
-        ]
+        failed = [i for i in chosen if (calls[i].status or 0) >= 500] or [i for i in chosen if calls[i].failed]
         if not failed:
             raise InvalidArgumentError(
                 f"no replayed request of session {session.session_id!r} failed (status 4xx/5xx); "

@@ -111,7 +111,6 @@ def _keyset(
 
 def keyset_page(
     conn: sqlite3.Connection,
-    *,
     table: str,
     columns: Sequence[str],
     key_column: str,

@@ -110,17 +110,7 @@ def list_sessions(
     conn: sqlite3.Connection, f: SessionFilter, *, sort: Sort = "recent", limit: int = 20, cursor: str | None = None
 ) -> Page[SessionSummary]:
     where = _session_where(conn, f)
-    return keyset_page(
-        conn,
-        table="sessions",
-        columns=SESSION_COLUMNS,
-        key_column="session_id",
-        f=where,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
-        record=session_from_row,
-    )
+    return keyset_page(conn, "sessions", SESSION_COLUMNS, "session_id", where, sort, cursor, limit, session_from_row)
 
 
 def _trace_where(conn: sqlite3.Connection, f: TraceFilter) -> Filter:
@@ -141,17 +131,7 @@ def list_traces(
     conn: sqlite3.Connection, f: TraceFilter, *, sort: Sort = "recent", limit: int = 20, cursor: str | None = None
 ) -> Page[TraceSummary]:
     where = _trace_where(conn, f)
-    return keyset_page(
-        conn,
-        table="traces",
-        columns=TRACE_COLUMNS,
-        key_column="trace_id",
-        f=where,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
-        record=trace_from_row,
-    )
+    return keyset_page(conn, "traces", TRACE_COLUMNS, "trace_id", where, sort, cursor, limit, trace_from_row)
 
 
 def get_trace(conn: sqlite3.Connection, trace_id: str) -> TraceSummary | None:

@@ -21,8 +21,9 @@ Derivation keeps them exact, relying on how traces and sessions are written:
 
 and a session row is written again after any of its traces changed (triggers on `sessions`).
 The operation summaries are kept by derivation, from the spans it has just read, not by a
-trigger per trace. `rebuild` computes everything from the stored rows (the schema-4 backfill); `differences` compares the kept tables with a fresh computation,
-for tests and for checking a database by hand.
+trigger per trace. `rebuild` computes everything from the stored rows (the schema-4
+backfill); `differences` compares the kept tables with a fresh computation, for tests and
+for checking a database by hand.
 """
 
 from __future__ import annotations
