@@ -20,6 +20,7 @@ from mcp_sessions.formats.registry import readable
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
+    from mcp_sessions.store.sqlite.retention import Removed
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -354,7 +355,7 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
-def _report_removed(what: str, removed: object, db_path: Path) -> None:
+def _report_removed(what: str, removed: Removed, db_path: Path) -> None:
     r = removed
     print(
         f"{what}: removed {r.sessions} sessions, {r.traces} traces, {r.spans} spans, {r.logs} logs; "

@@ -38,6 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from mcp_sessions.errors import InputError, MalformedInputError
 from mcp_sessions.formats import otlp_json, otlp_proto
@@ -337,7 +338,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: Starlette) -> uvicorn.Server:
+def uvicorn_server(app: ASGIApp) -> uvicorn.Server:
     # No uvicorn log config and no access log: in `serve --collect` stdout carries MCP.
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     return uvicorn.Server(config)

@@ -79,6 +79,7 @@ def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES) -> Parsed:
     `rules` reach the rrweb parser, which decides there whether a typed value may be kept.
     """
     handle = _open(path)
+    owned_elsewhere = False
     try:
         first_line = handle.readline()
         head = first_line  # every byte read so far: protobuf may begin with what looks like blank lines
@@ -95,11 +96,11 @@ def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES) -> Parsed:
         rest = handle.read(1 << 16)
         if rest.strip() and _try_decode(first_line) is not _UNDECODABLE:
             streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest, rules), handle)
-            handle = None  # the Parsed owns it now
+            owned_elsewhere = True  # the Parsed owns it now
             return streamed
         remainder = handle.read()
     finally:
-        if handle is not None:
+        if not owned_elsewhere:
             handle.close()
     try:
         doc = _decode_document(first_line + rest + remainder)
