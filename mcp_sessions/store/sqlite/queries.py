@@ -2,7 +2,7 @@
 
 Lists page with keyset cursors (paging.py). Filters are built from fixed SQL fragments with
 bound parameters only. Every sort order and filter of a list has an index or a kept table
-(schema 4: trace_services, trace_search, session_search; see summaries.py), so a page and its
+(trace_services, trace_search, session_search; see summaries.py), so a page and its
 exact total cost index ranges, not a read of every trace.
 """
 
