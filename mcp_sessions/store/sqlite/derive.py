@@ -319,8 +319,8 @@ def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
 def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     """Replace the trace rows with one statement, staged in a temporary table.
 
-    One statement rather than an INSERT per row, so the triggers on `traces` (trace_services,
-    trace_search) run as one set-based step.
+    One INSERT … SELECT rather than an INSERT per row (executemany): the triggers on `traces`
+    (trace_services, trace_search) cost less that way.
     """
     columns = ", ".join(_TRACE_COLUMNS)
     # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.
