@@ -10,7 +10,7 @@ from pydantic import Field
 from mcp_sessions.answers import session as sessions
 from mcp_sessions.answers import timeline, trace
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
-from mcp_sessions.model import EventKind
+from mcp_sessions.model import EventKind, Sort
 from mcp_sessions.render.lists import render_session_list, render_trace_list
 from mcp_sessions.render.markdown import Budget, given
 from mcp_sessions.render.models import SessionList, Timeline, TraceList, TraceView
@@ -24,7 +24,6 @@ from mcp_sessions.tools.common import (
     Limit,
     MinDuration,
     Since,
-    Sort,
     Until,
     result,
     store_of,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
-Sort = Literal["recent", "oldest", "slowest", "errors", "largest"]
 Limit = Annotated[int, Field(ge=1, le=100, description="rows per page (the text budget may show fewer)")]
 Cursor = Annotated[str | None, Field(description="the cursor a previous call returned, to get the next page")]
 Since = Annotated[str | None, Field(description="only what ended after this: ISO 8601 or an age like '2h', '7d'")]
