@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from mcp_sessions import __version__
 from mcp_sessions.config import DB_ENV_VAR, REDACTION_ENV_VAR, REDACTION_FILENAME, resolve_db_path
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
+from mcp_sessions.formats.registry import readable
 
 if TYPE_CHECKING:
     from mcp_sessions.receiver_limits import ReceiverLimits
     from mcp_sessions.redact import RedactionRules
+    from mcp_sessions.store.sqlite.retention import Removed
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest",
         help="store recordings (files, directories, - for stdin)",
-        description="Store OTLP/JSON exports, Collector JSON Lines files, Jaeger JSON and Zipkin v2 JSON. "
+        description=f"Store {readable()}. "
         "Directories are read recursively; "
         "a file already ingested is skipped; a bad file is reported and stores nothing.",
     )
@@ -310,7 +312,7 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     rules = _redaction_rules(args) if writes else DEFAULT_RULES
     limits = _receiver_limits(args) if args.collect else None
     # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
-    # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/db.py).
+    # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
     Store(db_path, readonly=not writes).close()
     mcp = create_server(db_path, ingest_roots=args.allow_ingest, redaction=rules)
     mcp_http = None
@@ -389,7 +391,8 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.render.markdown import duration, timestamp
-    from mcp_sessions.store import Store, queries
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.sqlite import queries
 
     with Store(db_path, readonly=True) as store:
         page = queries.list_sessions(
@@ -428,7 +431,7 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, db_path: Path) -> int:
-    from mcp_sessions.store.db import migrate_file
+    from mcp_sessions.store.sqlite.db import migrate_file
 
     before, applied = migrate_file(db_path, busy_timeout_s=args.wait)
     if not applied:
@@ -439,7 +442,7 @@ def cmd_migrate(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
-def _report_removed(what: str, removed: object, db_path: Path) -> None:
+def _report_removed(what: str, removed: Removed, db_path: Path) -> None:
     r = removed
     print(
         f"{what}: removed {r.sessions} sessions, {r.traces} traces, {r.spans} spans, {r.logs} logs; "
@@ -450,7 +453,7 @@ def _report_removed(what: str, removed: object, db_path: Path) -> None:
 def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.params import parse_age
     from mcp_sessions.store import Store
-    from mcp_sessions.store.retention import prune_older_than
+    from mcp_sessions.store.sqlite.retention import prune_older_than
 
     cutoff = parse_age(args.older_than, "--older-than")
     with Store(db_path) as store:
@@ -461,7 +464,7 @@ def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_forget(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.store import Store
-    from mcp_sessions.store.retention import forget_user
+    from mcp_sessions.store.sqlite.retention import forget_user
 
     with Store(db_path) as store:
         removed = forget_user(store.conn, args.user)

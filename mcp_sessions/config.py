@@ -74,3 +74,9 @@ def resolve_redaction_config(explicit: str | os.PathLike[str] | None = None) -> 
         return Path(from_env).expanduser()
     default = default_data_dir() / REDACTION_FILENAME
     return default if default.is_file() else None
+
+
+# How alike (weighted Jaccard of route counts) an earlier session must be to serve as an
+# automatic baseline: reruns of one flow score 1.0, the same flow with a few extra calls per
+# page stays above this, a different flow (one item bought against ten) falls well below.
+MIN_BASELINE_SIMILARITY = 0.6

@@ -29,7 +29,7 @@ from mcp_sessions.formats import read_path
 from mcp_sessions.formats.coerce import checked_records
 from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
-from mcp_sessions.store.writer import IngestCounts, IngestWriter
+from mcp_sessions.store.sqlite.writer import IngestCounts, IngestWriter
 
 log = logging.getLogger(__name__)
 

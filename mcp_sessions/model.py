@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 SpanKind = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
 StatusCode = Literal["unset", "ok", "error"]
@@ -194,3 +194,161 @@ class SessionSummary:
     span_count: int
     error_count: int
     log_count: int
+
+
+# The records the store seam (store/protocol.py) is asked with and answers with, beyond the
+# indexed rows above. Cursors are opaque strings: only the store that issued one reads it.
+
+T = TypeVar("T")
+
+Sort = Literal["recent", "oldest", "slowest", "errors", "largest"]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: the rows, how many match in all, and the cursors that continue it.
+
+    `resume[i]` continues the list right after `rows[i]`, for a page the text budget cuts short.
+    """
+
+    rows: list[T]
+    total: int
+    next_cursor: str | None
+    resume: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    text: str | None = None
+    service: str | None = None
+    user_id: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    has_errors: bool | None = None
+    min_duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    session_id: str | None = None
+    unsessioned: bool = False
+    text: str | None = None
+    service: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    has_errors: bool | None = None
+    min_duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class SpanScope:
+    """Which spans a question is about: one trace, one session's traces, or filtered data."""
+
+    trace_id: str | None = None
+    session_id: str | None = None
+    service: str | None = None
+    route: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One line of a session's story: a browser event, or a backend trace no request accounts for."""
+
+    origin: Literal["event", "trace"]
+    time_ns: int | None
+    seq: int
+    kind: str
+    summary: str
+    url: str | None
+    target: str | None
+    level: str | None
+    method: str | None
+    status: int | None
+    duration_ns: int | None
+    trace_id: str | None
+    link_method: str | None
+    backend_ns: int | None
+    backend_spans: int | None
+    backend_errors: int | None
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """A page of a session's timeline from `offset`; `cursor_for[n]` resumes after its first n items."""
+
+    items: list[TimelineItem]
+    total: int
+    offset: int
+    cursor_for: Mapping[int, str]
+
+
+@dataclass(frozen=True)
+class OperationRow:
+    """One operation (service + fingerprint) in a scope, with its worst span."""
+
+    service: str | None
+    fingerprint: str
+    count: int
+    trace_count: int
+    critical_ns: int
+    self_ns: int
+    total_ns: int
+    max_ns: int
+    worst_trace_id: str
+    worst_span_id: str
+    worst_name: str
+    p50_ns: int | None = None
+    p95_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class OperationRanking:
+    """Operations of a scope, most time on the critical path first: the top rows, how many, the scope's total."""
+
+    rows: list[OperationRow]
+    total: int
+    critical_total_ns: int
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    """One span ranked on its own."""
+
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    fingerprint: str | None
+    duration_ns: int
+    self_ns: int
+    critical_ns: int
+    trace_duration_ns: int
+
+
+@dataclass(frozen=True)
+class SpanRanking:
+    """Single spans of a scope, most time on the critical path first, and how many spans the scope holds."""
+
+    rows: list[SpanRow]
+    total: int
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Everything that went wrong in a scope, as model records with the session each belongs to."""
+
+    spans: list[tuple[str | None, Span]]
+    events: list[tuple[str | None, Event]]
+    logs: list[tuple[str | None, LogRecord]]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An earlier session that may serve as an automatic baseline."""
+
+    session_id: str
+    start_ns: int
+    similarity: float  # weighted Jaccard of route counts

@@ -68,7 +68,7 @@ from mcp_sessions.receiver_limits import (
 )
 from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
-from mcp_sessions.store.writer import IngestWriter
+from mcp_sessions.store.sqlite.writer import IngestWriter
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
-"""The MCP server: one read-only store handle in the lifespan, and the tools registered on it.
+"""The MCP server: one store handle in the lifespan, and the tools, resources and prompts on it.
 
-The tools live in tools/ (one module per group); no SQL lives here (see store/) and no
-formatting (see render/). Writing is off unless `ingest_roots` names folders to read from.
+Each tool is a module-level function in tools/ (parse → answer → render), declared in a
+registry the server walks; no SQL lives here (store/) and no formatting (render/). Writing
+is off unless `ingest_roots` names folders to read from.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import MCPServer
 
 from mcp_sessions import __version__
-from mcp_sessions.store import Store
+from mcp_sessions.store import SqliteStore
 from mcp_sessions.tools import analysis, browse, diff, guides, regression
-from mcp_sessions.tools.common import AppContext
+from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
 
 log = logging.getLogger(__name__)
+
+# The order tools are listed in: browsing first, the answers about one session last.
+TOOL_ORDER = (browse, regression, diff, analysis, guides)
 
 INSTRUCTIONS = """\
 mcp-sessions answers questions about recorded user sessions and the backend traces they caused.
@@ -41,31 +45,35 @@ def create_server(
 
     What that tool stores is redacted under `redaction` (the built-in rules unless a config adds some).
     """
-    readonly = not ingest_roots
+    roots = [Path(r) for r in ingest_roots or ()]
+    readonly = not roots
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
-        # A read-only server never creates, upgrades or writes the file (see store/db.py).
-        store = Store(db_path, readonly=readonly)
+        # A read-only server never creates, upgrades or writes the file (see store/sqlite/db.py).
+        store = SqliteStore(db_path, readonly=readonly)
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
-        # scans, which otherwise re-walk it during every large analysis (the diff's p95 on 2M spans
-        # drops from ~120-150 ms to ~70-95 ms).
+        # scans, which otherwise re-walk it during every large analysis.
         gc.freeze()
         log.info("mcp-sessions %s serving %s", __version__, db_path)
         try:
-            yield AppContext(store)
+            yield AppContext(store, roots, redaction)
         finally:
             store.close()
 
     mcp = MCPServer("mcp-sessions", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
-    browse.register(mcp)
-    regression.register(mcp)
-    diff.register(mcp)
-    analysis.register(mcp)
-    guides.register(mcp)
-    if ingest_roots:
-        from mcp_sessions.redact import DEFAULT_RULES
+    for module in TOOL_ORDER:
+        for entry in TOOLS:
+            if entry.function.__module__ == module.__name__:
+                mcp.tool(title=entry.title, annotations=entry.annotations)(entry.function)
+    for res in RESOURCES:
+        mcp.resource(res.uri, name=res.name, title=res.title, description=res.description, mime_type="text/markdown")(
+            res.function
+        )
+    for entry in PROMPTS:
+        mcp.prompt(title=entry.title)(entry.function)
+    if roots:
         from mcp_sessions.tools import ingest  # the parsers load only when the server may ingest
 
-        ingest.register(mcp, [Path(r) for r in ingest_roots], redaction or DEFAULT_RULES)
+        ingest.register(mcp, roots)
     return mcp

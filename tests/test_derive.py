@@ -1,4 +1,4 @@
-"""Derived trace rows, span times and operation summaries (store/derive.py) against their definitions.
+"""Derived trace rows, span times and operation summaries (store/sqlite/derive.py) against their definitions.
 
 Ingest computes a trace row, its spans' self and critical-path times and what it contributes
 to the operation summaries in Python from one read of the spans, on light row records. These
@@ -23,11 +23,12 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
-from mcp_sessions.store import Store, derive, summaries
-from mcp_sessions.store.db import connect
-from mcp_sessions.store.derive import derive_traces
-from mcp_sessions.store.schema import migrate
-from mcp_sessions.store.writer import IngestWriter
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import derive, summaries
+from mcp_sessions.store.sqlite.db import connect
+from mcp_sessions.store.sqlite.derive import derive_traces
+from mcp_sessions.store.sqlite.schema import migrate
+from mcp_sessions.store.sqlite.writer import IngestWriter
 
 TRACES = ("a" * 32, "b" * 32, "c" * 32)
 SPAN_IDS = tuple(f"{i:016x}" for i in range(1, 7))

@@ -23,7 +23,7 @@ from mcp_sessions.errors import DatabaseBusyError, StorageFullError
 from mcp_sessions.ingest import ingest_file, ingest_paths
 from mcp_sessions.server import create_server
 from mcp_sessions.store import Store
-from mcp_sessions.store.writer import IngestWriter
+from mcp_sessions.store.sqlite.writer import IngestWriter
 
 
 def count(db: Path, table: str = "spans") -> int:

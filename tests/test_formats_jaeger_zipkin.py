@@ -13,7 +13,7 @@ from mcp_sessions.formats import jaeger, read_path, zipkin
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.model import Record, SkippedRecords, Span
 from mcp_sessions.store import Store
-from mcp_sessions.store.queries import totals
+from mcp_sessions.store.sqlite.queries import totals
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 JAEGER = SAMPLES / "jaeger"

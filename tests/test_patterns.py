@@ -26,7 +26,8 @@ from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.formats.detect import read_path
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.model import Event, Span
-from mcp_sessions.store import Store, queries
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import queries
 
 MS = 1_000_000
 T0 = 1_700_000_000_000 * MS

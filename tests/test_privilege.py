@@ -175,7 +175,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def test_a_writer_started_beside_the_read_only_store_is_seen(otlp_db: Path, samples: Path):
     from mcp_sessions.ingest import ingest_file
-    from mcp_sessions.store import Store, queries
+    from mcp_sessions.store import Store
+    from mcp_sessions.store.sqlite import queries
 
     with Store(otlp_db, readonly=True) as reader:
         assert reader.read_mode == "immutable"
@@ -197,7 +198,7 @@ async def test_an_older_schema_asks_for_migrate_without_touching_the_file(db_pat
 
     from mcp_sessions.errors import SchemaTooOldError
     from mcp_sessions.store import Store
-    from mcp_sessions.store.schema import MIGRATIONS, migrate
+    from mcp_sessions.store.sqlite.schema import MIGRATIONS, migrate
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn, target=MIGRATIONS[-2].version)

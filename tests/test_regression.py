@@ -32,15 +32,16 @@ import pytest
 from mcp import Client
 from shoprun import ROOT, run_drafted, running_shop
 
-from mcp_sessions.analysis.regression import baseline_durations, collect_calls, draft_regression_test
-from mcp_sessions.analysis.regression_code import Call, Expr, lines, py_str
-from mcp_sessions.analysis.regression_model import CutDict, CutList, DraftOptions, parse_json_prefix
+from mcp_sessions.answers.draft import recording
+from mcp_sessions.drafting.code import Call, Expr, lines, py_str
+from mcp_sessions.drafting.draft import baseline_durations, collect_calls, draft_regression_test
+from mcp_sessions.drafting.model import CutDict, CutList, DraftOptions, parse_json_prefix
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.ingest import ingest_paths
-from mcp_sessions.model import Event, SessionSummary
+from mcp_sessions.model import Event, SessionFilter, SessionSummary
 from mcp_sessions.server import create_server
-from mcp_sessions.store import Store, queries
-from mcp_sessions.store.session_requests import browser_events, entry_traces, har_twins
+from mcp_sessions.store import SqliteStore, Store
+from mcp_sessions.store.sqlite import queries
 
 FIXTURES = ROOT / "fixtures"
 EXPECTED = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "expected").glob("*.json")}
@@ -77,15 +78,10 @@ def drafted(db: Path, **args: Any) -> str:
 
 
 def recorded(db: Path, session_id: str) -> tuple[SessionSummary, list[Event], dict[str, Event], list[Any]]:
-    with Store(db) as store:
-        session = queries.get_session(store.conn, session_id)
+    with SqliteStore(db) as store:
+        session = store.session(session_id)
         assert session is not None
-        return (
-            session,
-            browser_events(store.conn, session_id),
-            har_twins(store.conn, session_id),
-            entry_traces(store.conn, session_id),
-        )
+        return (session, *recording(store, session_id))
 
 
 # ---- against the running shop --------------------------------------------------------------------
@@ -169,7 +165,7 @@ def test_drafted_files_pass_ruff_and_hold_none_of_the_planted_secrets(shop_db: P
     if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     with Store(shop_db) as store:
-        sessions = [s.session_id for s in queries.list_sessions(store.conn, queries.SessionFilter(), limit=100).rows]
+        sessions = [s.session_id for s in queries.list_sessions(store.conn, SessionFilter(), limit=100).rows]
     drafts = tmp_path / "drafts"
     drafts.mkdir()
     for session_id in sessions:

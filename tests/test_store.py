@@ -11,7 +11,8 @@ import pytest
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, db, derive, schema, summaries
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import db, derive, rows, schema, summaries
 
 
 def count(store: Store, sql: str) -> int:
@@ -227,10 +228,65 @@ def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_deri
             before = [old.conn.execute(q).fetchall() for q in summary_tables]
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
-        assert schema.current_version(conn) == 5
+        assert schema.current_version(conn) == schema.LATEST_VERSION
         assert [conn.execute(q).fetchall() for q in summary_tables] == before
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "traces_derived_spans" not in triggers and "traces_derived_delete" in triggers
         list(ingest_paths(upgraded, [str(SHOP_BROWSER)]))
         assert summaries.differences(conn) == {}
         assert [conn.execute(q).fetchall() for q in summary_tables] == expected
+
+
+def _failed_requests_har(path: Path) -> Path:
+    """A HAR file of three requests: one answered 404, one refused (no answer at all), one fine."""
+
+    def entry(url: str, status: int, error: str | None = None) -> dict:
+        response: dict = {"status": status, "statusText": "", "headers": [], "content": {"size": 0}}
+        if error:
+            response["_error"] = error
+        return {
+            "startedDateTime": "2026-11-01T10:00:00.000Z",
+            "time": 12,
+            "request": {"method": "GET", "url": url, "headers": [{"name": "x-session-id", "value": "s-upgrade"}]},
+            "response": response,
+            "timings": {"send": 1, "wait": 10, "receive": 1},
+        }
+
+    log = {
+        "version": "1.2",
+        "creator": {"name": "test", "version": "1"},
+        "entries": [
+            entry("https://shop.test/api/missing", 404),
+            entry("https://shop.test/api/down", 0, "net::ERR_CONNECTION_REFUSED"),
+            entry("https://shop.test/api/ok", 200),
+        ],
+    }
+    path.write_text(json.dumps({"log": log}))
+    return path
+
+
+def test_upgrade_to_schema_6_counts_every_failed_request_under_one_rule(tmp_path, monkeypatch):
+    har = _failed_requests_har(tmp_path / "failed.har")
+    with monkeypatch.context() as schema_5:
+        schema_5.setattr(db, "migrate", partial(schema.migrate, target=5))
+        with Store(tmp_path / "old.db") as old:
+            assert ingest_file(old, har).status == "stored"
+            assert schema.current_version(old.conn) == 5
+            statuses = sorted(str(r[0]) for r in old.conn.execute("SELECT status FROM events WHERE kind = 'network'"))
+            old.conn.execute("UPDATE sessions SET frontend_error_count = 0")  # as an old rule would have left it
+    with Store(tmp_path / "old.db") as upgraded:
+        conn = upgraded.conn
+        assert schema.current_version(conn) == schema.LATEST_VERSION
+        counts = conn.execute("SELECT sum(frontend_error_count), sum(event_count) FROM sessions").fetchone()
+        assert statuses == ["200", "404", "None"] and counts == (2, 3)
+        plan = " ".join(
+            r[3]
+            for r in conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM events WHERE {rows.BROWSER_PROBLEM} AND shadowed = 0 "
+                "ORDER BY coalesce(time_ns, 0), seq LIMIT 10"
+            )
+        )
+        assert "events_problems" in plan
+    with Store(tmp_path / "new.db") as new:  # the same file ingested at the latest schema counts the same
+        ingest_file(new, har)
+        assert new.conn.execute("SELECT sum(frontend_error_count) FROM sessions").fetchone()[0] == 2

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, insights, queries, retention, schema, summaries
-from mcp_sessions.store.insights import SpanScope
+from mcp_sessions.model import SpanScope
+from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite import insights, queries, retention, schema, summaries
+from mcp_sessions.store.sqlite.paging import SORTS
+from mcp_sessions.store.sqlite.scope import scope_where
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = [ROOT / "fixtures" / "recordings", ROOT / "fixtures" / "recordings-browser"]
@@ -197,7 +200,7 @@ def test_global_slow_operations_equal_a_span_by_span_computation(conn: sqlite3.C
 def test_global_slow_spans_equal_a_span_by_span_ranking(conn: sqlite3.Connection, monkeypatch, direct: int):
     monkeypatch.setattr(insights, "DIRECT_SPANS", direct)
     for scope in scopes(conn):
-        where, params = scope.where()
+        where, params = scope_where(scope)
         expected = conn.execute(
             "SELECT s.trace_id, s.span_id FROM spans s "
             f"WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT 15",
@@ -211,7 +214,7 @@ def test_global_slow_spans_equal_a_span_by_span_ranking(conn: sqlite3.Connection
 
 def test_global_failures_read_through_the_failed_spans_index(conn: sqlite3.Connection):
     for scope in [SpanScope(), SpanScope(service="shop"), SpanScope(route="/api/cart/coupon")]:
-        where, params = scope.where()
+        where, params = scope_where(scope)
         plan = " ".join(
             r[3]
             for r in conn.execute(
@@ -268,7 +271,7 @@ def test_trace_list_filters_and_sorts_equal_a_row_by_row_reading(conn: sqlite3.C
     ]
     for f, keep in cases:
         for sort in ("recent", "oldest", "slowest", "errors", "largest"):
-            column, descending = queries._TRACE_SORTS[sort]
+            column, descending = SORTS[sort]
             expected = sorted(
                 (t for t in traces if keep(t)), key=lambda t: (getattr(t, column), t.trace_id), reverse=descending
             )

@@ -182,7 +182,7 @@ def group_errors(
     raised = {o.trace_id: o.fingerprint for o in occurrences if o.kind == "exception" and o.trace_id}
     related: dict[str, dict[str, int]] = {}
     for occurrence in occurrences:
-        owner = raised.get(occurrence.trace_id) if occurrence.kind in ("failed span", "error log") else None
+        owner = raised.get(occurrence.trace_id or "") if occurrence.kind in ("failed span", "error log") else None
         if owner is not None:
             counts = related.setdefault(owner, {})
             counts[occurrence.kind] = counts.get(occurrence.kind, 0) + 1

@@ -52,6 +52,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from mcp_sessions.errors import MalformedInputError, UnknownFormatError, UnsupportedFormatError
 from mcp_sessions.formats import har, jaeger, otlp_json, otlp_proto, rrweb, zipkin
+from mcp_sessions.formats.registry import readable
 from mcp_sessions.model import Record
 from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 
@@ -87,6 +88,7 @@ def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES, *, limit: int =
     `limit` bounds what is held in memory at once (see the module docstring).
     """
     handle = _open(path)
+    owned_elsewhere = False
     try:
         probe = handle.read(_PROBE_BYTES)
         handle.seek(0)
@@ -110,11 +112,11 @@ def read_path(path: Path, rules: RedactionRules = DEFAULT_RULES, *, limit: int =
         rest = handle.read(1 << 16)
         if rest.strip() and _try_decode(first_line) is not _UNDECODABLE:
             streamed = Parsed("otlp-jsonl", _json_lines(handle, first_line, rest, rules, limit), handle)
-            handle = None  # the Parsed owns it now
+            owned_elsewhere = True  # the Parsed owns it now
             return streamed
         remainder = _read_bounded(handle, limit - len(first_line) - len(rest), "a JSON document")
     finally:
-        if handle is not None:
+        if not owned_elsewhere:
             handle.close()
     try:
         doc = _decode_document(first_line + rest + remainder)
@@ -300,9 +302,7 @@ def _classify_document(doc: Any, rules: RedactionRules) -> Parsed:
     other = _name_other_format(doc)
     if other:
         raise UnsupportedFormatError(f"recognised as {other}, which this version cannot ingest yet")
-    raise UnknownFormatError(
-        f"unrecognised JSON ({_describe(doc)}); expected an OTLP/JSON export request, Jaeger JSON or Zipkin v2 JSON"
-    )
+    raise UnknownFormatError(f"unrecognised JSON ({_describe(doc)}); expected {readable('document', conjunction='or')}")
 
 
 def _json_lines(
@@ -355,8 +355,8 @@ def _iter_lines(handle: IO[bytes], first_line: bytes, rest: bytes, limit: int) -
 def _name_other_format(doc: Any) -> str | None:
     """Name formats we recognise but do not read (here).
 
-    Jaeger and Zipkin documents are read by `_classify_document`; they only reach this
-    function as single lines of a JSON Lines file, which is read as OTLP only.
+    Jaeger, Zipkin, HAR and rrweb documents are read by `_classify_document`; they only reach
+    this function as single lines of a JSON Lines file, which is read as OTLP (or PostHog) only.
     """
     if zipkin.is_zipkin_v1(doc):
         return "Zipkin v1 JSON (binaryAnnotations); export Zipkin v2 JSON (/api/v2) instead"
@@ -365,13 +365,13 @@ def _name_other_format(doc: Any) -> str | None:
         return f"{name} as JSON Lines (save it as one JSON document instead)"
     if isinstance(doc, dict):
         if isinstance(doc.get("log"), dict) and "entries" in doc["log"]:
-            return "a HAR file"
+            return "a HAR file as JSON Lines (save it as one JSON document instead)"
         if isinstance(doc.get("events"), list) or ("window_id" in doc and "data" in doc):
-            return "an rrweb recording"
+            return "an rrweb recording as JSON Lines (save it as one JSON document instead)"
     if isinstance(doc, list) and doc and isinstance(doc[0], dict):
         first = doc[0]
         if "type" in first and "data" in first:
-            return "an rrweb recording"
+            return "an rrweb recording as JSON Lines (save it as one JSON document instead)"
     return None
 
 

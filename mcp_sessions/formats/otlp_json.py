@@ -185,7 +185,7 @@ def _resource_spans(container: Any, where: str, isolate: bool = False) -> Iterat
 # `_canonical_span` accepts (tests/test_ingest_fast_paths.py checks it on mutated spans).
 
 _ABSENT = object()
-_NONE_LISTED = (None, [])  # events / links: absent, null or an empty list
+_NONE_LISTED: tuple[None, list[Any]] = (None, [])  # events / links: absent, null or an empty list
 _NO_SPAN = "0" * SPAN_ID_HEX  # an all-zero parent id means no parent
 
 

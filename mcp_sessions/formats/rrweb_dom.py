@@ -299,7 +299,7 @@ class Dom:
         return ""
 
 
-_NODE_TAGS = {0: "#document", 1: "#doctype", 3: "#text", 4: "#cdata", 5: "#comment"}
+_NODE_TAGS: dict[int | None, str] = {0: "#document", 1: "#doctype", 3: "#text", 4: "#cdata", 5: "#comment"}
 
 
 def _kept(tag: str, attrs: dict[str, Any], only: dict[str, Any] | None = None) -> dict[str, str]:

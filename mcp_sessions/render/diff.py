@@ -9,87 +9,15 @@ a better baseline. Fingerprints, URLs and step labels are recorded text: quoted.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from mcp_sessions.analysis.diff import LOW_TRUST, PARTIAL_TRUST, DiffResult, Finding, Side
 from mcp_sessions.analysis.diff.noise import ALPHA, MIN_DELTA_NS, MIN_RATIO, MIN_SAMPLES
+from mcp_sessions.answers.diff import DiffAnswer
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote
+from mcp_sessions.render.models import DiffCompanion, DiffFinding, DiffSideInfo, DiffTrust, DiffView
 
 _FOOTER_RESERVE = 700
 _LOW_TRUST_LISTED = 3  # steps of each side named in a low-trust answer
-
-
-class DiffCompanion(BaseModel):
-    label: str
-    count_before: int
-    count_after: int
-    delta_ms: float
-
-
-class DiffFinding(BaseModel):
-    rank: int
-    kind: str = Field(description="errors, status, added, removed, count, latency, size, step-added, step-removed")
-    level: str = Field(description="step, request, backend (a trace no request accounts for), op, error")
-    label: str = Field(description="the fingerprint: method + URL template, normalised statement, operation")
-    baseline_label: str | None = Field(description="what the baseline ran instead (matched loosely)")
-    context: list[str] = Field(description="the request and operations it ran under, outermost first")
-    service: str | None
-    count_before: int
-    count_after: int
-    before_ms: float
-    after_ms: float
-    delta_ms: float = Field(description="time it added in all (negative: saved)")
-    per_wait_delta_ms: float = Field(description="time it added to a typical wait (median over the steps)")
-    steps: int
-    errors_before: int
-    errors_after: int
-    statuses_before: list[int]
-    statuses_after: list[int]
-    size_before: int | None = Field(description="response bytes per occurrence")
-    size_after: int | None
-    p_value: float | None = Field(description="Mann-Whitney p-value when the timing change was tested")
-    trace_ids: list[str]
-    baseline_trace_ids: list[str]
-    span_ids: list[str]
-    baseline_span_ids: list[str]
-    baseline_session_ids: list[str]
-    companions: list[DiffCompanion] = Field(description="the other statements of the same N+1 loop")
-    next_call: str | None
-
-
-class DiffSideInfo(BaseModel):
-    kind: str = Field(description="session, trace, or median (automatic baseline)")
-    name: str
-    session_ids: list[str]
-    trace_ids: list[str]
-    steps: int
-    requests: int
-    spans: int
-    wait_ms: float = Field(description="time waited in requests, summed over steps")
-
-
-class DiffTrust(BaseModel):
-    overall: float = Field(description="mean share of steps, requests and backend work that matched")
-    steps: float | None
-    requests: float | None
-    backend: float | None
-    low: bool = Field(description="true: too different to compare; findings are not listed")
-    low_threshold: float
-
-
-class DiffView(BaseModel):
-    mode: str = Field(description="actions (browser steps) or traces (backend-only steps)")
-    target: DiffSideInfo
-    baseline: DiffSideInfo
-    trust: DiffTrust
-    significant: bool = Field(description="whether any significant change was found")
-    findings: list[DiffFinding]
-    total_findings: int
-    shown: int
-    unconfirmed: int = Field(description="timing differences the samples could not confirm")
-    minor: int = Field(description="structural differences below every tolerance")
-    truncated: bool
 
 
 def _pct(value: float | None) -> str:
@@ -450,3 +378,9 @@ def _low_trust_lines(result: DiffResult) -> list[str]:
         hints.append(f"pick a trace of the same request: {call('list_traces', query='<its route>')}")
     lines.append("**Next**: " + "; ".join(hints))
     return lines
+
+
+def render_diff_answer(answer: DiffAnswer, *, budget: Budget, max_findings: int) -> tuple[str, DiffView]:
+    return render_diff(
+        answer.result, budget=budget, max_findings=max_findings, retry=answer.retry, automatic=answer.automatic
+    )

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mcp_sessions.analysis.errors import ErrorGroup
-from mcp_sessions.render.insights_models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
-from mcp_sessions.render.markdown import Budget, call, duration, fence, ms, quote, timestamp
-from mcp_sessions.store.insights import OperationRow, SpanRow
+from mcp_sessions.answers.errors import ErrorSearch
+from mcp_sessions.answers.lookup import ScopeQuery
+from mcp_sessions.answers.slow import SlowWork
+from mcp_sessions.model import OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
+from mcp_sessions.render.models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
 
 SESSION_IDS_SHOWN = 5
 
@@ -259,4 +262,42 @@ def render_errors(
         truncated=truncated,
         errors=models,
         next_call=more_call if has_more else None,
+    )
+
+
+def _scope_of(q: ScopeQuery, scope: SpanScope) -> tuple[str, dict[str, object]]:
+    """How to name a checked scope, and the arguments that ask for it again."""
+    label = scope_label(
+        trace=scope.trace_id, session=q.session_id, service=q.service, route=q.route, since=q.since, until=q.until
+    )
+    args = given(
+        session_id=q.session_id, trace_id=scope.trace_id, service=q.service, route=q.route, since=q.since, until=q.until
+    )
+    return label, args
+
+
+def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]:
+    label, args = _scope_of(work.query, work.scope)
+    more = call("find_slow_spans", **args, group_by=work.group_by, limit=min(100, work.limit * 3))
+    if isinstance(work.ranking, SpanRanking):
+        ranking = work.ranking
+        return render_slow_spans(ranking.rows, total=ranking.total, scope=label, budget=budget, more_call=more)
+    ops = work.ranking
+    return render_slow_operations(
+        ops.rows, total=ops.total, critical_total=ops.critical_total_ns, scope=label, budget=budget, more_call=more
+    )
+
+
+def render_error_search(search: ErrorSearch, *, budget: Budget) -> tuple[str, ErrorList]:
+    label, args = _scope_of(search.query, search.scope)
+    found = search.found
+    return render_errors(
+        found.groups,
+        occurrences=found.occurrences,
+        truncated=found.truncated,
+        scope=label,
+        budget=budget,
+        more_call=call("find_errors", **args, sources=search.sources, limit=min(100, search.limit * 3)),
+        limit=search.limit,
+        sources=found.by_source,
     )

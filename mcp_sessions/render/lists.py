@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TypeVar
 
-from mcp_sessions.model import SessionSummary, TraceSummary
-from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.answers.session import SessionsFound
+from mcp_sessions.answers.trace import TraceQuery, TracesFound
+from mcp_sessions.model import Page, SessionSummary, TraceSummary
+from mcp_sessions.render.markdown import Budget, call, duration, given, ms, quote, timestamp
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
-from mcp_sessions.store.queries import Page, cursor_after
+
+R = TypeVar("R")
 
 
-def _fit(rows: list, line: Callable[[object], str], budget: Budget, reserve: int) -> tuple[list[str], list]:
+def _fit(rows: list[R], line: Callable[[R], str], budget: Budget, reserve: int) -> tuple[list[str], list[R]]:
     """As many rows as the budget holds (leaving `reserve` for the footer), in order."""
     lines, shown = [], []
     for row in rows:
@@ -23,11 +28,11 @@ def _fit(rows: list, line: Callable[[object], str], budget: Budget, reserve: int
     return lines, shown
 
 
-def _resume(page: Page, shown: list, next_call: dict[str, object]) -> str | None:
-    """The page's cursor, or, when the text budget ran out first, one right after the last line shown."""
-    if len(shown) == len(page.rows) or not shown:
+def _resume(page: Page[Any], shown: int) -> str | None:
+    """The page's cursor, or, when the text budget ran out first, the one right after the last line shown."""
+    if shown == len(page.rows) or not shown:
         return page.next_cursor
-    return cursor_after(str(next_call.get("sort", "recent")), shown[-1])
+    return page.resume[shown - 1]
 
 
 def session_item(s: SessionSummary) -> SessionItem:
@@ -76,12 +81,11 @@ def _session_line(s: SessionSummary) -> str:
     )
 
 
-def render_session_list(
-    page: Page[SessionSummary], *, unsessioned: int, budget: Budget, next_call: dict[str, object]
-) -> tuple[str, SessionList]:
+def render_session_list(found: SessionsFound, *, budget: Budget) -> tuple[str, SessionList]:
+    page, unsessioned, next_call = found.page, found.unsessioned_traces, given(**asdict(found.query))
     body, shown = _fit(page.rows, _session_line, budget, reserve=400)
     lines = ["# Sessions", *body]
-    cursor = _resume(page, shown, next_call)
+    cursor = _resume(page, len(shown))
     summary = f"**Shown**: {len(shown)} of {page.total} sessions"
     if page.total == 0:
         lines.append("No session matches. Drop a filter, or ingest recordings with `mcp-sessions ingest PATH`.")
@@ -121,12 +125,18 @@ def _trace_line(t: TraceSummary) -> str:
     )
 
 
-def render_trace_list(
-    page: Page[TraceSummary], *, budget: Budget, heading: str, next_call: dict[str, object]
-) -> tuple[str, TraceList]:
+def _trace_heading(q: TraceQuery) -> str:
+    if q.session_id:
+        return f"Traces of session `{q.session_id}`"
+    return "Traces without a session" if q.unsessioned else "Traces"
+
+
+def render_trace_list(found: TracesFound, *, budget: Budget) -> tuple[str, TraceList]:
+    page = found.page
+    next_call = given(**{**asdict(found.query), "unsessioned": found.query.unsessioned or None})
     body, shown = _fit(page.rows, _trace_line, budget, reserve=300)
-    lines = [f"# {heading}", *body]
-    cursor = _resume(page, shown, next_call)
+    lines = [f"# {_trace_heading(found.query)}", *body]
+    cursor = _resume(page, len(shown))
     lines.insert(1, f"**Shown**: {len(shown)} of {page.total} traces")
     if page.total == 0:
         lines.append("No trace matches. Drop a filter, or check `list_sessions`.")

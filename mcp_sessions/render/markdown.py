@@ -74,3 +74,8 @@ def call(tool: str, **args: object) -> str:
     """A next call written the way the model should make it."""
     rendered = ", ".join(f"{k}={v!r}" for k, v in args.items() if v is not None)
     return f"`{tool}({rendered})`"
+
+
+def given(**args: object) -> dict[str, object]:
+    """Arguments worth repeating in a next-call hint: those set and not at their default."""
+    return {k: v for k, v in args.items() if v is not None and not (k == "sort" and v == "recent")}

@@ -5,6 +5,8 @@ These pydantic models are the tools' published output schemas.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -132,3 +134,219 @@ class Timeline(BaseModel):
     shown: int
     next_cursor: str | None
     counts: dict[str, int] = Field(description="events by kind in the whole session, and linked requests")
+
+
+# find_slow_spans, find_errors, get_session
+
+
+class SlowOperation(BaseModel):
+    service: str | None
+    fingerprint: str = Field(description="the operation: SQL normalised, URL templated")
+    count: int
+    trace_count: int
+    critical_ms: float = Field(description="time on the critical path, summed: what the user waited for")
+    self_ms: float = Field(description="exclusive time, summed")
+    total_ms: float
+    p50_ms: float | None
+    p95_ms: float | None
+    max_ms: float
+    share: float | None = Field(description="fraction of the scope's critical path")
+    worst_trace_id: str
+    worst_span_id: str
+
+
+class SlowSpan(BaseModel):
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    fingerprint: str | None
+    duration_ms: float
+    self_ms: float
+    critical_ms: float
+    share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
+
+
+class SlowSpans(BaseModel):
+    scope: str
+    group_by: str
+    total: int = Field(description="operations (or spans) in scope")
+    shown: int
+    operations: list[SlowOperation]
+    spans: list[SlowSpan]
+    next_call: str | None
+
+
+class ErrorItem(BaseModel):
+    fingerprint: str
+    source: str = Field(description="backend | browser | log")
+    kind: str
+    title: str
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    session_ids: list[str]
+    trace_ids: list[str]
+    service: str | None
+    trace_id: str | None
+    span_id: str | None
+    http_status: int | None
+    code_location: str | None
+    stack: list[str]
+    preceding_action: str | None = Field(description="the last thing the user did before the first occurrence")
+
+
+class ErrorList(BaseModel):
+    scope: str
+    total: int = Field(description="error groups in scope")
+    occurrences: int
+    shown: int
+    truncated: bool = Field(description="true when more failures exist than were read")
+    errors: list[ErrorItem]
+    next_call: str | None
+
+
+class RequestItem(BaseModel):
+    method: str | None
+    url: str | None
+    status: int | None
+    duration_ms: float | None
+    trace_id: str | None
+    backend_ms: float | None = None
+
+
+class PatternItem(BaseModel):
+    kind: str
+    fingerprint: str
+    service: str | None
+    count: int
+    total_ms: float
+    impact_ms: float
+    trace_id: str | None
+    parent_span_id: str | None
+    span_ids: list[str]
+    example: str | None
+    code_location: str | None
+
+
+class SessionOverview(BaseModel):
+    session: SessionItem
+    pages: list[str]
+    counts: dict[str, int]
+    errors: list[ErrorItem]
+    slowest_requests: list[RequestItem]
+    patterns: list[PatternItem]
+    next_calls: list[str]
+
+
+# diff_against_baseline
+
+
+class DiffCompanion(BaseModel):
+    label: str
+    count_before: int
+    count_after: int
+    delta_ms: float
+
+
+class DiffFinding(BaseModel):
+    rank: int
+    kind: str = Field(description="errors, status, added, removed, count, latency, size, step-added, step-removed")
+    level: str = Field(description="step, request, backend (a trace no request accounts for), op, error")
+    label: str = Field(description="the fingerprint: method + URL template, normalised statement, operation")
+    baseline_label: str | None = Field(description="what the baseline ran instead (matched loosely)")
+    context: list[str] = Field(description="the request and operations it ran under, outermost first")
+    service: str | None
+    count_before: int
+    count_after: int
+    before_ms: float
+    after_ms: float
+    delta_ms: float = Field(description="time it added in all (negative: saved)")
+    per_wait_delta_ms: float = Field(description="time it added to a typical wait (median over the steps)")
+    steps: int
+    errors_before: int
+    errors_after: int
+    statuses_before: list[int]
+    statuses_after: list[int]
+    size_before: int | None = Field(description="response bytes per occurrence")
+    size_after: int | None
+    p_value: float | None = Field(description="Mann-Whitney p-value when the timing change was tested")
+    trace_ids: list[str]
+    baseline_trace_ids: list[str]
+    span_ids: list[str]
+    baseline_span_ids: list[str]
+    baseline_session_ids: list[str]
+    companions: list[DiffCompanion] = Field(description="the other statements of the same N+1 loop")
+    next_call: str | None
+
+
+class DiffSideInfo(BaseModel):
+    kind: str = Field(description="session, trace, or median (automatic baseline)")
+    name: str
+    session_ids: list[str]
+    trace_ids: list[str]
+    steps: int
+    requests: int
+    spans: int
+    wait_ms: float = Field(description="time waited in requests, summed over steps")
+
+
+class DiffTrust(BaseModel):
+    overall: float = Field(description="mean share of steps, requests and backend work that matched")
+    steps: float | None
+    requests: float | None
+    backend: float | None
+    low: bool = Field(description="true: too different to compare; findings are not listed")
+    low_threshold: float
+
+
+class DiffView(BaseModel):
+    mode: str = Field(description="actions (browser steps) or traces (backend-only steps)")
+    target: DiffSideInfo
+    baseline: DiffSideInfo
+    trust: DiffTrust
+    significant: bool = Field(description="whether any significant change was found")
+    findings: list[DiffFinding]
+    total_findings: int
+    shown: int
+    unconfirmed: int = Field(description="timing differences the samples could not confirm")
+    minor: int = Field(description="structural differences below every tolerance")
+    truncated: bool
+
+
+# draft_regression_test
+
+
+class DraftedFile(BaseModel):
+    path: str = Field(description="a suggested path; the tool writes nothing")
+    language: Literal["python"] = "python"
+    content: str
+    lines: int
+
+
+class DraftedStep(BaseModel):
+    number: int
+    role: Literal["replay", "setup", "action"] = Field(description="setup: kept because a later step needs it")
+    summary: str = Field(description="recorded request or action (untrusted text)")
+    trace_id: str | None
+    offset_ms: float | None = Field(description="when it happened, after the session start")
+
+
+class EnvironmentVariable(BaseModel):
+    name: str
+    purpose: str
+    required: bool
+
+
+class RegressionDraft(BaseModel):
+    session_id: str
+    style: Literal["api", "ui"]
+    focus: str = Field(description="which requests the draft covers, in words")
+    files: list[DraftedFile]
+    steps: list[DraftedStep]
+    api_requests: int = Field(description="API requests recorded in the session")
+    left_out: dict[str, int] = Field(description="other requests not replayed, by reason")
+    environment: list[EnvironmentVariable]
+    notes: list[str]
+    run: str = Field(description="the command that runs the file once saved")
+    text_shows: Literal["file", "outline"] = Field(description="outline: the file did not fit the text budget")

@@ -11,47 +11,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from mcp_sessions.analysis.regression_model import Draft, DraftStep
+from mcp_sessions.answers.draft import DraftAnswer
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+from mcp_sessions.drafting.model import Draft, DraftStep
 from mcp_sessions.model import SessionSummary
-from mcp_sessions.render.markdown import Budget, call, ms, quote
-
-
-class DraftedFile(BaseModel):
-    path: str = Field(description="a suggested path; the tool writes nothing")
-    language: Literal["python"] = "python"
-    content: str
-    lines: int
-
-
-class DraftedStep(BaseModel):
-    number: int
-    role: Literal["replay", "setup", "action"] = Field(description="setup: kept because a later step needs it")
-    summary: str = Field(description="recorded request or action (untrusted text)")
-    trace_id: str | None
-    offset_ms: float | None = Field(description="when it happened, after the session start")
-
-
-class EnvironmentVariable(BaseModel):
-    name: str
-    purpose: str
-    required: bool
-
-
-class RegressionDraft(BaseModel):
-    session_id: str
-    style: Literal["api", "ui"]
-    focus: str = Field(description="which requests the draft covers, in words")
-    files: list[DraftedFile]
-    steps: list[DraftedStep]
-    api_requests: int = Field(description="API requests recorded in the session")
-    left_out: dict[str, int] = Field(description="other requests not replayed, by reason")
-    environment: list[EnvironmentVariable]
-    notes: list[str]
-    run: str = Field(description="the command that runs the file once saved")
-    text_shows: Literal["file", "outline"] = Field(description="outline: the file did not fit the text budget")
+from mcp_sessions.render.markdown import Budget, call, given, ms, quote
+from mcp_sessions.render.models import DraftedFile, DraftedStep, EnvironmentVariable, RegressionDraft
 
 
 def _step(step: DraftStep, start_ns: int) -> DraftedStep:
@@ -154,3 +119,19 @@ def _narrower(session: SessionSummary, draft: Draft, next_call: dict[str, object
     to_ms = round((middle - session.start_ns) / 1e6 + 1, 1)
     narrower = call("draft_regression_test", **next_call, from_ms=0, to_ms=to_ms)
     return [f"**Narrower**: {narrower} drafts the first {len(timed) // 2} steps"]
+
+
+def render_draft_answer(answer: DraftAnswer, *, budget: Budget) -> tuple[str, RegressionDraft]:
+    r = answer.request
+    next_call = given(
+        session_id=r.session_id,
+        style=r.style,
+        trace_id=r.trace_id,
+        from_ms=r.from_ms,
+        to_ms=r.to_ms,
+        around_error=r.around_error or None,
+        latency_factor=r.latency_factor,
+        baseline_session_id=r.baseline_session_id,
+        recorded_errors=None if r.recorded_errors == "pin" else r.recorded_errors,
+    )
+    return render_draft(answer.session, answer.draft, budget=budget, next_call=next_call)

@@ -7,11 +7,11 @@ cut, each saying how much it shows); the header and the next calls always stay.
 from __future__ import annotations
 
 from mcp_sessions.analysis.patterns import Pattern
-from mcp_sessions.overview import Overview, SlowRequest
+from mcp_sessions.answers.session import Overview, SlowRequest
 from mcp_sessions.render.insights import error_block, error_model
-from mcp_sessions.render.insights_models import PatternItem, RequestItem, SessionOverview
 from mcp_sessions.render.lists import session_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.render.models import PatternItem, RequestItem, SessionOverview
 
 ERRORS_SHOWN = 5
 PATTERNS_SHOWN = 5

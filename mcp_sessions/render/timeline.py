@@ -6,10 +6,10 @@ console messages) is quoted and truncated: it is data from the user's session.
 
 from __future__ import annotations
 
-from mcp_sessions.model import SessionSummary
+from mcp_sessions.answers.timeline import TimelineAnswer
+from mcp_sessions.model import SessionSummary, TimelineItem
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import Timeline, TimelineEntry
-from mcp_sessions.store.queries import TimelineItem
 
 
 def _offset(item: TimelineItem, start_ns: int) -> str:
@@ -121,3 +121,19 @@ def render_timeline(
         counts=counts,
     )
     return "\n".join(lines), model
+
+
+def render_timeline_answer(
+    answer: TimelineAnswer, *, budget: Budget, next_call: dict[str, object]
+) -> tuple[str, Timeline]:
+    page = answer.page
+    return render_timeline(
+        answer.session,
+        page.items,
+        total=page.total,
+        offset=page.offset,
+        counts=answer.counts,
+        budget=budget,
+        cursor_for=dict(page.cursor_for),
+        next_call=next_call,
+    )

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from mcp_sessions.analysis.selection import Selection, is_error
 from mcp_sessions.analysis.tree import TraceTree
+from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span, TraceSummary
 from mcp_sessions.render.lists import trace_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
@@ -192,6 +193,18 @@ def render_trace(
 
 def _int(value: object) -> int | None:
     try:
-        return int(value) if value not in (None, "") else None  # type: ignore[arg-type]
+        return int(value) if value not in (None, "") else None  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
+
+
+def render_trace_view(answer: TraceAnswer, *, budget: Budget) -> tuple[str, TraceView]:
+    return render_trace(
+        answer.summary,
+        answer.tree,
+        answer.selfs,
+        answer.selection,
+        log_count=answer.log_count,
+        focus=answer.focus,
+        budget=budget,
+    )

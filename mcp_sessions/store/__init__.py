@@ -1,5 +1,10 @@
-"""Storage: the only package that speaks SQL."""
+"""Storage: the only package that speaks SQL.
 
-from mcp_sessions.store.db import Store
+protocol.py is the seam answers/ asks through; sqlite/ implements it over one SQLite file
+(and holds the writer, which also derives at ingest what questions read).
+"""
 
-__all__ = ["Store"]
+from mcp_sessions.store.sqlite.db import Store
+from mcp_sessions.store.sqlite.store import SqliteStore, database_faults
+
+__all__ = ["SqliteStore", "Store", "database_faults"]

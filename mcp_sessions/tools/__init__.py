@@ -1,5 +1,7 @@
-"""The MCP tools, one module per group; each module's `register(mcp)` adds its tools.
+"""The MCP tools, resources and prompts: module-level functions, grouped by topic.
 
-A tool body reads query → analyse → render: no SQL (store/), no formatting (render/).
-Expected failures become ToolErrors whose message tells the model what to do next.
+Each is declared with `@tool`, `@resource` or `@prompt` (tools/common.py) into a registry
+that server.py walks. A body parses its arguments, asks one answer (answers/) and renders it
+(render/): no SQL, no formatting, no logic of its own. Expected failures become ToolErrors
+whose message tells the model what to do next.
 """

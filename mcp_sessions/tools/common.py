@@ -1,25 +1,24 @@
-"""What every tool shares: the store handle, error translation, argument types, results."""
+"""What every tool shares: the typed context, the tool registry, error translation, argument types."""
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_sessions.config import MAX_BUDGET_TOKENS
-from mcp_sessions.errors import McpSessionsError, NotFoundError
-from mcp_sessions.params import check_range, normalize_trace_id, parse_time
-from mcp_sessions.store import Store, queries
+from mcp_sessions.errors import McpSessionsError
+from mcp_sessions.store import SqliteStore, database_faults
 
-log = logging.getLogger("mcp_sessions.server")
+if TYPE_CHECKING:
+    from mcp_sessions.redact import RedactionRules  # loaded only when the server may ingest
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -29,7 +28,6 @@ MAX_OFFSET_MS = 100 * 365 * 86_400_000  # a century: offsets and durations beyon
 MAX_TEXT_ARG = 500  # free text, names and times
 MAX_ID_ARG = 200  # session, trace and span ids, cursors are shorter than this
 
-Sort = Literal["recent", "oldest", "slowest", "errors", "largest"]
 Limit = Annotated[int, Field(ge=1, le=100, description="rows per page (the text budget may show fewer)")]
 Cursor = Annotated[
     str | None,
@@ -53,74 +51,99 @@ SessionId = Annotated[str, Field(max_length=MAX_ID_ARG, description="the session
 
 @dataclass
 class AppContext:
-    store: Store
+    """What the server's lifespan holds: the store, and where (and how) ingest_recording may read."""
+
+    store: SqliteStore
+    ingest_roots: list[Path] = field(default_factory=list)
+    redaction: RedactionRules | None = None  # None: the built-in rules
 
 
-def store_of(ctx: Context) -> Store:
+Ctx = Context[AppContext]
+
+
+def store_of(ctx: Ctx) -> SqliteStore:
     return ctx.request_context.lifespan_context.store
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ToolEntry:
+    function: Callable[..., Any]
+    title: str
+    annotations: ToolAnnotations
+
+
+# Every read-only tool, in the order the server lists them; ingest_recording registers apart
+# (only when the server may write, with the allowed roots in its description).
+TOOLS: list[ToolEntry] = []
+
+
+def tool(title: str) -> Callable[[F], F]:
+    """Declares a module-level function a read-only tool (its docstring is the description)."""
+
+    def add(function: F) -> F:
+        TOOLS.append(ToolEntry(function, title, READ_ONLY))
+        return function
+
+    return add
+
+
+@dataclass(frozen=True)
+class ResourceEntry:
+    function: Callable[..., Any]
+    uri: str
+    name: str
+    title: str
+    description: str
+
+
+RESOURCES: list[ResourceEntry] = []
+PROMPTS: list[ToolEntry] = []  # annotations unused
+
+
+def resource(uri: str, *, name: str, title: str, description: str) -> Callable[[F], F]:
+    """Declares a module-level function the markdown resource at `uri` (a template)."""
+
+    def add(function: F) -> F:
+        RESOURCES.append(ResourceEntry(function, uri, name, title, description))
+        return function
+
+    return add
+
+
+def prompt(title: str) -> Callable[[F], F]:
+    """Declares a module-level function a prompt (its docstring is the description)."""
+
+    def add(function: F) -> F:
+        PROMPTS.append(ToolEntry(function, title, READ_ONLY))
+        return function
+
+    return add
+
+
+@contextmanager
+def resource_errors() -> Iterator[None]:
+    """Expected failures reach the client as a ResourceError with their message."""
+    try:
+        with database_faults():
+            yield
+    except McpSessionsError as exc:
+        raise ResourceError(str(exc)) from exc
 
 
 @contextmanager
 def tool_errors() -> Iterator[None]:
     """Expected failures reach the model with their message; database faults without internals."""
     try:
-        yield
+        with database_faults():
+            yield
     except McpSessionsError as exc:
         raise ToolError(str(exc)) from exc
-    except sqlite3.OperationalError as exc:
-        log.warning("database error: %s", exc)
-        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            raise ToolError("the database is busy right now (another process is writing); retry in a moment") from exc
-        raise ToolError("the database could not answer this query; narrow the arguments or retry") from exc
-
-
-def time_filters(
-    query: str | None,
-    service: str | None,
-    since: str | None,
-    until: str | None,
-    has_errors: bool | None,
-    min_duration_ms: float | None,
-) -> dict[str, object]:
-    """The filter fields sessions and traces share, parsed and checked."""
-    since_ns, until_ns = parse_time(since, "since"), parse_time(until, "until")
-    check_range(since_ns, until_ns)
-    return {
-        "text": query,
-        "service": service,
-        "since_ns": since_ns,
-        "until_ns": until_ns,
-        "has_errors": has_errors,
-        "min_duration_ns": int(min_duration_ms * 1e6) if min_duration_ms else None,
-    }
-
-
-def given(**args: object) -> dict[str, object]:
-    """Arguments worth repeating in a next-call hint: those set and not at their default."""
-    return {k: v for k, v in args.items() if v is not None and not (k == "sort" and v == "recent")}
 
 
 def result(text: str, model: BaseModel) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
     )
-
-
-def require_session(conn: sqlite3.Connection, session_id: str) -> queries.SessionSummary:
-    session = queries.get_session(conn, session_id)
-    if session is None:
-        raise not_found_session(conn, session_id)
-    return session
-
-
-def not_found_session(conn: sqlite3.Connection, session_id: str) -> NotFoundError:
-    close = queries.similar_ids(conn, "sessions", session_id)
-    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    return NotFoundError(f"no session {session_id!r}{hint}; call list_sessions to see what exists")
-
-
-def not_found_trace(conn: sqlite3.Connection, trace_id: str) -> NotFoundError:
-    close = queries.similar_ids(conn, "traces", normalize_trace_id(trace_id))
-    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    return NotFoundError(f"no trace {trace_id!r}{hint}; call list_traces to see what exists")

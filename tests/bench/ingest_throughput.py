@@ -85,7 +85,7 @@ def run_ceiling(path: Path, db: Path) -> int:
 
 def run_store(path: Path, db: Path) -> int:
     from mcp_sessions.store import Store
-    from mcp_sessions.store.writer import _SPAN_COLUMNS
+    from mcp_sessions.store.sqlite.writer import _SPAN_COLUMNS
 
     def value(any_value: dict) -> object:
         (kind, raw), *_ = any_value.items()

@@ -24,7 +24,7 @@ NodeKey = tuple[str, ...]
 class Stats(NamedTuple):
     """What one node's occurrences add up to."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # a NamedTuple field may shadow tuple.count
     total_ns: int  # summed durations
     wait_ns: int  # what the user waited for (fold.py says how it is measured)
     errors: int = 0

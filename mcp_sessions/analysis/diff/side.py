@@ -202,6 +202,6 @@ def _add_request(
     )
     if event.time_ns is not None:
         acc.intervals.append((event.time_ns, event.time_ns + duration))
-    if item is not None and event.trace_id not in used:
+    if item is not None and event.trace_id is not None and event.trace_id not in used:
         used.add(event.trace_id)
         add_backend(acc, item)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_sessions.analysis.fingerprint import template_path
-from mcp_sessions.analysis.regression_code import (
+from mcp_sessions.drafting.code import (
     Call,
     Expr,
     comment,
@@ -35,9 +35,9 @@ from mcp_sessions.analysis.regression_code import (
     module_text,
     py_str,
 )
-from mcp_sessions.analysis.regression_expect import words
-from mcp_sessions.analysis.regression_model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
-from mcp_sessions.analysis.regression_templates import BROWSER, SECRET, UI_HELPERS, imports
+from mcp_sessions.drafting.expectations import words
+from mcp_sessions.drafting.model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
+from mcp_sessions.drafting.templates import BROWSER, SECRET, UI_HELPERS, imports
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.model import Event
 

@@ -5,8 +5,8 @@
             w.add(records)            # RowBuilder → write(batch): executemany, INSERT OR IGNORE
             w.finish(redactions)      # derive traces + sessions for what was touched
 
-`RowBuilder` turns records into rows without the database, so it may run in another
-process (`mcp_sessions.pipeline`) that hands its batches to `write`.
+`RowBuilder` turns records into rows without the database; `write` stores a batch of
+them, wherever it was built.
 
 Either everything of the ingest is committed or nothing is: an exception inside the
 block rolls back. Spans are identified by (trace_id, span_id, shared), log records by a
@@ -28,7 +28,13 @@ import orjson
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
-from mcp_sessions.store.derive import derive_sessions, derive_traces, link_by_time_window, mark_shadowed, sessionize
+from mcp_sessions.store.sqlite.derive import (
+    derive_sessions,
+    derive_traces,
+    link_by_time_window,
+    mark_shadowed,
+    sessionize,
+)
 
 BATCH_ROWS = 2_000
 _RESOURCE_CACHE = 1_024
@@ -149,7 +155,7 @@ class IngestCounts:
 
 @dataclass
 class RowBatch:
-    """Rows ready to write, built without the database (by `RowBuilder`, here or in a worker process)."""
+    """Rows ready to write, built without the database (by `RowBuilder`)."""
 
     # (hash, service, attributes JSON) of each resource first met since the builder's cache last
     # started over, in the order met; written (INSERT OR IGNORE) before the rows that name them.
@@ -166,8 +172,7 @@ class RowBatch:
 class RowBuilder:
     """Redacted records → `RowBatch`es of up to BATCH_ROWS rows, without touching the database.
 
-    Pure, so that the CPU-bound half of an ingest can run in another process while this one
-    writes (see `mcp_sessions.pipeline`).
+    Pure: the CPU-bound half of an ingest, kept apart from the writing half.
     """
 
     def __init__(self, ingest_id: int) -> None:

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_sessions.analysis.regression_code import Expr, inline
-from mcp_sessions.analysis.regression_model import CutList, RecordedCall, is_masked
+from mcp_sessions.drafting.code import Expr, inline
+from mcp_sessions.drafting.model import CutList, RecordedCall, is_masked
 
 LIST_ITEMS = 3
 DICT_KEYS = 12

@@ -21,7 +21,8 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
-from mcp_sessions.store.summaries import OperationSpan, trace_operations, update_operations
+from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM
+from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
 # Keyless events of one client more than this far apart belong to different sessions.
 SESSION_GAP_NS = 30 * 60 * 1_000_000_000
@@ -318,9 +319,8 @@ def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
 def _write_traces(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     """Replace the trace rows with one statement, staged in a temporary table.
 
-    Chosen under schema 4, when the triggers on `traces` computed the operation summaries: an
-    INSERT per row (executemany) made their work about half as expensive again on the 40k-span
-    bench file. Not measured again since schema 5 left them only trace_services and trace_search.
+    One INSERT … SELECT rather than an INSERT per row (executemany): the triggers on `traces`
+    (trace_services, trace_search) cost less that way.
     """
     columns = ", ".join(_TRACE_COLUMNS)
     # Untyped columns: values reach `traces` exactly as computed, converted only by its own types.
@@ -376,7 +376,7 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
     _load_ids(conn, "touched_sessions", session_ids)
     conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT id FROM touched_sessions)")
     conn.execute(
-        """
+        f"""
         INSERT INTO sessions (session_id, user_id, service, services, sources, start_ns, end_ns, duration_ns,
                               first_url, trace_count, span_count, error_count, log_count, event_count,
                               request_count, frontend_error_count)
@@ -421,10 +421,8 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
                 (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0) AS event_count,
                 (SELECT count(*) FROM events WHERE session_id = t.id AND kind = 'network' AND shadowed = 0)
                     AS request_count,
-                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND (
-                    (kind = 'console' AND level = 'error') OR kind = 'error'
-                    OR (kind = 'network' AND (status >= 500 OR status = 0 OR (status IS NULL AND
-                        json_extract(detail, '$.error') IS NOT NULL))))) AS frontend_error_count
+                (SELECT count(*) FROM events WHERE session_id = t.id AND shadowed = 0 AND {BROWSER_PROBLEM})
+                    AS frontend_error_count
             FROM touched_sessions t
         )
         WHERE trace_count > 0 OR log_count > 0 OR event_count > 0

@@ -13,65 +13,23 @@ from typing import Any
 
 import orjson
 
-from mcp_sessions.model import Event, LogRecord, Span
-from mcp_sessions.store.queries import SPAN_SELECT, spans_from_rows
+from mcp_sessions.analysis.percentile import nearest_rank, nearest_rank_index
+from mcp_sessions.model import Event, Failures, OperationRow, Span, SpanRow, SpanScope
+from mcp_sessions.store.sqlite import scope as scopes
+from mcp_sessions.store.sqlite.rows import (
+    BROWSER_PROBLEM,
+    EVENT_COLUMNS,
+    LOG_COLUMNS,
+    LOG_FROM,
+    SPAN_SELECT,
+    event_from_row,
+    log_from_row,
+    spans_from_rows,
+)
 
 ACTION_KINDS = ("click", "dblclick", "input", "navigation", "focus")
 # What find_errors reads at most per source: enough for every group, bounded on a huge database.
 MAX_FAILURES = 5_000
-
-
-@dataclass(frozen=True)
-class SpanScope:
-    """Which spans a question is about: one trace, one session's traces, or filtered data."""
-
-    trace_id: str | None = None
-    session_id: str | None = None
-    service: str | None = None
-    route: str | None = None
-    since_ns: int | None = None
-    until_ns: int | None = None
-
-    def where(self, alias: str = "s") -> tuple[str, dict[str, Any]]:
-        clauses, params = [], {}
-        if self.trace_id:
-            clauses.append(f"{alias}.trace_id = :trace_id")
-            params["trace_id"] = self.trace_id
-        if self.session_id:
-            clauses.append(f"{alias}.trace_id IN (SELECT trace_id FROM traces WHERE session_id = :session_id)")
-            params["session_id"] = self.session_id
-        if self.service:
-            clauses.append(f"{alias}.service = :service")
-            params["service"] = self.service
-        if self.route:
-            clauses.append(f"{alias}.trace_id IN (SELECT trace_id FROM traces WHERE http_route = :route)")
-            params["route"] = self.route
-        if self.since_ns is not None:
-            clauses.append(f"{alias}.end_ns >= :since_ns")
-            params["since_ns"] = self.since_ns
-        if self.until_ns is not None:
-            clauses.append(f"{alias}.start_ns <= :until_ns")
-            params["until_ns"] = self.until_ns
-        return (" AND ".join(clauses) or "1"), params
-
-
-@dataclass(frozen=True)
-class OperationRow:
-    """One operation (service + fingerprint) in a scope, with its worst span."""
-
-    service: str | None
-    fingerprint: str
-    count: int
-    trace_count: int
-    critical_ns: int
-    self_ns: int
-    total_ns: int
-    max_ns: int
-    worst_trace_id: str
-    worst_span_id: str
-    worst_name: str
-    p50_ns: int | None = None
-    p95_ns: int | None = None
 
 
 def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
@@ -139,7 +97,7 @@ def _percentiles(conn: sqlite3.Connection, service: str | None, fingerprint: str
     duration) index each, walked from whichever end is nearer."""
 
     def at(rank: float) -> int:
-        offset = max(0, min(count - 1, int(rank * count + 0.999999) - 1))
+        offset = nearest_rank_index(count, rank)
         from_top = count - 1 - offset
         direction, skip = ("DESC", from_top) if from_top < offset else ("", offset)
         row = conn.execute(
@@ -280,15 +238,15 @@ def _slow_operations_of_traces(
                 trace_id,
                 span_id,
                 _span_name(conn, trace_id, span_id, service, fingerprint),
-                _nearest_rank(ordered, 0.5),
-                _nearest_rank(ordered, 0.95),
+                nearest_rank(ordered, 0.5),
+                nearest_rank(ordered, 0.95),
             )
         )
     return out, len(ranked), sum(r[5] for r in ranked)
 
 
 def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
-    where, params = scope.where()
+    where, params = scopes.scope_where(scope)
     rows = conn.execute(
         "SELECT service, fingerprint, trace_id, span_id, name, duration_ns, coalesce(self_ns, 0), "
         f"coalesce(critical_ns, 0) FROM spans s WHERE {where} AND fingerprint IS NOT NULL",
@@ -318,30 +276,11 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
                 worst_trace_id=worst[2],
                 worst_span_id=worst[3],
                 worst_name=worst[4],
-                p50_ns=_nearest_rank(durations, 0.5),
-                p95_ns=_nearest_rank(durations, 0.95),
+                p50_ns=nearest_rank(durations, 0.5),
+                p95_ns=nearest_rank(durations, 0.95),
             )
         )
     return out, len(groups), sum(r[7] for r in rows)
-
-
-def _nearest_rank(ordered: list[int], rank: float) -> int:
-    return ordered[max(0, min(len(ordered) - 1, int(rank * len(ordered) + 0.999999) - 1))]
-
-
-@dataclass(frozen=True)
-class SpanRow:
-    """One span ranked on its own."""
-
-    trace_id: str
-    span_id: str
-    service: str | None
-    name: str
-    fingerprint: str | None
-    duration_ns: int
-    self_ns: int
-    critical_ns: int
-    trace_duration_ns: int
 
 
 # A global scope this small is read whole and sorted; a larger one is walked in critical-time order
@@ -351,7 +290,7 @@ DIRECT_SPANS = 20_000
 
 def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[SpanRow], int]:
     """Single spans ranked by time on the critical path, then self time; how many spans the scope holds."""
-    where, params = scope.where()
+    where, params = scopes.scope_where(scope)
     select = (
         "SELECT s.trace_id, s.span_id, s.service, s.name, s.fingerprint, s.duration_ns, coalesce(s.self_ns, 0), "
         "coalesce(s.critical_ns, 0), t.duration_ns FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
@@ -420,19 +359,9 @@ def _span_total(conn: sqlite3.Connection, scope: SpanScope) -> int:
     return inside + edge
 
 
-@dataclass(frozen=True)
-class Failures:
-    """Everything that went wrong in a scope, as model records with the session each belongs to."""
-
-    spans: list[tuple[str | None, Span]]
-    events: list[tuple[str | None, Event]]
-    logs: list[tuple[str | None, LogRecord]]
-    truncated: bool
-
-
 def failures(conn: sqlite3.Connection, scope: SpanScope) -> Failures:
     """Failed spans, browser errors and failed requests, and error logs in a scope (bounded)."""
-    where, params = scope.where()
+    where, params = scopes.scope_where(scope)
     # Failed spans are few: over all data they are read through their own (partial) index, whatever
     # else filters them, never by walking every span of a service or route.
     index = "" if scope.trace_id or scope.session_id else "INDEXED BY spans_failed"
@@ -458,84 +387,24 @@ def failures(conn: sqlite3.Connection, scope: SpanScope) -> Failures:
 
     events: list[tuple[str | None, Event]] = []
     if not scope.service and not scope.route:
-        event_where, event_params = _event_scope(scope)
+        event_where, event_params = scopes.scope_where(scope, scopes.EVENTS)
         cur = conn.execute(
-            "SELECT session_id, source, seq, time_ns, kind, summary, url, target, level, method, status, "
-            "duration_ns, trace_id, span_id, session_key, client_key, user_id, detail FROM events e "
-            "WHERE ((kind = 'console' AND level = 'error') OR kind = 'error' "
-            "OR (kind = 'network' AND (status >= 400 OR status = 0))) AND shadowed = 0 AND "
+            f"SELECT session_id, {EVENT_COLUMNS} FROM events e WHERE {BROWSER_PROBLEM} AND shadowed = 0 AND "
             f"{event_where} ORDER BY coalesce(time_ns, 0), seq LIMIT :cap",
             {**event_params, "cap": MAX_FAILURES},
         )
-        events = [(row[0], Event(*row[1:17], detail=orjson.loads(row[17]))) for row in cur]
+        events = [(row[0], event_from_row(row[1:])) for row in cur]
 
-    log_where, log_params = _log_scope(scope)
+    log_where, log_params = scopes.scope_where(scope, scopes.LOGS)
     cur = conn.execute(
-        "SELECT l.session_id, l.time_ns, l.observed_time_ns, l.severity_number, l.severity_text, l.body, "
-        "l.attributes, r.attributes, l.scope, l.trace_id, l.span_id, l.event_name, t.session_id "
-        "FROM logs l JOIN resources r ON r.id = l.resource_id LEFT JOIN traces t ON t.trace_id = l.trace_id "
+        f"SELECT l.session_id, t.session_id, {LOG_COLUMNS} FROM {LOG_FROM} "
+        "LEFT JOIN traces t ON t.trace_id = l.trace_id "
         f"WHERE l.severity_number >= 17 AND {log_where} ORDER BY l.time_ns LIMIT :cap",
         {**log_params, "cap": MAX_FAILURES},
     )
-    logs = [
-        (
-            row[0] or row[12],
-            LogRecord(
-                time_ns=row[1],
-                observed_time_ns=row[2],
-                severity_number=row[3],
-                severity_text=row[4],
-                body=row[5],
-                attributes=orjson.loads(row[6]),
-                resource=orjson.loads(row[7]),
-                scope=row[8],
-                trace_id=row[9],
-                span_id=row[10],
-                event_name=row[11],
-            ),
-        )
-        for row in cur
-    ]
+    logs = [(row[0] or row[1], log_from_row(row[2:])) for row in cur]
     truncated = max(len(span_rows), len(events), len(logs)) >= MAX_FAILURES
     return Failures(spans, events, logs, truncated)
-
-
-def _scope_where(scope: SpanScope, templates: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """One clause per scope field that is set, from the SQL given for that field in this table."""
-    clauses, params = [], {}
-    for name, template in templates.items():
-        value = getattr(scope, name)
-        if value is not None and value != "":
-            clauses.append(template)
-            params[name] = value
-    return (" AND ".join(clauses) or "1"), params
-
-
-def _event_scope(scope: SpanScope) -> tuple[str, dict[str, Any]]:
-    return _scope_where(
-        scope,
-        {
-            "trace_id": "e.trace_id = :trace_id",
-            "session_id": "e.session_id = :session_id",
-            "since_ns": "e.time_ns >= :since_ns",
-            "until_ns": "e.time_ns <= :until_ns",
-        },
-    )
-
-
-def _log_scope(scope: SpanScope) -> tuple[str, dict[str, Any]]:
-    return _scope_where(
-        scope,
-        {
-            "trace_id": "l.trace_id = :trace_id",
-            "session_id": "(l.session_id = :session_id "
-            "OR l.trace_id IN (SELECT trace_id FROM traces WHERE session_id = :session_id))",
-            "service": "l.service = :service",
-            "route": "l.trace_id IN (SELECT trace_id FROM traces WHERE http_route = :route)",
-            "since_ns": "l.time_ns >= :since_ns",
-            "until_ns": "l.time_ns <= :until_ns",
-        },
-    )
 
 
 def session_actions(conn: sqlite3.Connection, session_ids: list[str]) -> dict[str, list[Event]]:
@@ -543,12 +412,11 @@ def session_actions(conn: sqlite3.Connection, session_ids: list[str]) -> dict[st
     out: dict[str, list[Event]] = {}
     for sid in session_ids:
         cur = conn.execute(
-            "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-            "span_id, session_key, client_key, user_id, detail FROM events WHERE session_id = ? AND shadowed = 0 "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND shadowed = 0 "
             f"AND kind IN ({','.join('?' * len(ACTION_KINDS))}) ORDER BY coalesce(time_ns, 0), seq",
             (sid, *ACTION_KINDS),
         )
-        out[sid] = [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
+        out[sid] = [event_from_row(row) for row in cur]
     return out
 
 

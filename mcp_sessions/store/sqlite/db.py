@@ -47,7 +47,7 @@ from mcp_sessions.errors import (
     StorageFullError,
     StoreError,
 )
-from mcp_sessions.store.schema import MIGRATIONS, Migration, current_version, migrate
+from mcp_sessions.store.sqlite.schema import MIGRATIONS, Migration, current_version, migrate
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 _SQLITE_HEADER = b"SQLite format 3\x00"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Sequence
 
-from mcp_sessions.analysis.regression_code import WIDTH, docstring_text
-from mcp_sessions.analysis.regression_model import EnvVar
+from mcp_sessions.drafting.code import WIDTH, docstring_text
+from mcp_sessions.drafting.model import EnvVar
 
 SECRET = '''
 def secret(name: str) -> str:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.regression_code import (
+from mcp_sessions.drafting.code import (
     INDENT,
     Call,
     Expr,
@@ -38,9 +38,9 @@ from mcp_sessions.analysis.regression_code import (
     module_text,
     py_str,
 )
-from mcp_sessions.analysis.regression_expect import expect_body, is_id_key, looks_random, path_expr, words
-from mcp_sessions.analysis.regression_model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
-from mcp_sessions.analysis.regression_templates import CHECK, CHECK_FIXED, MATCHES, SECRET, WITHIN, imports
+from mcp_sessions.drafting.expectations import expect_body, is_id_key, looks_random, path_expr, words
+from mcp_sessions.drafting.model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
+from mcp_sessions.drafting.templates import CHECK, CHECK_FIXED, MATCHES, SECRET, WITHIN, imports
 
 LATENCY_FLOOR_MS = 100
 _SESSION_WORDS = frozenset({"session", "sessionid", "sid"})
@@ -226,7 +226,7 @@ def draft_api_module(
     notes: list[str] = []
     used: set[str] = {"check"}
     for group in _groups(picked, plan):
-        role = "replay" if group[0].order in chosen else "setup"
+        role: Literal["replay", "setup"] = "replay" if group[0].order in chosen else "setup"
         steps.append(DraftStep(len(steps) + 1, role, _summary(group), group[0].trace_id, group[0].time_ns))
         body += _step(group, len(steps), role, plan, shared, options, used, notes)
     setups = sum(step.role == "setup" for step in steps)

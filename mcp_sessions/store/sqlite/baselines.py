@@ -7,8 +7,7 @@ their traces counted per route (method and route of each trace's root, `traces_s
 index), and each is scored against the target's counts by weighted Jaccard similarity,
 Σ min(count) / Σ max(count) over routes. Counting, not just sharing, routes is what tells
 a flow apart: buying one item and buying ten hit the same routes, ten times as often.
-The pool bounds the work however large the database is: measured on 10,000 sessions /
-2M spans, 15 ms at the median.
+The pool bounds the work however large the database is.
 
     route (three of them)      target  candidate   min  max
     GET /api/products/{id}       10        10        10   10
@@ -21,14 +20,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass
+
+from mcp_sessions.config import MIN_BASELINE_SIMILARITY as MIN_SIMILARITY
+from mcp_sessions.model import Candidate
 
 CANDIDATE_POOL = 200  # most recent earlier sessions considered
 SCORED = 40  # of those, the ones closest in trace count whose routes are compared
-# Weighted Jaccard of route counts below which a session followed another flow. Measured on
-# the fixtures: reruns of one flow 1.0, the same flow on the regressed build (three review
-# fetches per page) 0.76, one item bought against ten 0.3.
-MIN_SIMILARITY = 0.6
 MAX_BASELINES = 3  # sessions folded into the median baseline: the median of 3 outvotes one odd run
 
 _ROUTE = "coalesce(t.http_method || ' ' || t.http_route, t.root_name, '')"
@@ -50,13 +47,6 @@ SELECT p.session_id, p.start_ns, {_ROUTE} AS route, count(*)
 FROM pool p JOIN traces t ON t.session_id = p.session_id
 GROUP BY p.session_id, p.start_ns, route
 """
-
-
-@dataclass(frozen=True)
-class Candidate:
-    session_id: str
-    start_ns: int
-    similarity: float  # weighted Jaccard of route counts
 
 
 def baseline_candidates(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
+from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, SESSION_TEXT, TRACE_TEXT
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ CREATE INDEX logs_errors ON logs(time_ns) WHERE severity_number >= 17;
 
 
 def _backfill_v3(conn: sqlite3.Connection) -> None:
-    from mcp_sessions.store.derive import backfill_span_analysis
+    from mcp_sessions.store.sqlite.derive import backfill_span_analysis
 
     backfill_span_analysis(conn)
 
@@ -249,16 +250,6 @@ _COUNT_TRACE_OPERATIONS = """
 """
 # One line of searchable text per trace and per session: the fields list filters match with LIKE.
 # Fields are joined by U+001F (unit separator), which no recorded name or URL contains.
-TRACE_TEXT = (
-    "{t}.trace_id || char(31) || coalesce({t}.root_name, '') || char(31) || coalesce({t}.http_route, '') "
-    "|| char(31) || coalesce({t}.http_url, '')"
-)
-SESSION_TEXT = (
-    "{s}.session_id || char(31) || coalesce({s}.user_id, '') || char(31) || {s}.services || char(31) "
-    "|| coalesce({s}.first_url, '') || char(31) || coalesce((SELECT group_concat(line, char(31)) FROM ("
-    "SELECT DISTINCT coalesce(root_name, '') || char(31) || coalesce(http_route, '') || char(31) "
-    "|| coalesce(http_url, '') AS line FROM traces WHERE session_id = {s}.session_id)), '')"
-)
 _TRACE_SERVICES = """
     DELETE FROM trace_services WHERE trace_id = new.trace_id;
     INSERT INTO trace_services (trace_id, service)
@@ -363,7 +354,7 @@ END;
 
 
 def _backfill_v4(conn: sqlite3.Connection) -> None:
-    from mcp_sessions.store.summaries import rebuild
+    from mcp_sessions.store.sqlite.summaries import rebuild
 
     rebuild(conn)
 
@@ -380,12 +371,24 @@ CREATE TRIGGER traces_derived_insert AFTER INSERT ON traces BEGIN
 END;
 """
 
+# The problem index covers the one browser-problem rule (rows.BROWSER_PROBLEM), which also counts a
+# request that got no answer; the sessions' kept counts are recomputed under it.
+_V6 = f"""
+DROP INDEX events_problems;
+CREATE INDEX events_problems ON events(time_ns) WHERE {BROWSER_PROBLEM};
+UPDATE sessions SET frontend_error_count = (
+    SELECT count(*) FROM events WHERE events.session_id = sessions.session_id AND shadowed = 0 AND {BROWSER_PROBLEM});
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
     Migration(3, "span fingerprints, self time and critical-path time", _V3, _backfill_v3),
     Migration(4, "operation summaries, list indexes and search text, kept by triggers", _V4, _backfill_v4),
     Migration(5, "operation summaries kept by derivation, not by triggers on inserted traces", _V5),
+    Migration(
+        6, "one browser-problem rule: the problem index and frontend error counts include 4xx and no answer", _V6
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -20,10 +20,10 @@ Derivation keeps them exact, relying on how traces and sessions are written:
     retention removes T ──────► spans of T deleted ─► traces row deleted ─► trigger: take back
 
 and a session row is written again after any of its traces changed (triggers on `sessions`).
-Until schema 5, triggers on `traces` computed the operation summaries too, one trace at a
-time in SQL; that was most of derivation's time. `rebuild` computes everything from the stored
-rows (the schema-4 backfill); `differences` compares the kept tables with a fresh computation,
-for tests and for checking a database by hand.
+The operation summaries are kept by derivation, from the spans it has just read, not by a
+trigger per trace. `rebuild` computes everything from the stored rows (the schema-4
+backfill); `differences` compares the kept tables with a fresh computation, for tests and
+for checking a database by hand.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from mcp_sessions.store.schema import SESSION_TEXT, TRACE_TEXT
+from mcp_sessions.store.sqlite.rows import SESSION_TEXT, TRACE_TEXT
 
 _OPERATION_TRACES = """
     SELECT trace_id, operation_id, count(*) AS span_count, sum(critical_ns) AS critical_ns, sum(self_ns) AS self_ns,

@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.regression_api import ApiModule, draft_api_module
-from mcp_sessions.analysis.regression_model import (
+from mcp_sessions.drafting.api import ApiModule, draft_api_module
+from mcp_sessions.drafting.model import (
     CallSet,
     Draft,
     DraftOptions,
@@ -41,8 +41,8 @@ from mcp_sessions.analysis.regression_model import (
     Style,
     parse_json_prefix,
 )
-from mcp_sessions.analysis.regression_templates import docstring
-from mcp_sessions.analysis.regression_ui import UiModule, draft_ui_module
+from mcp_sessions.drafting.templates import docstring
+from mcp_sessions.drafting.ui import UiModule, draft_ui_module
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.model import Event, SessionSummary, TraceSummary
 
@@ -76,8 +76,13 @@ def _origin(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
     return f"{parts.scheme}://{parts.netloc}", parts.path or "/", query
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A recorded value that should be an object (headers, cookies, form data), or an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _request_body(detail: Mapping[str, Any]) -> tuple[Any, str]:
-    post = detail.get("post_data") if isinstance(detail.get("post_data"), Mapping) else {}
+    post = _mapping(detail.get("post_data"))
     text = detail.get("request_body") or post.get("text")
     if not isinstance(text, str) or not text:
         return None, "none"
@@ -125,7 +130,7 @@ def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: S
         if where is None or not event.method:
             skipped["requests without URL or method"] += 1
             continue
-        headers = detail.get("response_headers") if isinstance(detail.get("response_headers"), Mapping) else {}
+        headers = _mapping(detail.get("response_headers"))
         response_type = _media_type(detail.get("mime_type") or headers.get("content-type"))
         reason = _kind_of(event, detail, response_type, where[1])
         if reason is None and event.status is None:
@@ -140,8 +145,8 @@ def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: S
         response = None
         if response_text and "json" in (response_type or ""):
             response = parse_json_prefix(response_text)[0]
-        cookies = detail.get("request_cookies") if isinstance(detail.get("request_cookies"), Mapping) else {}
-        sent = detail.get("request_headers") if isinstance(detail.get("request_headers"), Mapping) else {}
+        cookies = _mapping(detail.get("request_cookies"))
+        sent = _mapping(detail.get("request_headers"))
         found.append(
             {
                 "source": event.source,
@@ -168,7 +173,7 @@ def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: S
         found, source = _from_traces(traces, skipped), "backend traces"
     origins = Counter(f["origin"] for f in found)
     origin = origins.most_common(1)[0][0] if origins else None
-    calls = []
+    calls: list[RecordedCall] = []
     for f in found:
         if f["origin"] != origin:
             skipped["requests to other origins"] += 1
@@ -239,7 +244,7 @@ def select_calls(
         words = f"the request that started trace {options.trace_id}"
     if options.from_ns is not None or options.to_ns is not None:
         low, high = options.from_ns or 0, options.to_ns if options.to_ns is not None else 2**63
-        chosen = [i for i in chosen if calls[i].time_ns is not None and low <= calls[i].time_ns <= high]
+        chosen = [i for i in chosen if (at := calls[i].time_ns) is not None and low <= at <= high]
         if not chosen:
             raise InvalidArgumentError(
                 "no API request in that time window; widen from_ms/to_ms or see the requests' offsets with "
@@ -247,9 +252,7 @@ def select_calls(
             )
         words = f"{len(chosen)} API requests in the window"
     if options.around_error:
-        failed = [i for i in chosen if calls[i].status is not None and calls[i].status >= 500] or [
-            i for i in chosen if calls[i].failed
-        ]
+        failed = [i for i in chosen if (calls[i].status or 0) >= 500] or [i for i in chosen if calls[i].failed]
         if not failed:
             raise InvalidArgumentError(
                 f"no replayed request of session {session.session_id!r} failed (status 4xx/5xx); "

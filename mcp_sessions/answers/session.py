@@ -1,15 +1,23 @@
-"""Gathering what get_session shows: several queries, each result analysed, nothing formatted."""
+"""Sessions: the list to find one by, and the overview get_session and session:// show.
+
+The overview gathers several questions to the store, analyses each answer (trees, error
+groups, patterns), and formats nothing.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mcp_sessions.analysis.errors import ErrorGroup, event_occurrence, group_errors, log_occurrence, span_occurrence
-from mcp_sessions.analysis.patterns import Pattern, detect_patterns
+from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.analysis.tree import build_tree
-from mcp_sessions.model import Event, SessionSummary
-from mcp_sessions.store import insights, queries
+from mcp_sessions.answers.errors import find_errors
+from mcp_sessions.answers.lookup import min_duration_ns, require_session, time_window
+from mcp_sessions.model import Event, Page, SessionFilter, SessionSummary, Sort, SpanScope
+from mcp_sessions.store.protocol import SessionStore
+
+if TYPE_CHECKING:
+    from mcp_sessions.analysis.patterns import Pattern
 
 PAGES_SHOWN = 8
 SLOWEST_SHOWN = 5
@@ -38,38 +46,46 @@ class Overview:
 
 
 @dataclass(frozen=True)
-class ErrorsFound:
-    groups: list[ErrorGroup]
-    occurrences: int
-    by_source: dict[str, int]
-    truncated: bool
+class SessionQuery:
+    """What list_sessions was asked, as the caller wrote it (its next-call hint repeats it)."""
+
+    query: str | None = None
+    service: str | None = None
+    user_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+    has_errors: bool | None = None
+    min_duration_ms: float | None = None
+    sort: Sort = "recent"
 
 
-def find_errors(conn: sqlite3.Connection, scope: insights.SpanScope, sources: set[str], shown: int) -> ErrorsFound:
-    """Failures in a scope grouped by fingerprint; the user's actions are read for the groups shown."""
-    found = insights.failures(conn, scope)
-    sent = insights.request_times(conn, sorted({s.trace_id for _, s in found.spans}))
-    occurrences = []
-    if "backend" in sources:
-        occurrences += [span_occurrence(s, sid, sent.get(s.trace_id)) for sid, s in found.spans]
-    if "browser" in sources:
-        occurrences += [event_occurrence(e, sid) for sid, e in found.events]
-    if "log" in sources:
-        occurrences += [log_occurrence(r, sid) for sid, r in found.logs]
-    first_sessions = {g.session_ids[0] for g in group_errors(occurrences)[:shown] if g.session_ids}
-    groups = group_errors(occurrences, insights.session_actions(conn, sorted(first_sessions)))
-    by_source = {s: sum(1 for o in occurrences if o.source == s) for s in ("backend", "browser", "log")}
-    return ErrorsFound(groups, len(occurrences), by_source, found.truncated)
+@dataclass(frozen=True)
+class SessionsFound:
+    query: SessionQuery
+    page: Page[SessionSummary]
+    unsessioned_traces: int
 
 
-def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overview:
+def list_sessions(store: SessionStore, q: SessionQuery, *, limit: int, cursor: str | None) -> SessionsFound:
+    since_ns, until_ns = time_window(q.since, q.until)
+    f = SessionFilter(
+        q.query, q.service, q.user_id, since_ns, until_ns, q.has_errors, min_duration_ns(q.min_duration_ms)
+    )
+    page = store.sessions(f, sort=q.sort, limit=limit, cursor=cursor)
+    return SessionsFound(q, page, store.unsessioned_trace_count())
+
+
+def session_overview(store: SessionStore, session_id: str) -> Overview:
+    from mcp_sessions.analysis.patterns import detect_patterns  # loaded on first use: faster start-up
+
+    session = require_session(store, session_id)
     sid = session.session_id
-    events = queries.session_events(conn, sid)
-    traces = queries.session_traces(conn, sid)
+    events = store.session_events(sid)
+    traces = store.session_traces(sid)
     trees = [build_tree(spans) for spans in traces.values()]
     extent = {tid: max(s.end_ns for s in spans) - min(s.start_ns for s in spans) for tid, spans in traces.items()}
 
-    errors = find_errors(conn, insights.SpanScope(session_id=sid), {"backend", "browser", "log"}, shown=1)
+    errors = find_errors(store, SpanScope(session_id=sid), {"backend", "browser", "log"}, shown=1)
 
     pages = list(dict.fromkeys(e.url for e in events if e.kind == "navigation" and e.url))
     if not pages:  # no browser recording: the routes the session's traces served, in order
@@ -92,7 +108,7 @@ def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overv
             for t in sorted(trees, key=lambda t: -extent[t.spans[0].trace_id])
             if t.roots
         ]
-    counts = {k: v for k, v in queries.session_event_counts(conn, sid).items() if v}
+    counts = {k: v for k, v in store.event_counts(sid).items() if v}
     counts.update(traces=len(traces), spans=sum(len(s) for s in traces.values()))
     return Overview(
         session=session,
@@ -102,7 +118,7 @@ def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overv
         errors=errors.groups,
         slowest=slowest[:SLOWEST_SHOWN],
         # the HAR copies of rrweb's requests hold the response sizes over-fetching is judged by
-        patterns=detect_patterns(trees, queries.session_events(conn, sid, with_copies=True)),
+        patterns=detect_patterns(trees, store.session_events(sid, with_copies=True)),
     )
 
 

@@ -1,0 +1,75 @@
+"""Draft: a runnable regression test from a recorded session (the generator is drafting/).
+
+The draft reads the session's browser events, the HAR copies of its rrweb requests (they hold
+the response bodies), and its traces (a backend-only session is replayed from their entry
+requests). A latency guard may take its recorded times from another, good session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_sessions.answers.lookup import offsets, require_session
+from mcp_sessions.drafting.draft import baseline_durations, draft_regression_test
+from mcp_sessions.drafting.model import Draft, DraftOptions, ErrorMode, Style
+from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.model import Event, SessionSummary, TraceFilter, TraceSummary
+from mcp_sessions.params import normalize_trace_id
+from mcp_sessions.store.protocol import SessionStore
+
+MAX_EVENTS = 5_000  # a draft replays at most a few hundred requests; this bounds what is read
+MAX_TRACES = 500
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    """What draft_regression_test was asked, as the caller wrote it (its next-call hint repeats it)."""
+
+    session_id: str
+    style: Style = "api"
+    trace_id: str | None = None
+    from_ms: float | None = None
+    to_ms: float | None = None
+    around_error: bool = False
+    latency_factor: float | None = None
+    baseline_session_id: str | None = None
+    recorded_errors: ErrorMode = "pin"
+    env_prefix: str = "APP"
+
+
+@dataclass(frozen=True)
+class DraftAnswer:
+    request: DraftRequest
+    session: SessionSummary
+    draft: Draft
+
+
+def draft_test(store: SessionStore, r: DraftRequest) -> DraftAnswer:
+    session = require_session(store, r.session_id)
+    from_ns, to_ns = offsets(session.start_ns, r.from_ms, r.to_ms)
+    baseline = None
+    if r.baseline_session_id:
+        if not r.latency_factor:
+            raise InvalidArgumentError("baseline_session_id sets the latency guard's times: pass latency_factor")
+        require_session(store, r.baseline_session_id)
+        baseline = baseline_durations(*recording(store, r.baseline_session_id))
+    options = DraftOptions(
+        style=r.style,
+        trace_id=normalize_trace_id(r.trace_id) if r.trace_id else None,
+        from_ns=from_ns,
+        to_ns=to_ns,
+        around_error=r.around_error,
+        latency_factor=r.latency_factor,
+        baseline_ms=baseline,
+        baseline_session_id=r.baseline_session_id,
+        recorded_errors=r.recorded_errors,
+        env_prefix=r.env_prefix,
+    )
+    return DraftAnswer(r, session, draft_regression_test(session, *recording(store, r.session_id), options))
+
+
+def recording(store: SessionStore, session_id: str) -> tuple[list[Event], dict[str, Event], list[TraceSummary]]:
+    """The session's events in order (HAR copies of rrweb requests left out), those copies, its traces."""
+    events = store.session_events(session_id)[:MAX_EVENTS]
+    traces = store.traces(TraceFilter(session_id=session_id), sort="oldest", limit=MAX_TRACES, cursor=None).rows
+    return events, store.har_twins(session_id, MAX_EVENTS), traces

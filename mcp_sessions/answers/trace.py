@@ -1,0 +1,89 @@
+"""Traces: the list to find one by, and one trace as a tree (get_trace and trace://).
+
+A trace's spans are built into a tree (clock skew clamped), their self times computed, and
+a budgeted selection made that always keeps the root, the slowest branch and the errors;
+asked for one span, the selection is its subtree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_sessions.analysis.selection import Selection, select_spans
+from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.tree import TraceTree, build_tree
+from mcp_sessions.answers.lookup import min_duration_ns, not_found_session, require_trace, time_window
+from mcp_sessions.errors import NotFoundError
+from mcp_sessions.model import Page, Sort, TraceFilter, TraceSummary
+from mcp_sessions.params import normalize_span_id
+from mcp_sessions.store.protocol import TraceStore
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """What list_traces was asked, as the caller wrote it (its next-call hint repeats it)."""
+
+    session_id: str | None = None
+    unsessioned: bool = False
+    query: str | None = None
+    service: str | None = None
+    since: str | None = None
+    until: str | None = None
+    has_errors: bool | None = None
+    min_duration_ms: float | None = None
+    sort: Sort = "recent"
+
+
+@dataclass(frozen=True)
+class TracesFound:
+    query: TraceQuery
+    page: Page[TraceSummary]
+
+
+def list_traces(store: TraceStore, q: TraceQuery, *, limit: int, cursor: str | None) -> TracesFound:
+    since_ns, until_ns = time_window(q.since, q.until)
+    if q.session_id and store.session(q.session_id) is None:
+        raise not_found_session(store, q.session_id)
+    f = TraceFilter(
+        q.session_id,
+        q.unsessioned,
+        q.query,
+        q.service,
+        since_ns,
+        until_ns,
+        q.has_errors,
+        min_duration_ns(q.min_duration_ms),
+    )
+    return TracesFound(q, store.traces(f, sort=q.sort, limit=limit, cursor=cursor))
+
+
+@dataclass(frozen=True)
+class TraceAnswer:
+    """One trace: its summary, its tree with self times, the spans selected to show, and its log count."""
+
+    summary: TraceSummary
+    tree: TraceTree
+    selfs: tuple[int, ...]
+    selection: Selection
+    log_count: int
+    focus: int | None  # the node whose subtree was asked for
+
+
+def trace_view(store: TraceStore, trace_id: str, *, span_id: str | None = None, max_spans: int) -> TraceAnswer:
+    summary = require_trace(store, trace_id)
+    tree = build_tree(store.trace_spans(summary.trace_id))
+    focus = _focus(tree, summary.trace_id, span_id) if span_id else None
+    selfs = self_times(tree)
+    selection = select_spans(tree, selfs, max_spans, focus=focus)
+    return TraceAnswer(summary, tree, selfs, selection, store.trace_log_count(summary.trace_id), focus)
+
+
+def _focus(tree: TraceTree, trace_id: str, span_id: str) -> int:
+    """The node of `span_id` (its server side, where a Zipkin shared span appears twice)."""
+    wanted = normalize_span_id(span_id)
+    matches = [i for i, s in enumerate(tree.spans) if s.span_id == wanted]
+    if not matches:
+        raise NotFoundError(
+            f"trace {trace_id} has no span {wanted!r}; take a span id from `get_trace(trace_id={trace_id!r})`"
+        )
+    return max(matches, key=lambda i: tree.spans[i].shared)

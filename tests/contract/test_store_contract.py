@@ -1,0 +1,275 @@
+"""The store contract: what any store behind store/protocol.py must answer, checked on the protocol alone.
+
+Each test reads only protocol methods and model records, so a second implementation passes
+by answering the same questions the same way. Invariants hold for any corpus (pages cover
+every row once, totals agree, rankings are ordered); a few facts are pinned on the hostile
+session conftest.py adds (a request with no answer, a 404, a padded trace id).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from mcp_sessions.errors import QueryError
+from mcp_sessions.model import Page, SessionFilter, SpanScope, TraceFilter
+from mcp_sessions.store import protocol
+from mcp_sessions.store.protocol import SessionStore
+
+from .conftest import HOSTILE_SESSION, HOSTILE_TRACE
+
+SORT_KEYS = {
+    "recent": ("start_ns", True),
+    "oldest": ("start_ns", False),
+    "slowest": ("duration_ns", True),
+    "errors": ("error_count", True),
+    "largest": ("span_count", True),
+}
+ACTIONS = {"click", "dblclick", "input", "navigation", "focus"}
+
+
+def walk(fetch: Callable[[str | None], Page], key: Callable[[object], str]) -> tuple[list, set[int]]:
+    """Every row of a list, page after page, and the totals each page reported."""
+    rows, totals, cursor = [], set(), None
+    for _ in range(1000):
+        page = fetch(cursor)
+        rows += page.rows
+        totals.add(page.total)
+        assert len(page.resume) == len(page.rows)
+        if page.next_cursor is None:
+            return rows, totals
+        assert page.next_cursor == page.resume[-1]
+        cursor = page.next_cursor
+    raise AssertionError("the list never ended")
+
+
+def sessions_with_traces(store: SessionStore) -> list[str]:
+    page = store.sessions(SessionFilter(), sort="oldest", limit=500, cursor=None)
+    return [s.session_id for s in page.rows if s.trace_count]
+
+
+def test_no_database_type_crosses_the_seam():
+    for cls in (protocol.TraceStore, protocol.EventStore):
+        for name, member in vars(cls).items():
+            if callable(member) and not name.startswith("_"):
+                hints = typing.get_type_hints(member, vars(protocol))
+                assert all("sqlite" not in repr(h).lower() for h in hints.values()), (cls.__name__, name)
+
+
+@pytest.mark.parametrize("sort", sorted(SORT_KEYS))
+def test_session_pages_visit_every_session_once_in_order(store: SessionStore, sort):
+    everything = store.sessions(SessionFilter(), sort=sort, limit=500, cursor=None)
+    rows, totals = walk(lambda c: store.sessions(SessionFilter(), sort=sort, limit=3, cursor=c), lambda s: s)
+    assert totals == {everything.total} and everything.total == len(everything.rows) > 3
+    assert [s.session_id for s in rows] == [s.session_id for s in everything.rows]
+    column, descending = SORT_KEYS[sort]
+    values = [getattr(s, column) for s in rows]
+    assert values == sorted(values, reverse=descending)
+
+
+def test_a_cut_page_resumes_right_after_any_row(store: SessionStore):
+    first = store.traces(TraceFilter(), sort="slowest", limit=12, cursor=None)
+    for i in (0, 4, 8):
+        after = store.traces(TraceFilter(), sort="slowest", limit=2, cursor=first.resume[i])
+        assert [t.trace_id for t in after.rows] == [t.trace_id for t in first.rows[i + 1 : i + 3]]
+
+
+def test_a_cursor_from_another_list_or_nowhere_is_a_query_error(store: SessionStore):
+    page = store.sessions(SessionFilter(), sort="recent", limit=1, cursor=None)
+    with pytest.raises(QueryError):
+        store.sessions(SessionFilter(), sort="slowest", limit=1, cursor=page.next_cursor)
+    with pytest.raises(QueryError):
+        store.traces(TraceFilter(), sort="recent", limit=1, cursor="not a cursor")
+    timeline = store.timeline(HOSTILE_SESSION, kinds=None, from_ns=None, to_ns=None, cursor=None, limit=1)
+    other = next(sid for sid in sessions_with_traces(store) if sid != HOSTILE_SESSION)
+    with pytest.raises(QueryError):
+        store.timeline(other, kinds=None, from_ns=None, to_ns=None, cursor=timeline.cursor_for[1], limit=1)
+
+
+def test_lookups_agree_with_the_lists(store: SessionStore):
+    listed = store.sessions(SessionFilter(), sort="recent", limit=500, cursor=None).rows
+    for s in listed:
+        assert store.session(s.session_id) == s
+    assert store.session("no-such-session") is None
+    assert store.trace("f" * 32) is None
+    wanted = listed[0].session_id
+    assert wanted in store.similar_ids("sessions", wanted[:-1] + "~")
+    assert store.similar_ids("traces", HOSTILE_TRACE[:-1] + "0")
+
+
+def test_session_traces_are_the_traces_listed_for_the_session(store: SessionStore):
+    for sid in sessions_with_traces(store):
+        session = store.session(sid)
+        assert session is not None
+        listed = store.traces(TraceFilter(session_id=sid), sort="oldest", limit=500, cursor=None).rows
+        traces = store.session_traces(sid)
+        assert list(traces) == [t.trace_id for t in listed]
+        assert session.trace_count == len(listed)
+        assert session.span_count == sum(len(spans) for spans in traces.values())
+        for summary in listed:
+            spans = traces[summary.trace_id]
+            assert spans == store.trace_spans(summary.trace_id)
+            assert summary.span_count == len(spans) and store.trace(summary.trace_id) == summary
+            assert [s.start_ns for s in spans] == sorted(s.start_ns for s in spans)
+            assert summary.error_count == sum(1 for s in spans if s.is_error)
+
+
+def test_trace_filters_keep_exactly_the_matching_traces(store: SessionStore):
+    every = store.traces(TraceFilter(), sort="recent", limit=10_000, cursor=None).rows
+    middle = sorted(t.start_ns for t in every)[len(every) // 2]
+    cases = [
+        (TraceFilter(has_errors=True), lambda t: t.error_count > 0),
+        (TraceFilter(has_errors=False), lambda t: t.error_count == 0),
+        (TraceFilter(unsessioned=True), lambda t: t.session_id is None),
+        (TraceFilter(min_duration_ns=10_000_000), lambda t: t.duration_ns >= 10_000_000),
+        (TraceFilter(since_ns=middle), lambda t: t.end_ns >= middle),
+        (TraceFilter(until_ns=middle), lambda t: t.start_ns <= middle),
+        (TraceFilter(service="payments"), lambda t: "payments" in t.services),
+        (TraceFilter(text="wéird"), lambda t: "wéird" in (t.root_name or "") + (t.http_route or "")),
+    ]
+    for f, keep in cases:
+        got = store.traces(f, sort="recent", limit=10_000, cursor=None)
+        assert {t.trace_id for t in got.rows} == {t.trace_id for t in every if keep(t)}, f
+        assert got.total == len(got.rows)
+    assert (
+        store.unsessioned_trace_count()
+        == store.traces(TraceFilter(unsessioned=True), sort="recent", limit=1, cursor=None).total
+    )
+
+
+def test_session_filters_keep_exactly_the_matching_sessions(store: SessionStore):
+    every = store.sessions(SessionFilter(), sort="recent", limit=500, cursor=None).rows
+    user = next(s.user_id for s in every if s.user_id)
+    cases = [
+        (SessionFilter(user_id=user), lambda s: s.user_id == user),
+        (SessionFilter(has_errors=True), lambda s: s.error_count > 0),
+        (SessionFilter(service="elsewhere"), lambda s: "elsewhere" in s.services),
+        (SessionFilter(text=HOSTILE_SESSION), lambda s: s.session_id == HOSTILE_SESSION),
+    ]
+    for f, keep in cases:
+        got = store.sessions(f, sort="oldest", limit=500, cursor=None)
+        assert {s.session_id for s in got.rows} == {s.session_id for s in every if keep(s)}, f
+
+
+def test_timeline_pages_cover_the_merged_story_once_in_time_order(store: SessionStore):
+    for sid in [HOSTILE_SESSION, *sessions_with_traces(store)[:4]]:
+        whole = store.timeline(sid, kinds=None, from_ns=None, to_ns=None, cursor=None, limit=10_000)
+        items, cursor = [], None
+        while True:
+            page = store.timeline(sid, kinds=None, from_ns=None, to_ns=None, cursor=cursor, limit=4)
+            assert page.total == whole.total and page.offset == len(items)
+            items += page.items
+            if len(items) >= page.total or not page.items:
+                break
+            cursor = page.cursor_for[len(page.items)]
+        assert items == whole.items and len(items) == whole.total
+        times = [i.time_ns or 0 for i in items]
+        assert times == sorted(times)
+        events = [e for e in store.session_events(sid)]
+        assert sum(1 for i in items if i.origin == "event") == len(events)
+        counts = store.event_counts(sid)
+        assert {k: v for k, v in counts.items() if k not in ("linked_requests", "times_unknown")} == dict(
+            Counter(e.kind for e in events)
+        )
+        assert counts["times_unknown"] >= sum(1 for e in events if e.time_ns is None)
+
+
+def test_timeline_filters_by_kind_and_window(store: SessionStore):
+    page = store.timeline(HOSTILE_SESSION, kinds=["network"], from_ns=None, to_ns=None, cursor=None, limit=100)
+    assert {i.kind for i in page.items} == {"network"} and page.total == 3
+    cut = store.timeline(HOSTILE_SESSION, kinds=None, from_ns=page.items[1].time_ns, to_ns=None, cursor=None, limit=100)
+    assert all(i.time_ns is not None and i.time_ns >= page.items[1].time_ns for i in cut.items)
+
+
+def test_copies_and_twins(store: SessionStore):
+    for sid in sessions_with_traces(store):
+        shown = store.session_events(sid)
+        every = store.session_events(sid, with_copies=True)
+        assert all(e in every for e in shown)
+        twins = store.har_twins(sid, 100)
+        copies = [e for e in every if e not in shown]
+        assert all(t in copies and t.trace_id == key for key, t in twins.items())
+        sizes = store.response_sizes(sid)
+        assert all(size >= 0 for size in sizes.values())
+        assert set(sizes) <= {e.trace_id for e in every}
+        assert store.all_have_browser_events([sid]) == bool(shown)
+
+
+def test_user_actions_are_the_sessions_actions_in_order(store: SessionStore):
+    sids = [HOSTILE_SESSION, *sessions_with_traces(store)[:3]]
+    actions = store.user_actions(sids)
+    for sid in sids:
+        assert actions[sid] == [e for e in store.session_events(sid) if e.kind in ACTIONS]
+
+
+def test_request_times_are_when_the_linked_request_was_sent(store: SessionStore):
+    checked = 0
+    for sid in sessions_with_traces(store):
+        linked = [e for e in store.session_events(sid, with_copies=True) if e.trace_id and e.time_ns is not None]
+        times = store.request_times(sorted({e.trace_id for e in linked if e.trace_id}))
+        assert set(times) == {e.trace_id for e in linked}
+        for trace_id, sent in times.items():
+            assert sent == min(e.time_ns or 0 for e in linked if e.trace_id == trace_id)
+        checked += len(times)
+    assert checked
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [SpanScope(), SpanScope(session_id=HOSTILE_SESSION), SpanScope(trace_id=HOSTILE_TRACE), SpanScope(service="shop")],
+    ids=["everything", "session", "trace", "service"],
+)
+def test_rankings_are_ordered_and_consistent(store: SessionStore, scope: SpanScope):
+    ops = store.slow_operations(scope, 5)
+    assert len(ops.rows) <= 5 and ops.total >= len(ops.rows)
+    assert [(r.critical_ns, r.self_ns) for r in ops.rows] == sorted(
+        ((r.critical_ns, r.self_ns) for r in ops.rows), reverse=True
+    )
+    for r in ops.rows:
+        assert r.p50_ns is not None and r.p95_ns is not None
+        assert r.p50_ns <= r.p95_ns <= r.max_ns and r.count >= r.trace_count >= 1
+        worst = [s for s in store.trace_spans(r.worst_trace_id) if s.span_id == r.worst_span_id]
+        assert worst and worst[0].name == r.worst_name
+        assert scope.service is None or r.service == scope.service
+    assert ops.critical_total_ns >= sum(r.critical_ns for r in ops.rows)
+    spans = store.slow_spans(scope, 5)
+    assert [(r.critical_ns, r.self_ns) for r in spans.rows] == sorted(
+        ((r.critical_ns, r.self_ns) for r in spans.rows), reverse=True
+    )
+    assert spans.total >= len(spans.rows)
+    if scope.trace_id:
+        assert spans.total == len(store.trace_spans(scope.trace_id))
+
+
+def test_failures_hold_every_kind_of_failure(store: SessionStore):
+    found = store.failures(SpanScope(session_id=HOSTILE_SESSION))
+    assert not found.truncated
+    assert {s.span_id for _, s in found.spans} == {"00000000000000a1"}
+    assert all(sid == HOSTILE_SESSION for sid, _ in found.spans + found.events + found.logs)
+    problems = {(e.kind, e.status) for _, e in found.events}
+    # a 5xx, a 4xx, a request that got no answer, a console error; not the click or the navigation
+    assert problems == {("network", 500), ("network", 404), ("network", None), ("console", None)}
+    assert [r.body for _, r in found.logs] == ["it broke"]
+    everywhere = store.failures(SpanScope())
+    assert {s.span_id for _, s in found.spans} <= {s.span_id for _, s in everywhere.spans}
+    for sid in sessions_with_traces(store):
+        errors = {s.span_id for spans in store.session_traces(sid).values() for s in spans if s.is_error}
+        assert errors <= {s.span_id for _, s in store.failures(SpanScope(session_id=sid)).spans}
+
+
+def test_baseline_candidates_started_earlier_and_are_alike(store: SessionStore):
+    seen = 0
+    for sid in sessions_with_traces(store):
+        session = store.session(sid)
+        assert session is not None and store.route_count(sid) >= 1
+        candidates = store.baseline_candidates(sid, session.start_ns)
+        similarities = [c.similarity for c in candidates]
+        assert similarities == sorted(similarities, reverse=True)
+        for c in candidates:
+            other = store.session(c.session_id)
+            assert other is not None and other.start_ns < session.start_ns and 0 < c.similarity <= 1
+            seen += 1
+    assert seen, "no session of the corpus found a baseline"
