@@ -33,7 +33,7 @@ async def test_a_broken_table_is_a_retry_hint_for_tools_and_resources(tmp_path: 
         result = await client.call_tool("get_timeline", {"session_id": session_id})
         assert result.is_error
         text = result.content[0].text
-        assert "busy or unreadable right now; retry" in text and "events" not in text
+        assert "could not answer this query; narrow the arguments or retry" in text and "events" not in text
         with pytest.raises(MCPError) as raised:
             await client.read_resource(f"session://{session_id}")
         assert "retry" in str(raised.value) and "no such table" not in str(raised.value)
