@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from functools import partial
 from pathlib import Path
 
 import pytest
+from schema_shims import add_schema_6, remove_schema_6
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
@@ -191,6 +191,7 @@ def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest
     assert expected and all(row[1] for row in expected)
     assert any(row[3] for row in expected)
     conn = sqlite3.connect(db_path, isolation_level=None)  # turn the file back into schema 2
+    remove_schema_6(conn)
     for kind, name in conn.execute(  # schema 4's tables, triggers and indexes
         "SELECT type, name FROM sqlite_master WHERE name LIKE 'operation%' OR name LIKE '%_search' "
         "OR name LIKE 'trace_services%' OR name LIKE '%_derived_%' OR name IN ('traces_duration', 'traces_errors', "
@@ -213,21 +214,29 @@ SHOP_SPANS = SHOP / "recordings" / "shop" / "otlp"
 SHOP_BROWSER = SHOP / "recordings-browser" / "shop"  # requests that link to the spans: traces derived again
 
 
+def _schema_4_as_todays_writer_needs(conn: sqlite3.Connection) -> None:
+    schema.migrate(conn, target=4)
+    add_schema_6(conn)
+
+
 def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_derivation(tmp_path, monkeypatch):
     summary_tables = "SELECT * FROM operations ORDER BY id", "SELECT * FROM operation_traces ORDER BY 1, 2"
     with Store(tmp_path / "new.db") as new:  # schema 5 from the start
         list(ingest_paths(new, [str(SHOP_SPANS), str(SHOP_BROWSER)]))
         expected = [new.conn.execute(q).fetchall() for q in summary_tables]
     with monkeypatch.context() as schema_4:  # a file written by schema 4, its summaries kept by triggers alone
-        schema_4.setattr(db, "migrate", partial(schema.migrate, target=4))
+        schema_4.setattr(db, "migrate", _schema_4_as_todays_writer_needs)
         schema_4.setattr(derive, "update_operations", lambda *_: None)
         with Store(tmp_path / "old.db") as old:
             list(ingest_paths(old, [str(SHOP_SPANS)]))
             assert schema.current_version(old.conn) == 4
             before = [old.conn.execute(q).fetchall() for q in summary_tables]
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    remove_schema_6(conn)
+    conn.close()
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
-        assert schema.current_version(conn) == 5
+        assert schema.current_version(conn) == schema.LATEST_VERSION
         assert [conn.execute(q).fetchall() for q in summary_tables] == before
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "traces_derived_spans" not in triggers and "traces_derived_delete" in triggers

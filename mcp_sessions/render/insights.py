@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.render.insights_models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
 from mcp_sessions.render.markdown import Budget, call, duration, fence, ms, quote, timestamp
+from mcp_sessions.render.patterns import loop_model, loop_text
 from mcp_sessions.store.insights import OperationRow, SpanRow
+from mcp_sessions.store.patterns import OperationLoops
 
 SESSION_IDS_SHOWN = 5
 
@@ -34,7 +36,7 @@ def _percent(share: float | None) -> str:
     return f" ({share:.0%} of the critical path)" if share is not None and share >= 0.005 else ""
 
 
-def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
+def operation_model(row: OperationRow, critical_total: int, loops: OperationLoops | None = None) -> SlowOperation:
     return SlowOperation(
         service=row.service,
         fingerprint=row.fingerprint,
@@ -49,10 +51,11 @@ def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
         share=_share(row.critical_ns, critical_total),
         worst_trace_id=row.worst_trace_id,
         worst_span_id=row.worst_span_id,
+        n_plus_one=loop_model(loops) if loops else None,
     )
 
 
-def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
+def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
     service = f" · {row.service}" if row.service else ""
     calls = f"{row.count}× in {row.trace_count} trace{'s' if row.trace_count != 1 else ''}"
     spread = (
@@ -60,10 +63,11 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
         if row.count > 1 and row.p50_ns is not None and row.p95_ns is not None
         else f"{duration(row.max_ns)}"
     )
+    loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
         f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}\n"
+        f"{calls}; {spread}{loop}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -76,6 +80,7 @@ def render_slow_operations(
     scope: str,
     budget: Budget,
     more_call: str | None,
+    loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
 ) -> tuple[str, SlowSpans]:
     head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
     if critical_total:
@@ -84,8 +89,9 @@ def render_slow_operations(
     text_head = "\n".join(head)
     budget.take(text_head)
     for rank, row in enumerate(rows, 1):
-        model = operation_model(row, critical_total)
-        block = _operation_lines(rank, row, model)
+        loop = (loops or {}).get((row.service, row.fingerprint))
+        model = operation_model(row, critical_total, loop)
+        block = _operation_lines(rank, row, model, loop)
         if not budget.fits(block, reserve=200):
             break
         budget.take(block)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from mcp_sessions.render.models import SessionItem
+from mcp_sessions.render.models import PatternItem, SessionItem
 
 
 class SlowOperation(BaseModel):
@@ -21,6 +21,16 @@ class SlowOperation(BaseModel):
     share: float | None = Field(description="fraction of the scope's critical path")
     worst_trace_id: str
     worst_span_id: str
+    n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
+
+
+class LoopItem(BaseModel):
+    traces: int = Field(description="traces in scope where the operation runs as an N+1")
+    fewest_per_trace: int
+    most_per_trace: int
+    calls: int = Field(description="calls inside those loops, all traces together")
+    worst_trace_id: str
+    worst_parent_span_id: str | None = Field(description="the span that makes the calls of the longest loop")
 
 
 class SlowSpan(BaseModel):
@@ -81,20 +91,6 @@ class RequestItem(BaseModel):
     duration_ms: float | None
     trace_id: str | None
     backend_ms: float | None = None
-
-
-class PatternItem(BaseModel):
-    kind: str
-    fingerprint: str
-    service: str | None
-    count: int
-    total_ms: float
-    impact_ms: float
-    trace_id: str | None
-    parent_span_id: str | None
-    span_ids: list[str]
-    example: str | None
-    code_location: str | None
 
 
 class SessionOverview(BaseModel):

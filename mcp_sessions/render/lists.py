@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from mcp_sessions.model import SessionSummary, TraceSummary
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
-from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
+from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList, TracePatternMark
+from mcp_sessions.render.patterns import trace_marks
+from mcp_sessions.store.patterns import StoredPattern
 from mcp_sessions.store.queries import Page, cursor_after
 
+T = TypeVar("T")
+# Patterns named per trace in a list (the most avoidable first); get_trace shows them all.
+MARKS_PER_TRACE = 5
 
-def _fit(rows: list, line: Callable[[object], str], budget: Budget, reserve: int) -> tuple[list[str], list]:
+
+def _fit(rows: Sequence[T], line: Callable[[T], str], budget: Budget, reserve: int) -> tuple[list[str], list[T]]:
     """As many rows as the budget holds (leaving `reserve` for the footer), in order."""
     lines, shown = [], []
     for row in rows:
@@ -47,7 +54,7 @@ def session_item(s: SessionSummary) -> SessionItem:
     )
 
 
-def trace_item(t: TraceSummary) -> TraceItem:
+def trace_item(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> TraceItem:
     return TraceItem(
         trace_id=t.trace_id,
         session_id=t.session_id,
@@ -62,6 +69,17 @@ def trace_item(t: TraceSummary) -> TraceItem:
         span_count=t.span_count,
         error_count=t.error_count,
         services=list(t.services),
+        patterns=[
+            TracePatternMark(
+                kind=p.kind,
+                fingerprint=p.fingerprint,
+                service=p.service,
+                count=p.count,
+                impact_ms=ms(p.impact_ns),
+                parent_span_id=p.parent_span_id,
+            )
+            for p in patterns[:MARKS_PER_TRACE]
+        ],
     )
 
 
@@ -108,7 +126,7 @@ def render_session_list(
     return "\n".join(lines), model
 
 
-def _trace_line(t: TraceSummary) -> str:
+def _trace_line(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> str:
     name = quote(t.root_name or "(no root span)", 80)
     route = f" {t.http_method or ''} {quote(t.http_route, 60)}".rstrip() if t.http_route else ""
     status = f" → {t.http_status}" if t.http_status else ""
@@ -117,14 +135,20 @@ def _trace_line(t: TraceSummary) -> str:
     service = quote(t.root_service, 40) if t.root_service else "unknown service"
     return (
         f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
-        f"{status} · {t.span_count} spans{errors}{session}"
+        f"{status} · {t.span_count} spans{errors}{session}{trace_marks(patterns)}"
     )
 
 
 def render_trace_list(
-    page: Page[TraceSummary], *, budget: Budget, heading: str, next_call: dict[str, object]
+    page: Page[TraceSummary],
+    *,
+    budget: Budget,
+    heading: str,
+    next_call: dict[str, object],
+    patterns: Mapping[str, Sequence[StoredPattern]] | None = None,
 ) -> tuple[str, TraceList]:
-    body, shown = _fit(page.rows, _trace_line, budget, reserve=300)
+    found = patterns or {}
+    body, shown = _fit(page.rows, lambda t: _trace_line(t, found.get(t.trace_id, ())), budget, reserve=300)
     lines = [f"# {heading}", *body]
     cursor = _resume(page, shown, next_call)
     lines.insert(1, f"**Shown**: {len(shown)} of {page.total} traces")
@@ -132,7 +156,14 @@ def render_trace_list(
         lines.append("No trace matches. Drop a filter, or check `list_sessions`.")
     if cursor:
         lines.append(f"**More**: {call('list_traces', **{**next_call, 'cursor': cursor})}")
+    if any(t.trace_id in found for t in shown):
+        lines.append("**Patterns**: N+1, duplicate and sequential calls; get_trace names each at the span making them")
     if shown:
         lines.append(f"**Next**: {call('get_trace', trace_id=shown[0].trace_id)} shows a trace as a tree")
-    model = TraceList(traces=[trace_item(t) for t in shown], total=page.total, shown=len(shown), next_cursor=cursor)
+    model = TraceList(
+        traces=[trace_item(t, found.get(t.trace_id, ())) for t in shown],
+        total=page.total,
+        shown=len(shown),
+        next_cursor=cursor,
+    )
     return "\n".join(lines), model

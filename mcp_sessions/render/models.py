@@ -31,6 +31,29 @@ class SessionList(BaseModel):
     unsessioned_traces: int = Field(description="traces that carry no session key; see list_traces")
 
 
+class PatternItem(BaseModel):
+    kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls | over_fetching")
+    fingerprint: str
+    service: str | None
+    count: int
+    total_ms: float
+    impact_ms: float
+    trace_id: str | None
+    parent_span_id: str | None
+    span_ids: list[str]
+    example: str | None
+    code_location: str | None
+
+
+class TracePatternMark(BaseModel):
+    kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls")
+    fingerprint: str
+    service: str | None
+    count: int = Field(description="calls involved")
+    impact_ms: float
+    parent_span_id: str | None
+
+
 class TraceItem(BaseModel):
     trace_id: str
     session_id: str | None
@@ -45,6 +68,9 @@ class TraceItem(BaseModel):
     span_count: int
     error_count: int
     services: list[str]
+    patterns: list[TracePatternMark] = Field(
+        default_factory=list, description="N+1, duplicate and sequential calls found in the trace at ingest"
+    )
 
 
 class TraceList(BaseModel):
@@ -87,6 +113,10 @@ class TraceView(BaseModel):
     error_spans: int
     log_count: int
     truncated: bool
+    patterns: list[PatternItem] = Field(
+        default_factory=list, description="N+1, duplicate and sequential calls in the trace (or under the focus)"
+    )
+    shared_ids: int = Field(0, description="spans stored beside a different record with the same span id")
 
 
 class IngestedFile(BaseModel):
@@ -95,6 +125,8 @@ class IngestedFile(BaseModel):
     format: str | None
     spans: int
     logs: int
+    duplicates: int = Field(0, description="records identical to one already read: stored once")
+    spans_id_reused: int = Field(0, description="spans kept beside a different record with the same trace and span id")
     error: str | None
 
 

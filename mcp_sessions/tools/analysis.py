@@ -16,6 +16,7 @@ from mcp_sessions.render.insights import render_errors, render_slow_operations, 
 from mcp_sessions.render.insights_models import ErrorList, SessionOverview, SlowSpans
 from mcp_sessions.render.markdown import Budget, call
 from mcp_sessions.store import insights, queries
+from mcp_sessions.store.patterns import operation_loops
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,
@@ -124,6 +125,7 @@ def register(mcp: MCPServer) -> None:
                     scope=label,
                     budget=Budget(budget_tokens),
                     more_call=more,
+                    loops=operation_loops(conn, scope, [(r.service, r.fingerprint) for r in rows]),
                 )
             return result(text, model)
 

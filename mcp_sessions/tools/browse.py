@@ -8,6 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from mcp_sessions.analysis.patterns import calls_tree, trace_patterns
 from mcp_sessions.analysis.selection import select_spans
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
@@ -21,6 +22,7 @@ from mcp_sessions.render.models import SessionList, Timeline, TraceList, TraceVi
 from mcp_sessions.render.timeline import render_timeline
 from mcp_sessions.render.trace import render_trace
 from mcp_sessions.store import queries
+from mcp_sessions.store.patterns import patterns_of_traces
 from mcp_sessions.tools.common import (
     READ_ONLY,
     BudgetTokens,
@@ -143,7 +145,13 @@ def register(mcp: MCPServer) -> None:
                 min_duration_ms=min_duration_ms,
                 sort=sort,
             )
-            text, model = render_trace_list(page, budget=Budget(budget_tokens), heading=heading, next_call=next_call)
+            text, model = render_trace_list(
+                page,
+                budget=Budget(budget_tokens),
+                heading=heading,
+                next_call=next_call,
+                patterns=patterns_of_traces(conn, [t.trace_id for t in page.rows]),
+            )
             return result(text, model)
 
     @mcp.tool(title="A session's timeline", annotations=READ_ONLY)
@@ -246,6 +254,10 @@ def register(mcp: MCPServer) -> None:
                 focus = max(matches, key=lambda i: tree.spans[i].shared)
             selfs = self_times(tree)
             selection = select_spans(tree, selfs, max_spans, focus=focus)
+            in_view = {tree.spans[i].span_id for i in tree.preorder(focus)} if focus is not None else None
+            patterns = [
+                p for p in trace_patterns(calls_tree(tree)) if in_view is None or not in_view.isdisjoint(p.span_ids)
+            ]
             text, model = render_trace(
                 summary,
                 tree,
@@ -254,5 +266,6 @@ def register(mcp: MCPServer) -> None:
                 log_count=queries.trace_logs_count(conn, wanted),
                 focus=focus,
                 budget=Budget(budget_tokens),
+                patterns=patterns,
             )
             return result(text, model)
