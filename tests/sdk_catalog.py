@@ -10,8 +10,10 @@ SDK's own OTLP encoder builds them, in the protobuf JSON mapping exporters write
     GET /api/cart?ids=1,2,3&batch=1  batched: SELECT id, name, price FROM products WHERE id IN (?, ?, ?)
                                               ORDER BY id                                               × 1
 
-A request may carry a session id (`x-session-id`, copied onto the server span as `session.id`)
-or none, and a seeded id generator makes two runs reuse the same trace and span ids.
+The two statements can be given (the shapes ORMs emit differ); the database also holds
+`reviews (id, product_id, rating)`. A request may carry a session id (`x-session-id`, copied
+onto the server span as `session.id`) or none, and a seeded id generator makes two runs reuse
+the same trace and span ids.
 """
 
 from __future__ import annotations
@@ -55,7 +57,15 @@ class SeededIds(IdGenerator):
 class Catalog:
     """The app and its instrumentation; `run` drives requests, `export` writes what was recorded."""
 
-    def __init__(self, service: str = "catalog", ids: IdGenerator | None = None) -> None:
+    def __init__(
+        self,
+        service: str = "catalog",
+        ids: IdGenerator | None = None,
+        *,
+        item_query: str = ITEM_QUERY,
+        batch_query: str = BATCH_QUERY,
+    ) -> None:
+        self.item_query, self.batch_query = item_query, batch_query
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": service}), id_generator=ids or RandomIdGenerator()
@@ -64,6 +74,8 @@ class Catalog:
         raw = sqlite3.connect(":memory:", check_same_thread=False)
         raw.execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
         raw.executemany("INSERT INTO products VALUES (?, ?, ?)", [(i, f"product {i}", i * 1.25) for i in range(1, 200)])
+        raw.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, product_id INTEGER, rating INTEGER)")
+        raw.executemany("INSERT INTO reviews VALUES (?, ?, ?)", [(i, i % 50, i % 5) for i in range(1, 300)])
         self.db = instrument_connection("sdk_catalog", raw, "sqlite", tracer_provider=self.provider)
         self.app = OpenTelemetryMiddleware(self._app, tracer_provider=self.provider)
 
@@ -77,9 +89,12 @@ class Catalog:
         cursor = self.db.cursor()
         if query.get("batch"):
             marks = ", ".join("?" * len(ids))
-            rows = cursor.execute(BATCH_QUERY.format(marks=marks), ids).fetchall()
-        else:
-            rows = [cursor.execute(ITEM_QUERY, (i,)).fetchone() for i in ids]
+            listed = "{marks}" in self.batch_query  # else the batch reads every product, filtered here
+            rows = cursor.execute(self.batch_query.format(marks=marks), ids if listed else ()).fetchall()
+        else:  # the item's id, then 1 for any further placeholder (a LIMIT ?)
+            rows = [
+                cursor.execute(self.item_query, (i, *[1] * (self.item_query.count("?") - 1))).fetchone() for i in ids
+            ]
         body = repr(rows).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": body})
