@@ -9,6 +9,7 @@ SDK's own OTLP encoder builds them, in the protobuf JSON mapping exporters write
     GET /api/cart?ids=1,2,3          loop:    SELECT id, name, price FROM products WHERE id = ? LIMIT 1   × n
     GET /api/cart?ids=1,2,3&batch=1  batched: SELECT id, name, price FROM products WHERE id IN (?, ?, ?)
                                               ORDER BY id                                               × 1
+    GET /api/cart?ids=1,2,3&lazy=1   the loop, inside the `render cart.html` span every request has
 
 The two statements can be given (the shapes ORMs emit differ); the database also holds
 `reviews (id, product_id, rating)`. A request may carry a session id (`x-session-id`, copied
@@ -87,17 +88,24 @@ class Catalog:
         if session:
             trace.get_current_span().set_attribute("session.id", session.decode())
         cursor = self.db.cursor()
+        tracer = self.provider.get_tracer("sdk_catalog.views")
+        rows: list[Any] = []
         if query.get("batch"):
             marks = ", ".join("?" * len(ids))
             listed = "{marks}" in self.batch_query  # else the batch reads every product, filtered here
             rows = cursor.execute(self.batch_query.format(marks=marks), ids if listed else ()).fetchall()
-        else:  # the item's id, then 1 for any further placeholder (a LIMIT ?)
-            rows = [
-                cursor.execute(self.item_query, (i, *[1] * (self.item_query.count("?") - 1))).fetchone() for i in ids
-            ]
-        body = repr(rows).encode()
+        elif not query.get("lazy"):
+            rows = [self._item(cursor, i) for i in ids]
+        with tracer.start_as_current_span("render cart.html"):
+            if query.get("lazy"):  # each item loaded as the template reaches it
+                rows = [self._item(cursor, i) for i in ids]
+            body = repr(rows).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": body})
+
+    def _item(self, cursor: Any, item: int) -> Any:
+        """One item: its id, then 1 for any further placeholder (a LIMIT ?)."""
+        return cursor.execute(self.item_query, (item, *[1] * (self.item_query.count("?") - 1))).fetchone()
 
     def run(self, path: str, query: str = "", session: str | None = None) -> None:
         """One GET request through the instrumented app."""
@@ -146,6 +154,7 @@ def _drive(coroutine: Any) -> None:
     raise RuntimeError("the app waited on something outside the process")
 
 
-def cart(ids: Sequence[int], *, batch: bool = False) -> str:
-    """The query string of a cart request."""
-    return "ids=" + ",".join(map(str, ids)) + ("&batch=1" if batch else "")
+def cart(ids: Sequence[int], *, batch: bool = False, lazy: bool = False) -> str:
+    """The query string of a cart request: one query per item in the view, or `batch`ed, or `lazy` (per item,
+    while the template renders)."""
+    return "ids=" + ",".join(map(str, ids)) + ("&batch=1" if batch else "") + ("&lazy=1" if lazy else "")

@@ -105,6 +105,23 @@ async def test_the_loop_and_the_batch_pair_whichever_came_first_and_across_sever
 
 
 @pytest.mark.anyio
+async def test_a_loop_run_while_the_template_renders_is_one_finding_with_the_batch_the_view_ran(
+    tmp_path: Path,
+) -> None:
+    app = Catalog()
+    app.run("/api/cart", cart(range(1, ITEMS + 1), batch=True), session="good")
+    good = app.export(tmp_path / "good.json")
+    app.run("/api/cart", cart(range(1, ITEMS + 1), lazy=True), session="bad")
+    db = build(tmp_path, good, app.export(tmp_path / "bad.json"))
+    result = await diff(db, session_id="bad", baseline="good")
+    ops = [f for f in result["data"]["findings"] if f["level"] == "op" and f["kind"] in ("added", "removed", "count")]
+    (loop,) = ops
+    assert (loop["kind"], loop["count_before"], loop["count_after"]) == ("count", 1, ITEMS)
+    assert loop["context"][-1] == "render cart.html"  # where the loop runs now
+    assert loop["baseline_label"] == normalize_sql(BATCH_QUERY.format(marks="?"))
+
+
+@pytest.mark.anyio
 async def test_a_loop_over_another_table_is_not_taken_for_the_batch_it_did_not_replace(tmp_path: Path) -> None:
     reviews = "SELECT rating FROM reviews WHERE product_id = ?"
     good = record(tmp_path, "good", batch=True)
