@@ -251,7 +251,8 @@ def register(mcp: MCPServer) -> None:
                         f"trace {wanted} has no span {focus_id!r}; take a span id from "
                         f"{call('get_trace', trace_id=wanted)}"
                     )
-                focus = max(matches, key=lambda i: tree.spans[i].shared)
+                # Several records may share the id: show the subtree of the one that holds the children.
+                focus = max(matches, key=lambda i: (tree.spans[i].shared, bool(tree.children[i])))
             selfs = self_times(tree)
             selection = select_spans(tree, selfs, max_spans, focus=focus)
             in_view = {tree.spans[i].span_id for i in tree.preorder(focus)} if focus is not None else None
