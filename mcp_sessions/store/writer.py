@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -145,14 +145,13 @@ _INSERT_EVENT = (
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
-def record_hash(fields: Iterable[Any]) -> int:
+def record_hash(fields: Sequence[Any]) -> int:
     """64 bits of a span record's content (`_RECORD_COLUMNS` values, the resource by its hash), as a signed integer.
 
     Only records that share their ids are ever compared, so 64 bits leave no room for a collision
-    that matters. None and the empty string hash apart.
+    that matters. The values are JSON-encoded, so None, "" and "None" hash apart.
     """
-    text = "\x1f".join("\x00" if value is None else str(value) for value in fields)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(fields), digest_size=8).digest(), "big", signed=True)
 
 
 def backfill_record_hashes(conn: sqlite3.Connection) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -214,9 +215,14 @@ def is_read(span: CallSpan) -> bool:
     """A call that changes nothing: a SELECT, or an HTTP GET/HEAD/OPTIONS. Unknown counts as a write."""
     text = statement(span)
     if text is not None:
-        return bool(_READ_SQL.match(text)) and not _WRITE_SQL.search(text)
+        return _reads_only(text)
     method = http_method(span)
     return method in SAFE_METHODS if method else False
+
+
+@lru_cache(maxsize=4096)  # ingest asks for every statement of every trace; a service sends few distinct ones
+def _reads_only(text: str) -> bool:
+    return bool(_READ_SQL.match(text)) and not _WRITE_SQL.search(text)
 
 
 _STATIC = re.compile(r"\.(?:js|mjs|css|map|png|jpe?g|gif|svg|webp|avif|ico|woff2?|ttf|otf|eot|mp4|webm|wasm)$", re.I)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
@@ -84,6 +85,8 @@ def trace_patterns(tree: TraceTree[CallT]) -> list[Pattern]:
     The spans of an N+1 are not reported again as duplicates or as sequential calls. This is
     what ingest stores per trace and what `get_trace` shows: the same function on the same spans.
     """
+    if sum(map(is_outbound, tree.spans)) < 2:  # every finding needs two calls at least
+        return []
     repeats = n_plus_one(tree)
     claimed = frozenset(node for _, members in repeats for node in members)
     return rank(
@@ -228,10 +231,15 @@ def duplicate_roots(trees: Sequence[TraceTree[CallT]]) -> list[Pattern]:
 def _exact_key(span: CallSpan) -> str | None:
     text = statement(span)
     if text is not None:
-        # With bind parameters the text says nothing of the values: equal text is not the same query.
-        return None if _BIND_MARKER.search(_SQL_STRING.sub("", text)) else text
+        return None if _has_bind_parameters(text) else text
     method, url = http_method(span), span.http_url
     return f"{method} {url}" if method and url else None
+
+
+@lru_cache(maxsize=4096)
+def _has_bind_parameters(text: str) -> bool:
+    """With bind parameters the text says nothing of the values: equal text is not the same query."""
+    return bool(_BIND_MARKER.search(_SQL_STRING.sub("", text)))
 
 
 def _clusters(starts: Sequence[int], writes: Sequence[int]) -> Iterable[list[int]]:
