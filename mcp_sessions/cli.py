@@ -262,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.ingest import ingest_paths
+    from mcp_sessions.render.ingest import ingest_notes
     from mcp_sessions.store import Store
 
     rules = _redaction_rules(args)
@@ -287,8 +288,7 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
                 f"{c.traces_touched} traces",
                 f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s"),
             ]
-            if c.spans_duplicate or c.logs_duplicate:
-                parts.append(f"{c.spans_duplicate + c.logs_duplicate} already stored")
+            parts += ingest_notes(c)
             parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
             if result.redactions:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))

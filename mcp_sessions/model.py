@@ -352,3 +352,31 @@ class Candidate:
     session_id: str
     start_ns: int
     similarity: float  # weighted Jaccard of route counts
+
+
+@dataclass(frozen=True)
+class StoredPattern:
+    """One N+1, duplicate or sequential finding inside one trace, as kept at ingest. Times are nanoseconds; ids full."""
+
+    trace_id: str
+    kind: str  # n_plus_one | duplicate_calls | sequential_calls
+    service: str | None
+    fingerprint: str
+    parent_span_id: str | None
+    parent_name: str | None
+    count: int
+    total_ns: int
+    impact_ns: int
+    span_id: str  # the first call
+
+
+@dataclass(frozen=True)
+class OperationLoops:
+    """How an operation runs as an N+1 in a scope: in how many traces, how many times per trace."""
+
+    traces: int
+    fewest: int  # calls in the loop(s) of one trace: the least, the most, and all of them
+    most: int
+    calls: int
+    worst_trace_id: str  # where the longest loop runs: its trace and the span that makes the calls
+    worst_parent_span_id: str | None

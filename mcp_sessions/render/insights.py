@@ -12,9 +12,10 @@ from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
-from mcp_sessions.model import OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.model import OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
 from mcp_sessions.render.models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.patterns import loop_model, loop_text
 
 SESSION_IDS_SHOWN = 5
 
@@ -37,7 +38,7 @@ def _percent(share: float | None) -> str:
     return f" ({share:.0%} of the critical path)" if share is not None and share >= 0.005 else ""
 
 
-def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
+def operation_model(row: OperationRow, critical_total: int, loops: OperationLoops | None = None) -> SlowOperation:
     return SlowOperation(
         service=row.service,
         fingerprint=row.fingerprint,
@@ -52,10 +53,11 @@ def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
         share=_share(row.critical_ns, critical_total),
         worst_trace_id=row.worst_trace_id,
         worst_span_id=row.worst_span_id,
+        n_plus_one=loop_model(loops) if loops else None,
     )
 
 
-def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
+def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
     service = f" · {row.service}" if row.service else ""
     calls = f"{row.count}× in {row.trace_count} trace{'s' if row.trace_count != 1 else ''}"
     spread = (
@@ -63,10 +65,11 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
         if row.count > 1 and row.p50_ns is not None and row.p95_ns is not None
         else f"{duration(row.max_ns)}"
     )
+    loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
         f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}\n"
+        f"{calls}; {spread}{loop}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -79,6 +82,7 @@ def render_slow_operations(
     scope: str,
     budget: Budget,
     more_call: str | None,
+    loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
 ) -> tuple[str, SlowSpans]:
     head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
     if critical_total:
@@ -87,8 +91,9 @@ def render_slow_operations(
     text_head = "\n".join(head)
     budget.take(text_head)
     for rank, row in enumerate(rows, 1):
-        model = operation_model(row, critical_total)
-        block = _operation_lines(rank, row, model)
+        loop = (loops or {}).get((row.service, row.fingerprint))
+        model = operation_model(row, critical_total, loop)
+        block = _operation_lines(rank, row, model, loop)
         if not budget.fits(block, reserve=200):
             break
         budget.take(block)
@@ -284,7 +289,13 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         return render_slow_spans(ranking.rows, total=ranking.total, scope=label, budget=budget, more_call=more)
     ops = work.ranking
     return render_slow_operations(
-        ops.rows, total=ops.total, critical_total=ops.critical_total_ns, scope=label, budget=budget, more_call=more
+        ops.rows,
+        total=ops.total,
+        critical_total=ops.critical_total_ns,
+        scope=label,
+        budget=budget,
+        more_call=more,
+        loops=work.loops,
     )
 
 

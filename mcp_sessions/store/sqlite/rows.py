@@ -13,7 +13,16 @@ from typing import Any
 
 import orjson
 
-from mcp_sessions.model import Event, LogRecord, SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
+from mcp_sessions.model import (
+    Event,
+    LogRecord,
+    SessionSummary,
+    Span,
+    SpanEvent,
+    SpanLink,
+    StoredPattern,
+    TraceSummary,
+)
 
 SESSION_COLUMNS = (
     "session_id",
@@ -71,6 +80,21 @@ LOG_COLUMNS = (
 )
 LOG_FROM = "logs l JOIN resources r ON r.id = l.resource_id"
 
+# The StoredPattern fields, in order: derivation writes `trace_patterns` rows in it, readers select it.
+PATTERN_COLUMNS = (
+    "trace_id",
+    "kind",
+    "service",
+    "fingerprint",
+    "parent_span_id",
+    "parent_name",
+    "count",
+    "total_ns",
+    "impact_ns",
+    "span_id",
+)
+PATTERN_SELECT = f"SELECT {', '.join(PATTERN_COLUMNS)} FROM trace_patterns"
+
 # A browser event that shows something went wrong: a console error, an uncaught error, or a
 # request that failed. A request failed when it got a 4xx or 5xx answer (the browser is the
 # client: OpenTelemetry marks a client span failed from 400 on, and a 401 or 404 the page
@@ -113,6 +137,11 @@ def session_from_row(row: Sequence[Any]) -> SessionSummary:
         error_count=c["error_count"],
         log_count=c["log_count"],
     )
+
+
+def pattern_from_row(row: Sequence[Any]) -> StoredPattern:
+    """A row of PATTERN_COLUMNS."""
+    return StoredPattern(*row)
 
 
 def trace_from_row(row: Sequence[Any]) -> TraceSummary:

@@ -9,8 +9,14 @@
 them, wherever it was built.
 
 Either everything of the ingest is committed or nothing is: an exception inside the
-block rolls back. Spans are identified by (trace_id, span_id, shared), log records by a
-hash of their content, so overlapping files add nothing twice.
+block rolls back. Log records and events are identified by a hash of their content, so
+overlapping files add nothing twice. Spans are identified by (trace_id, span_id, shared)
+and a hash of their content (`record_hash`): ids alone do not name one record, so
+
+    the same record again (a Collector retry, an overlapping file) ─► stored once, counted
+                                                                      as a duplicate
+    another record with the same ids (a span re-sent changed, ids ─► kept beside the first,
+    from a seeded generator, one trace exported by two tools)         counted as reusing ids
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -72,7 +78,28 @@ _SPAN_COLUMNS = (
     "resource_id",
     "ingest_id",
     "fingerprint",
+    "record_hash",
 )
+# What makes a span record the record it is, by column: the ids, times, names, status, attributes,
+# events, links, scope and resource. The rest is promoted from these or derived later.
+_RECORD_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "shared",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "scope",
+    "attributes",
+    "events",
+    "links",
+    "resource_id",
+)
+_RECORD_FIELDS = itemgetter(*(_SPAN_COLUMNS.index(c) for c in _RECORD_COLUMNS))
 # A span row names its resource by hash (rows are built away from the database, see RowBuilder).
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans ({}) VALUES ({})".format(
     ", ".join(_SPAN_COLUMNS),
@@ -124,6 +151,23 @@ _INSERT_EVENT = (
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
+def record_hash(fields: Sequence[Any]) -> int:
+    """64 bits of a span record's content (`_RECORD_COLUMNS` values, the resource by its hash), as a signed integer.
+
+    Only records that share their ids are ever compared, so 64 bits leave no room for a collision
+    that matters. The values are JSON-encoded, so None, "" and "None" hash apart.
+    """
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(fields), digest_size=8).digest(), "big", signed=True)
+
+
+def backfill_record_hashes(conn: sqlite3.Connection) -> None:
+    """The `record_hash` of every stored span, computed from its columns as the writer computes it."""
+    columns = ", ".join("r.hash" if c == "resource_id" else f"s.{c}" for c in _RECORD_COLUMNS)
+    rows = conn.execute(f"SELECT s.id, {columns} FROM spans s JOIN resources r ON r.id = s.resource_id")
+    while batch := rows.fetchmany(BATCH_ROWS):
+        conn.executemany("UPDATE spans SET record_hash = ? WHERE id = ?", [(record_hash(r[1:]), r[0]) for r in batch])
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str).decode()
 
@@ -135,6 +179,7 @@ _EMPTY_LIST = _json([])  # most spans have no events and no links
 class IngestCounts:
     spans_read: int = 0
     spans_stored: int = 0
+    spans_id_reused: int = 0  # stored beside a different record with the same ids (both kept)
     logs_read: int = 0
     logs_stored: int = 0
     events_read: int = 0
@@ -146,6 +191,7 @@ class IngestCounts:
 
     @property
     def spans_duplicate(self) -> int:
+        """Records identical to one stored before (in this ingest or an earlier one): stored once."""
         return self.spans_read - self.spans_stored
 
     @property
@@ -211,7 +257,7 @@ class RowBuilder:
 
     def _span_row(self, span: Span, batch: RowBatch) -> tuple[Any, ...]:
         p = semconv.promote(span)
-        return (
+        row = (
             span.trace_id,
             span.span_id,
             span.parent_span_id,
@@ -249,6 +295,7 @@ class RowBuilder:
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
         )
+        return (*row, record_hash(_RECORD_FIELDS(row)))
 
 
 class IngestWriter:
@@ -265,9 +312,11 @@ class IngestWriter:
         self._resource_ids: dict[str, int] = {}
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
+        self._last_span_row = 0  # spans stored by this ingest have larger row ids
 
     def __enter__(self) -> IngestWriter:
         self.conn.execute("BEGIN IMMEDIATE")
+        self._last_span_row = self.conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
         row = self.conn.execute("SELECT id FROM ingests WHERE content_hash = ?", (self.content_hash,)).fetchone()
         if row:
             self.already_ingested = True
@@ -326,6 +375,8 @@ class IngestWriter:
                     (self.ingest_id,),
                 )
             }
+        if self.counts.spans_stored:
+            self.counts.spans_id_reused = self._count_id_reuse()
         # Traces first, so requests (stored now or earlier) can be matched to them by time window.
         sessions = derive_traces(self.conn, self._trace_ids)
         self.counts.events_linked = link_by_time_window(self.conn, self.ingest_id, self._trace_ids)
@@ -348,11 +399,12 @@ class IngestWriter:
         self.counts.sessions_touched = len(sessions)
         c = self.counts
         self.conn.execute(
-            "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, logs_stored = ?, logs_duplicate = ?, "
-            "skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
+            "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, spans_id_reused = ?, logs_stored = ?, "
+            "logs_duplicate = ?, skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
             (
                 c.spans_stored,
                 c.spans_duplicate,
+                c.spans_id_reused,
                 c.logs_stored,
                 c.logs_duplicate,
                 _json(c.skipped),
@@ -362,6 +414,19 @@ class IngestWriter:
             ),
         )
         return c
+
+    def _count_id_reuse(self) -> int:
+        """Spans this ingest stored whose ids a different record, stored before them, already had.
+
+        A span whose ids first appear twice in this ingest counts once (the second record), as
+        does one that meets a record of an earlier ingest: each is what collapsing by ids would
+        have lost.
+        """
+        return self.conn.execute(
+            "SELECT count(*) FROM spans s WHERE s.id > ? AND EXISTS (SELECT 1 FROM spans o "
+            "WHERE o.trace_id = s.trace_id AND o.span_id = s.span_id AND o.shared = s.shared AND o.id < s.id)",
+            (self._last_span_row,),
+        ).fetchone()[0]
 
     def _resource_id(self, digest: str) -> int:
         resource_id = self._resource_ids.get(digest)
