@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.model import Span
 from mcp_sessions.semconv import first
 
@@ -91,17 +91,24 @@ def template_path(path: str) -> str:
 
 def template_url(url: str, *, keep_host: bool = False) -> str:
     """`template_path` of a full or relative URL; `keep_host` prefixes the host (client calls)."""
-    try:
-        parts = urlsplit(url)
-        path, host = parts.path, parts.netloc.rsplit("@", 1)[-1]
-    except ValueError:  # e.g. a host redacted to "[REDACTED]" reads as a broken IPv6 literal
-        scheme, sep, rest = url.partition("://")
-        host, slash, path = rest.partition("/") if sep else ("", "", scheme)
-        path = slash + path
-    templated = template_path(path or "/")
-    if keep_host and host:
-        return f"{host}{templated}"
-    return templated
+    parts = urls.split(url)
+    if parts.opaque:
+        return _opaque(parts)
+    templated = template_path(parts.path or "/")
+    host = parts.host_port
+    return f"{host}{templated}" if keep_host and host else templated
+
+
+def _opaque(parts: urls.Url) -> str:
+    """`data:image/png`, `blob:shop.example/{uuid}`, `about:blank`: a URL without a path hierarchy."""
+    if parts.scheme == "data":
+        media = parts.path.split(",", 1)[0].split(";", 1)[0].strip().lower()
+        return f"data:{media[:60]}"
+    if parts.scheme == "blob":
+        return f"blob:{template_url(parts.path, keep_host=True)}"
+    if parts.scheme == "about":
+        return f"about:{parts.path[:40]}"
+    return f"{parts.scheme}:"
 
 
 def request_fingerprint(method: str | None, url: str | None, route: str | None = None) -> str:

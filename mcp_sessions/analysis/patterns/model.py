@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.model import Span
 from mcp_sessions.semconv import first
 
@@ -124,7 +124,7 @@ _STATIC = re.compile(r"\.(?:js|mjs|css|map|png|jpe?g|gif|svg|webp|avif|ico|woff2
 
 def is_static_asset(url: str) -> bool:
     """A script, stylesheet, image, font or video: loaded by the browser, judged neither by size nor by repeats."""
-    return bool(_STATIC.search(urlsplit(url).path))
+    return bool(_STATIC.search(urls.path_of(url)))
 
 
 def code_location(spans: Iterable[Span]) -> tuple[str | None, str | None, int | None]:
