@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 
 from mcp_sessions.analysis.errors import ErrorGroup, event_occurrence, group_errors, log_occurrence, span_occurrence
@@ -56,10 +57,18 @@ def find_errors(conn: sqlite3.Connection, scope: insights.SpanScope, sources: se
         occurrences += [event_occurrence(e, sid) for sid, e in found.events]
     if "log" in sources:
         occurrences += [log_occurrence(r, sid) for sid, r in found.logs]
-    first_sessions = {g.session_ids[0] for g in group_errors(occurrences)[:shown] if g.session_ids}
-    groups = group_errors(occurrences, insights.session_actions(conn, sorted(first_sessions)))
+    # Traces where an exception may be restated by other spans (the spans it propagated through, the
+    # server span that answered 500): their parent links tell a restatement from a failure of its own.
+    raised = {o.trace_id for o in occurrences if o.kind == "exception" and o.trace_id}
+    failing = Counter(o.trace_id for o in occurrences if o.trace_id in raised)
+    parents = insights.span_parents(conn, sorted(t for t, n in failing.items() if n > 1))
+    first_sessions = {g.session_ids[0] for g in group_errors(occurrences, parents=parents)[:shown] if g.session_ids}
+    groups = group_errors(occurrences, insights.session_actions(conn, sorted(first_sessions)), parents)
     by_source = {s: sum(1 for o in occurrences if o.source == s) for s in ("backend", "browser", "log")}
-    return ErrorsFound(groups, len(occurrences), by_source, found.truncated)
+    # An exception recorded again by the spans it propagated through is one failure.
+    repeats = sum(g.related.get("enclosing span", 0) for g in groups)
+    by_source["backend"] -= repeats
+    return ErrorsFound(groups, len(occurrences) - repeats, by_source, found.truncated)
 
 
 def session_overview(conn: sqlite3.Connection, session: SessionSummary) -> Overview:

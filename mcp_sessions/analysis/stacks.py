@@ -104,20 +104,25 @@ class Stack:
     @property
     def throw_site(self) -> Frame | None:
         """Where the root cause was thrown: the first frame of the last block not in the recording machinery."""
-        for block in reversed(self.blocks):
-            for _, frame in block:
-                if not (frame.function and _RECORDER.match(frame.function)):
-                    return frame
-        return None
+        return next((f for f in self._candidates()), None)
 
     @property
     def app_frame(self) -> Frame | None:
         """The first application frame from the root cause's throw site outward."""
+        return next((f for f in self._candidates() if not f.library), None)
+
+    def _candidates(self) -> list[Frame]:
+        """Frames root cause first, without the recording machinery: `debug.Stack` and the frame that called it
+        (a logging hook or an SDK's recorder), the runtime's panic frames, the OTel SDK's own recorder."""
+        out = []
         for block in reversed(self.blocks):
+            caller_of_stack = False
             for _, frame in block:
-                if not frame.library and not (frame.function and _RECORDER.match(frame.function)):
-                    return frame
-        return None
+                recorder = bool(frame.function and _RECORDER.match(frame.function))
+                if not recorder and not caller_of_stack:
+                    out.append(frame)
+                caller_of_stack = frame.function == "runtime/debug.Stack"
+        return out
 
 
 def parse_stack(text: str) -> Stack:

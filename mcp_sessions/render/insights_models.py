@@ -21,6 +21,7 @@ class SlowOperation(BaseModel):
     share: float | None = Field(description="fraction of the scope's critical path")
     worst_trace_id: str
     worst_span_id: str
+    code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
 
 
 class SlowSpan(BaseModel):
@@ -33,6 +34,7 @@ class SlowSpan(BaseModel):
     self_ms: float
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
+    code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
 
 
 class SlowSpans(BaseModel):
@@ -43,6 +45,11 @@ class SlowSpans(BaseModel):
     operations: list[SlowOperation]
     spans: list[SlowSpan]
     next_call: str | None
+
+
+class MessageCount(BaseModel):
+    message: str
+    count: int
 
 
 class ErrorItem(BaseModel):
@@ -59,9 +66,19 @@ class ErrorItem(BaseModel):
     trace_id: str | None
     span_id: str | None
     http_status: int | None
-    code_location: str | None
+    code_location: str | None = Field(
+        description="the first application frame of the stack (file:line in function), else the code.* attributes"
+    )
     stack: list[str]
     preceding_action: str | None = Field(description="the last thing the user did before the first occurrence")
+    target: str | None = Field(None, description="what the failing call went to: host:port, peer service, database")
+    messages: list[MessageCount] = Field(default_factory=list, description="distinct messages, most frequent first")
+    message_count: int = Field(0, description="how many distinct messages the group holds")
+    also_seen_as: dict[str, int] = Field(
+        default_factory=dict,
+        description="the same failure restated in the same traces: failed spans, error logs, "
+        "the enclosing spans an exception propagated through",
+    )
 
 
 class ErrorList(BaseModel):
