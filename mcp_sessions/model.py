@@ -56,6 +56,9 @@ class Span:
     links: tuple[SpanLink, ...] = ()
     # Zipkin's server half of an RPC reuses the client's span id; `shared` tells them apart.
     shared: bool = False
+    # The operation fingerprint the store derived (URL templates learned across stored values);
+    # None on records straight from a parser. Not part of the span's identity.
+    fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def duration_ns(self) -> int:
@@ -149,6 +152,8 @@ class Event:
     client_key: str | None = None
     user_id: str | None = None
     detail: Attributes = field(default_factory=dict)
+    # The URL's path template the store derived (learned across stored values); None from a parser.
+    url_template: str | None = field(default=None, compare=False)
 
 
 Record = Span | LogRecord | SkippedRecords | Event

@@ -23,7 +23,7 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
-from mcp_sessions.store import Store, derive, summaries
+from mcp_sessions.store import Store, derive, summaries, url_templates
 from mcp_sessions.store.db import connect
 from mcp_sessions.store.derive import derive_traces
 from mcp_sessions.store.schema import migrate
@@ -235,8 +235,11 @@ def test_operation_summaries_ids_included_are_those_the_schema_4_triggers_kept(p
         migrate(by_triggers, target=4)
         for number, records in enumerate(parts):
             for conn in (kept, by_triggers):
-                with mock.patch.object(
-                    derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                with (
+                    mock.patch.object(
+                        derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                    ),
+                    mock.patch.object(url_templates, "update", lambda *_: set()),  # schema 6's tables, not at 4
                 ):
                     ingest(conn, records, f"part-{number}")
                     conn.execute("BEGIN")

@@ -11,7 +11,7 @@ import pytest
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.store import Store, db, derive, schema, summaries
+from mcp_sessions.store import Store, db, derive, schema, summaries, url_templates
 
 
 def count(store: Store, sql: str) -> int:
@@ -201,11 +201,20 @@ def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest
         conn.execute(f"DROP INDEX {index}")
     for column in ("fingerprint", "self_ns", "critical_ns"):
         conn.execute(f"ALTER TABLE spans DROP COLUMN {column}")
+    drop_schema_6(conn)
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Store(db_path) as s:
         assert schema.current_version(s.conn) == schema.LATEST_VERSION
         assert s.conn.execute(derived).fetchall() == expected
+
+
+def drop_schema_6(conn: sqlite3.Connection) -> None:
+    """Undo schema 6 (learned URL templates) in a file being turned back into an older schema."""
+    conn.execute("DROP TABLE url_values")
+    conn.execute("DROP TABLE url_rules")
+    conn.execute("DROP INDEX events_url_template")
+    conn.execute("ALTER TABLE events DROP COLUMN url_template")
 
 
 SHOP = Path(__file__).resolve().parents[1] / "fixtures"
@@ -221,13 +230,14 @@ def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_deri
     with monkeypatch.context() as schema_4:  # a file written by schema 4, its summaries kept by triggers alone
         schema_4.setattr(db, "migrate", partial(schema.migrate, target=4))
         schema_4.setattr(derive, "update_operations", lambda *_: None)
+        schema_4.setattr(url_templates, "update", lambda *_: set())  # schema 6's tables
         with Store(tmp_path / "old.db") as old:
             list(ingest_paths(old, [str(SHOP_SPANS)]))
             assert schema.current_version(old.conn) == 4
             before = [old.conn.execute(q).fetchall() for q in summary_tables]
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
-        assert schema.current_version(conn) == 5
+        assert schema.current_version(conn) == schema.LATEST_VERSION
         assert [conn.execute(q).fetchall() for q in summary_tables] == before
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "traces_derived_spans" not in triggers and "traces_derived_delete" in triggers

@@ -19,6 +19,7 @@ import pytest
 from mcp_sessions.ingest import ingest_file, ingest_paths
 from mcp_sessions.store import Store, insights, queries, retention, schema, summaries
 from mcp_sessions.store.insights import SpanScope
+from tests.test_store import drop_schema_6
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = [ROOT / "fixtures" / "recordings", ROOT / "fixtures" / "recordings-browser"]
@@ -134,6 +135,7 @@ def test_upgrading_from_schema_3_builds_the_kept_tables(tmp_path: Path, shop_db:
     ).fetchall():
         conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
     conn.execute("CREATE INDEX spans_fingerprint ON spans(fingerprint, duration_ns)")
+    drop_schema_6(conn)
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     with Store(db) as store:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mcp_sessions import urls
-from mcp_sessions.analysis.fingerprint import request_fingerprint
+from mcp_sessions.analysis.fingerprint import event_fingerprint
 from mcp_sessions.analysis.stacks import Frame, excerpt, parse_stack
 from mcp_sessions.model import Event, LogRecord, Span
 from mcp_sessions.semconv import code_location, first, promote, target
@@ -198,7 +198,7 @@ def _location(
 def event_occurrence(event: Event, session_id: str | None) -> Occurrence:
     if event.kind == "network":
         status = event.status
-        request = request_fingerprint(event.method, event.url)
+        request = event_fingerprint(event)
         host = urls.host_port(event.url) if event.url else ""
         error = event.detail.get("error")
         return Occurrence(

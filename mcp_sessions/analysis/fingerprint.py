@@ -12,6 +12,12 @@ key. The key is what a person would call the operation:
                GET /api/orders/1234/items?x=1   → GET /api/orders/{id}/items
     otherwise  the span name, with the same templating applied to its path-like parts
 
+Those are the templates one segment shows by itself. Ids only their company gives away
+(`/api/products/1YMWWN1N4O` beside `/api/products/OLJCESPC7Z`) are judged across the values
+stored at each path position (analysis/path_templates.py): the store applies what it learned
+to the fingerprints it keeps (`Span.fingerprint`, `Event.url_template`), and the functions
+here prefer those, so every tool reads the fingerprint the store keeps.
+
 Fingerprints never include the service: callers pair them with it where it matters.
 """
 
@@ -23,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from mcp_sessions import urls
-from mcp_sessions.model import Span
+from mcp_sessions.model import Event, Span
 from mcp_sessions.semconv import first
 
 MAX_FINGERPRINT = 300
@@ -111,14 +117,29 @@ def _opaque(parts: urls.Url) -> str:
     return f"{parts.scheme}:"
 
 
-def request_fingerprint(method: str | None, url: str | None, route: str | None = None) -> str:
-    """`GET /api/products/{id}`: a recorded request or an HTTP span, by method and template."""
-    target = route or (template_url(url) if url else "?")
+def request_fingerprint(
+    method: str | None, url: str | None, route: str | None = None, *, url_template: str | None = None
+) -> str:
+    """`GET /api/products/{id}`: a recorded request or an HTTP span, by method and template (the route,
+    else the URL template the store derived, else the URL templated here)."""
+    target = route or url_template or (template_url(url) if url else "?")
     return f"{(method or 'GET').upper()} {target}"
 
 
+def event_fingerprint(event: Event) -> str:
+    """A recorded request's fingerprint, with the URL template the store derived when it has one."""
+    return request_fingerprint(event.method, event.url, url_template=event.url_template)
+
+
+def event_url_template(event: Event) -> str:
+    """The path template of an event's URL (a page, a request): the store's when it has one."""
+    return event.url_template or template_url(event.url or "")
+
+
 def span_fingerprint(span: Span) -> str:
-    """The fingerprint of one span: its statement, its request template, or its templated name."""
+    """The fingerprint of one span: the store's, else its statement, its request template, or its name."""
+    if span.fingerprint is not None:
+        return span.fingerprint
     return attributes_fingerprint(span.name, span.kind, span.attributes)
 
 

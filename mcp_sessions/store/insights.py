@@ -497,13 +497,13 @@ def failures(conn: sqlite3.Connection, scope: SpanScope) -> Failures:
         event_where, event_params = _event_scope(scope)
         cur = conn.execute(
             "SELECT session_id, source, seq, time_ns, kind, summary, url, target, level, method, status, "
-            "duration_ns, trace_id, span_id, session_key, client_key, user_id, detail FROM events e "
+            "duration_ns, trace_id, span_id, session_key, client_key, user_id, detail, url_template FROM events e "
             "WHERE ((kind = 'console' AND level = 'error') OR kind = 'error' "
             "OR (kind = 'network' AND (status >= 400 OR status = 0))) AND shadowed = 0 AND "
             f"{event_where} ORDER BY coalesce(time_ns, 0), seq LIMIT :cap",
             {**event_params, "cap": MAX_FAILURES},
         )
-        events = [(row[0], Event(*row[1:17], detail=orjson.loads(row[17]))) for row in cur]
+        events = [(row[0], Event(*row[1:17], detail=orjson.loads(row[17]), url_template=row[18])) for row in cur]
 
     log_where, log_params = _log_scope(scope)
     cur = conn.execute(
@@ -580,11 +580,12 @@ def session_actions(conn: sqlite3.Connection, session_ids: list[str]) -> dict[st
     for sid in session_ids:
         cur = conn.execute(
             "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-            "span_id, session_key, client_key, user_id, detail FROM events WHERE session_id = ? AND shadowed = 0 "
+            "span_id, session_key, client_key, user_id, detail, url_template FROM events WHERE session_id = ? "
+            "AND shadowed = 0 "
             f"AND kind IN ({','.join('?' * len(ACTION_KINDS))}) ORDER BY coalesce(time_ns, 0), seq",
             (sid, *ACTION_KINDS),
         )
-        out[sid] = [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
+        out[sid] = [Event(*row[:16], detail=orjson.loads(row[16]), url_template=row[17]) for row in cur]
     return out
 
 

@@ -291,7 +291,7 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | N
 
 SPAN_SELECT = (
     "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
-    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
+    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared, s.fingerprint "
     "FROM spans s JOIN resources r ON r.id = s.resource_id"
 )
 
@@ -325,13 +325,13 @@ def session_events(
     """
     cur = conn.execute(
         "SELECT source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-        "span_id, session_key, client_key, user_id, detail FROM events "
+        "span_id, session_key, client_key, user_id, detail, url_template FROM events "
         "WHERE session_id = :session AND (shadowed = 0 OR :copies) "
         "AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds))) "
         "ORDER BY coalesce(time_ns, 0), seq, id",
         {"session": session_id, "kinds": orjson.dumps(list(kinds)).decode() if kinds else None, "copies": with_copies},
     )
-    return [Event(*row[:16], detail=orjson.loads(row[16])) for row in cur]
+    return [Event(*row[:16], detail=orjson.loads(row[16]), url_template=row[17]) for row in cur]
 
 
 def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
@@ -358,6 +358,7 @@ def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
                 events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
                 links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
                 shared=bool(row[14]),
+                fingerprint=row[15],
             )
         )
     return spans

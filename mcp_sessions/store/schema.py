@@ -380,12 +380,48 @@ CREATE TRIGGER traces_derived_insert AFTER INSERT ON traces BEGIN
 END;
 """
 
+# URL templates judged across the values stored at each path position (store/url_templates.py):
+# the values and rules, kept as hashes and shapes; requests get their URL template beside the URL.
+_V6 = """
+CREATE TABLE url_values (
+    position TEXT NOT NULL,              -- hash of the templated path before the position
+    value    TEXT NOT NULL,              -- hash of the value ('' for a route's placeholder)
+    shape    TEXT NOT NULL,              -- its kinds of characters and length (path_templates.shape_of)
+    declared INTEGER NOT NULL DEFAULT 0, -- an http.route has a placeholder at the position
+    PRIMARY KEY (position, value)
+) WITHOUT ROWID;
+CREATE TABLE url_rules (
+    position TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,              -- declared | many | shape
+    kinds    TEXT NOT NULL,
+    min_len  INTEGER NOT NULL,
+    max_len  INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE events ADD COLUMN url_template TEXT;
+CREATE INDEX events_url_template ON events(url_template) WHERE url_template IS NOT NULL;
+"""
+
+
+def _backfill_v6(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.analysis.fingerprint import template_url
+    from mcp_sessions.store.summaries import rebuild
+    from mcp_sessions.store.url_templates import relearn_everything
+
+    rows = conn.execute("SELECT id, url FROM events WHERE url IS NOT NULL").fetchall()
+    conn.executemany("UPDATE events SET url_template = ? WHERE id = ?", ((template_url(u), i) for i, u in rows))
+    if relearn_everything(conn):
+        rebuild(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
     Migration(3, "span fingerprints, self time and critical-path time", _V3, _backfill_v3),
     Migration(4, "operation summaries, list indexes and search text, kept by triggers", _V4, _backfill_v4),
     Migration(5, "operation summaries kept by derivation, not by triggers on inserted traces", _V5),
+    Migration(
+        6, "URL templates learned across stored values: url_values, url_rules, events.url_template", _V6, _backfill_v6
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

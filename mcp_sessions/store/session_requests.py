@@ -20,7 +20,7 @@ MAX_TRACES = 500
 
 _COLUMNS = (
     "source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-    "span_id, session_key, client_key, user_id, detail"
+    "span_id, session_key, client_key, user_id, detail, url_template"
 )
 
 
@@ -38,7 +38,7 @@ def har_twins(conn: sqlite3.Connection, session_id: str) -> dict[str, Event]:
     )
     twins: dict[str, Event] = {}
     for row in cur:
-        event = Event(*row[:16], detail=orjson.loads(row[16]))
+        event = Event(*row[:16], detail=orjson.loads(row[16]), url_template=row[17])
         twins.setdefault(str(event.trace_id), event)
     return twins
 

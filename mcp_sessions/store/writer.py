@@ -26,8 +26,9 @@ from typing import Any
 import orjson
 
 from mcp_sessions import semconv
-from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
+from mcp_sessions.store import url_templates
 from mcp_sessions.store.derive import derive_sessions, derive_traces, link_by_time_window, mark_shadowed, sessionize
 
 BATCH_ROWS = 2_000
@@ -111,10 +112,13 @@ _EVENT_COLUMNS = (
     "link_method",
     "detail",
     "ingest_id",
+    "url_template",
 )
 _INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
+_FINGERPRINT = _SPAN_COLUMNS.index("fingerprint")
+_ROUTE = _SPAN_COLUMNS.index("http_route")
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
@@ -260,6 +264,10 @@ class IngestWriter:
         self._resource_ids: dict[str, int] = {}
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
+        # What URL templates are learned from (store/url_templates.py): this ingest's distinct values.
+        self._fingerprints: set[str] = set()
+        self._routes: set[str] = set()
+        self._url_templates: set[str] = set()
 
     def __enter__(self) -> IngestWriter:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -299,6 +307,8 @@ class IngestWriter:
             counts.spans_read += len(batch.spans)
             counts.spans_stored += conn.executemany(_INSERT_SPAN, batch.spans).rowcount
             self._trace_ids.update(map(itemgetter(0), batch.spans))
+            self._fingerprints.update(map(itemgetter(_FINGERPRINT), batch.spans))
+            self._routes.update(r for r in map(itemgetter(_ROUTE), batch.spans) if r)
         if batch.logs:
             counts.logs_read += len(batch.logs)
             rows = [self._log_row(record, self._resource_id(digest)) for record, digest in batch.logs]
@@ -306,6 +316,7 @@ class IngestWriter:
         if batch.events:
             counts.events_read += len(batch.events)
             counts.events_stored += conn.executemany(_INSERT_EVENT, batch.events).rowcount
+            self._url_templates.update(r[-1] for r in batch.events if r[-1])
         for kind, n in batch.skipped.items():
             counts.skipped[kind] = counts.skipped.get(kind, 0) + n
 
@@ -321,8 +332,14 @@ class IngestWriter:
                     (self.ingest_id,),
                 )
             }
+        # Fingerprints with the URL templates learned from everything stored, this ingest included;
+        # traces of earlier ingests whose fingerprints a new template changed are derived again.
+        self._fingerprints.discard(None)  # type: ignore[arg-type]
+        relearned = url_templates.update(
+            self.conn, self.ingest_id, self._fingerprints, self._routes, self._url_templates
+        )
         # Traces first, so requests (stored now or earlier) can be matched to them by time window.
-        sessions = derive_traces(self.conn, self._trace_ids)
+        sessions = derive_traces(self.conn, self._trace_ids | relearned)
         self.counts.events_linked = link_by_time_window(self.conn, self.ingest_id, self._trace_ids)
         # Traces that gained a request, from this ingest or an earlier one, take its session. Traces that
         # arrive later find these requests when they are derived (derive_traces looks at events).
@@ -443,4 +460,5 @@ def _event_row(event: Event, ingest_id: int) -> tuple[Any, ...]:
         link,
         detail,
         ingest_id,
+        template_url(event.url) if event.url else None,  # learned templates applied at finish
     )

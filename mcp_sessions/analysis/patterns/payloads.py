@@ -62,7 +62,9 @@ def over_fetching_requests(requests: Sequence[Request], trees: Sequence[TraceTre
         receive_ms = timings.get("receive") if isinstance(timings, Mapping) else None
         found.append(
             _pattern(
-                request_fingerprint(request.method, request.url, str(route) if route else None),
+                request_fingerprint(
+                    request.method, request.url, str(route) if route else None, url_template=request.url_template
+                ),
                 link[0].spans[link[1]].service if link else None,
                 request.duration_ns,
                 _impact(request.duration_ns, rule, counted, limit, receive_ms),
