@@ -8,7 +8,9 @@ a local server; the browser side is a HAR Chromium recorded through Playwright.
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mcp_sessions.analysis.fingerprint import template_path
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_path
 from mcp_sessions.analysis.path_templates import (
     NO_TEMPLATES,
     PathTemplates,
@@ -43,7 +45,8 @@ from mcp_sessions.analysis.path_templates import (
 )
 from mcp_sessions.ingest import ingest_file
 from mcp_sessions.server import create_server
-from mcp_sessions.store import Store, summaries
+from mcp_sessions.store import Store, schema, summaries
+from tests.test_store import drop_schema_6
 
 pytestmark = pytest.mark.anyio
 
@@ -270,3 +273,34 @@ async def test_a_chromium_har_of_the_demo_templates_its_product_requests(tmp_pat
         templates = Counter(r[0] for r in store.conn.execute("SELECT url_template FROM events WHERE kind = 'network'"))
     assert templates["/api/products/{id}"] == 6
     assert templates["/checkout/payment"] == 1
+
+
+async def test_upgrading_to_schema_6_learns_from_what_is_stored(demo_port: int, tmp_path: Path, samples: Path):
+    export = _write(tmp_path, "frontend.json", record_frontend(demo_port, PRODUCTS))
+    spans_now = "SELECT id, fingerprint FROM spans ORDER BY id"
+    events_now = "SELECT id, url_template FROM events ORDER BY id"
+    with Store(tmp_path / "fresh.db") as store:
+        for path in [export, *sorted((samples / "har").glob("*.har"))]:
+            assert ingest_file(store, path).status == "stored"
+        expected = store.conn.execute(spans_now).fetchall(), store.conn.execute(events_now).fetchall()
+        store.conn.execute("VACUUM INTO ?", (str(tmp_path / "old.db"),))
+    assert any("{id}" in str(fp) for _, fp in expected[0])
+    # the file as schema 5 wrote it: fingerprints templated one segment at a time, no learned tables
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("BEGIN")
+    rows = conn.execute("SELECT id, name, kind, attributes FROM spans").fetchall()
+    conn.executemany(
+        "UPDATE spans SET fingerprint = ? WHERE id = ?",
+        ((attributes_fingerprint(name, kind, json.loads(attrs)), i) for i, name, kind, attrs in rows),
+    )
+    summaries.rebuild(conn)
+    drop_schema_6(conn)
+    conn.execute("PRAGMA user_version = 5")
+    conn.execute("COMMIT")
+    assert conn.execute(spans_now).fetchall() != expected[0]
+    conn.close()
+    with Store(tmp_path / "old.db") as store:
+        assert schema.current_version(store.conn) == schema.LATEST_VERSION
+        assert store.conn.execute(spans_now).fetchall() == expected[0]
+        assert store.conn.execute(events_now).fetchall() == expected[1]
+        assert summaries.differences(store.conn) == {}

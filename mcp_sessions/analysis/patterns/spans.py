@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mcp_sessions.analysis.fingerprint import request_fingerprint, span_fingerprint
+from mcp_sessions.analysis.fingerprint import span_fingerprint
 from mcp_sessions.analysis.patterns.model import (
     SAFE_METHODS,
     Pattern,
@@ -53,7 +53,7 @@ from mcp_sessions.analysis.patterns.model import (
 from mcp_sessions.analysis.selftime import union_ns
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.model import Span
-from mcp_sessions.semconv import first, http_url
+from mcp_sessions.semconv import http_url
 
 MS = 1_000_000
 
@@ -182,12 +182,11 @@ def duplicate_roots(trees: Sequence[TraceTree]) -> list[Pattern]:
             picked = [members[i] for i in cluster]
             durations = [t.spans[r].duration_ns for t, r in picked]
             starts = [t.spans[r].start_ns for t, r in picked]
-            route = first(picked[0][0].spans[picked[0][1]].attributes, "http.route")
             trace_ids = bounded(t.spans[r].trace_id for t, r in picked)
             found.append(
                 Pattern(
                     kind="duplicate_calls",
-                    fingerprint=request_fingerprint(method, url, str(route) if route else None),
+                    fingerprint=span_fingerprint(picked[0][0].spans[picked[0][1]]),
                     service=service,
                     count=len(picked),
                     total_ns=sum(durations),
