@@ -304,3 +304,40 @@ async def test_upgrading_to_schema_6_learns_from_what_is_stored(demo_port: int, 
         assert store.conn.execute(spans_now).fetchall() == expected[0]
         assert store.conn.execute(events_now).fetchall() == expected[1]
         assert summaries.differences(store.conn) == {}
+
+
+def _sample_files(samples: Path) -> list[Path]:
+    return sorted(p for p in samples.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".har"))
+
+
+def test_on_every_sample_templates_keep_files_and_do_not_depend_on_ingest_order(samples: Path, tmp_path: Path):
+    from mcp_sessions import urls
+
+    files = _sample_files(samples)
+    assert len(files) >= 30
+    seen = []
+    for n, order in enumerate((files, list(reversed(files)))):
+        with Store(tmp_path / f"samples-{n}.db") as store:
+            for path in order:
+                ingest_file(store, path)
+            # Spans holding a path (two samples share span ids with different names: which one is kept is
+            # a matter of ingest order, not of templating).
+            seen.append(
+                (
+                    Counter(fp for fp, n in _fingerprints(store).items() for _ in range(n) if "/" in fp),
+                    Counter(r[0] for r in store.conn.execute("SELECT url_template FROM events")),
+                    store.conn.execute("SELECT * FROM url_rules ORDER BY 1").fetchall(),
+                )
+            )
+            pairs = store.conn.execute("SELECT url, url_template FROM events WHERE url IS NOT NULL").fetchall()
+    assert seen[0] == seen[1]
+    assert pairs
+    for url, template in pairs:
+        parts = urls.split(url)
+        if parts.opaque:
+            continue
+        raw, templated = (parts.path or "/").split("/"), template.split("/")
+        assert len(raw) == len(templated), (url, template)
+        for segment, result in zip(raw, templated, strict=True):
+            # a placeholder never stands for a file name: /img/socialmedia/facebook-round.svg stays itself
+            assert result == segment or "." not in segment, (url, template)

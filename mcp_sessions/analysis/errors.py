@@ -130,6 +130,7 @@ def span_occurrence(span: Span, session_id: str | None, request_time_ns: int | N
         declared = code_location(evidence.attributes) or declared
     function, filepath, lineno = _location(frame, *declared)
     message = p.exception_message or span.status_message
+    where: str | None
     if frame is not None:
         where = f"{frame.file}:{frame.function}"
     else:
@@ -284,7 +285,7 @@ def group_errors(
         if o.kind == "exception" and o.trace_id:
             raised.setdefault(o.trace_id, []).append(o)
     related: dict[str, dict[str, int]] = {}
-    for top, count in folded.items():
+    for top, count in folded.values():
         counts = related.setdefault(top.fingerprint, {})
         counts["enclosing span"] = counts.get("enclosing span", 0) + count
     by_key: dict[str, list[Occurrence]] = {}
@@ -363,7 +364,7 @@ def _same_exception(o: Occurrence) -> tuple[str | None, str | None, str | None]:
 
 def _fold_propagated(
     occurrences: Sequence[Occurrence], lineage: _Lineage
-) -> tuple[list[Occurrence], dict[Occurrence, int]]:
+) -> tuple[list[Occurrence], dict[int, tuple[Occurrence, int]]]:
     """Exception occurrences recorded again by the spans they propagated through, folded into the deepest.
 
     Returns the occurrences kept (input order) and, per kept occurrence, how many enclosing
@@ -373,7 +374,7 @@ def _fold_propagated(
     depth = {id(o): len(lineage.ancestors(o.trace_id or "", o.span_id or "")) for o in candidates}
     chains: dict[tuple[str | None, str | None, str | None], list[list[Occurrence]]] = {}
     dropped: set[int] = set()
-    folded: dict[Occurrence, int] = {}
+    folded: dict[int, tuple[Occurrence, int]] = {}  # by id of the kept occurrence
     for o in sorted(candidates, key=lambda x: -depth[id(x)]):
         key = _same_exception(o)
         open_chains = chains.setdefault(key, [])
@@ -385,7 +386,7 @@ def _fold_propagated(
             chain = max(below, key=lambda c: (c[0].time_ns or 0, c[0].span_id or ""))
             chain.append(o)
             dropped.add(id(o))
-            folded[chain[0]] = folded.get(chain[0], 0) + 1
+            folded[id(chain[0])] = (chain[0], folded.get(id(chain[0]), (chain[0], 0))[1] + 1)
         else:
             open_chains.append([o])
     return [o for o in occurrences if id(o) not in dropped], folded

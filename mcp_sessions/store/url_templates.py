@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from mcp_sessions.analysis.path_templates import (
     VALUES_KEPT,
@@ -178,8 +179,8 @@ def _stored_url_templates(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT DISTINCT url_template FROM events WHERE url_template IS NOT NULL")}
 
 
-def _chunked(conn: sqlite3.Connection, sql: str, keys: list[str]) -> list[tuple[object, ...]]:
-    rows: list[tuple[object, ...]] = []
+def _chunked(conn: sqlite3.Connection, sql: str, keys: list[str]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]
         rows += conn.execute(sql.format(",".join("?" * len(part))), part).fetchall()
