@@ -1,9 +1,10 @@
 """Older schemas as today's writer needs them, for upgrade tests that write a file "as an older version did".
 
-Today's writer stores what schema 7 added (span record hashes, patterns per trace). A test
-that builds a schema-4 file with today's code adds those first (`add_schema_7`), and takes
-them away again (`remove_schema_7`) before the file is upgraded, so the upgrade sees exactly
-the older schema.
+Today's writer stores what schemas 7 and 8 added (span record hashes and patterns per trace;
+learned URL templates and each request's template). A test that builds an older file with
+today's code adds those first (`add_schema_7`, `add_schema_8`), and takes them away again
+(`remove_schema_8`, then `remove_schema_7`) before the file is upgraded, so the upgrade sees
+exactly the older schema.
 """
 
 from __future__ import annotations
@@ -33,3 +34,34 @@ def remove_schema_7(conn: sqlite3.Connection) -> None:
         COMMIT;
         """
     )
+
+
+def add_schema_8(conn: sqlite3.Connection) -> None:
+    """Schema 8's tables and column on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V8}\nCOMMIT;")
+
+
+def remove_schema_8(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_8` (and what migration 8 did: learned URL templates), keeping every older table's rows."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP TABLE url_values;
+        DROP TABLE url_rules;
+        DROP INDEX events_url_template;
+        ALTER TABLE events DROP COLUMN url_template;
+        COMMIT;
+        """
+    )
+
+
+def add_newer_schemas(conn: sqlite3.Connection) -> None:
+    """What today's writer needs beyond schema 6: schemas 7 and 8."""
+    add_schema_7(conn)
+    add_schema_8(conn)
+
+
+def remove_newer_schemas(conn: sqlite3.Connection) -> None:
+    """Undo `add_newer_schemas` (or migrations 8 and 7)."""
+    remove_schema_8(conn)
+    remove_schema_7(conn)

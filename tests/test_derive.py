@@ -18,14 +18,14 @@ from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from schema_shims import add_schema_7
+from schema_shims import add_newer_schemas
 
 from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
 from mcp_sessions.store import Store
-from mcp_sessions.store.sqlite import derive, summaries
+from mcp_sessions.store.sqlite import derive, summaries, url_templates
 from mcp_sessions.store.sqlite.db import connect
 from mcp_sessions.store.sqlite.derive import derive_traces
 from mcp_sessions.store.sqlite.schema import migrate
@@ -238,11 +238,14 @@ def test_operation_summaries_ids_included_are_those_the_schema_4_triggers_kept(p
         kept, by_triggers = connect(Path(folder) / "kept.db"), connect(Path(folder) / "triggers.db")
         migrate(kept)
         migrate(by_triggers, target=4)
-        add_schema_7(by_triggers)  # what today's writer stores beside schema 4's triggers
+        add_newer_schemas(by_triggers)  # what today's writer stores beside schema 4's triggers
         for number, records in enumerate(parts):
             for conn in (kept, by_triggers):
-                with mock.patch.object(
-                    derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                with (
+                    mock.patch.object(
+                        derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                    ),
+                    mock.patch.object(url_templates, "update", lambda *_: set()),  # fingerprints as schema 4 kept them
                 ):
                     ingest(conn, records, f"part-{number}")
                     conn.execute("BEGIN")

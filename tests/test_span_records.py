@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from schema_shims import remove_schema_7
+from schema_shims import remove_newer_schemas
 from sdk_catalog import Catalog, SeededIds, cart
 
 from mcp_sessions.ingest import ingest_file, ingest_paths
@@ -196,7 +196,7 @@ def test_upgrading_to_schema_7_hashes_stored_spans_as_ingest_does_and_finds_thei
         patterns = store.conn.execute("SELECT * FROM trace_patterns ORDER BY trace_id, span_id").fetchall()
     assert patterns and all(h is not None for _, h in hashes)
     conn = sqlite3.connect(db, isolation_level=None)  # turn the file back into schema 6
-    remove_schema_7(conn)
+    remove_newer_schemas(conn)
     conn.execute("PRAGMA user_version = 6")
     conn.close()
     with Store(db) as store:

@@ -195,6 +195,7 @@ class SlowOperation(BaseModel):
     worst_trace_id: str
     worst_span_id: str
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
+    code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
 
 
 class SlowSpan(BaseModel):
@@ -207,6 +208,7 @@ class SlowSpan(BaseModel):
     self_ms: float
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
+    code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
 
 
 class SlowSpans(BaseModel):
@@ -217,6 +219,11 @@ class SlowSpans(BaseModel):
     operations: list[SlowOperation]
     spans: list[SlowSpan]
     next_call: str | None
+
+
+class MessageCount(BaseModel):
+    message: str
+    count: int
 
 
 class ErrorItem(BaseModel):
@@ -233,9 +240,19 @@ class ErrorItem(BaseModel):
     trace_id: str | None
     span_id: str | None
     http_status: int | None
-    code_location: str | None
+    code_location: str | None = Field(
+        description="the first application frame of the stack (file:line in function), else the code.* attributes"
+    )
     stack: list[str]
     preceding_action: str | None = Field(description="the last thing the user did before the first occurrence")
+    target: str | None = Field(None, description="what the failing call went to: host:port, peer service, database")
+    messages: list[MessageCount] = Field(default_factory=list, description="distinct messages, most frequent first")
+    message_count: int = Field(0, description="how many distinct messages the group holds")
+    also_seen_as: dict[str, int] = Field(
+        default_factory=dict,
+        description="the same failure restated in the same traces: failed spans, error logs, "
+        "the enclosing spans an exception propagated through",
+    )
 
 
 class ErrorList(BaseModel):

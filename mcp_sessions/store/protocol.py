@@ -97,6 +97,10 @@ class TraceStore(Protocol):
         """Failed spans, browser problems and error logs in a scope (bounded; `truncated` says so)."""
         ...
 
+    def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
+        """(trace id, span id) → parent span id for every span of these traces (a shared span: its client's)."""
+        ...
+
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:
         """Other sessions, started no later, whose traces hit the same routes about as often; most similar first."""
         ...

@@ -338,3 +338,18 @@ def test_operation_loops_add_up_the_loops_of_each_trace_in_scope(store: SessionS
         assert store.operation_loops(window, [operation])[operation].traces >= 1
     before_all = SpanScope(until_ns=min(t.start_ns for t in all_traces(store)) - 1)
     assert store.operation_loops(before_all, list(loops_by_operation)) == {}
+
+
+def test_span_parents_are_the_parent_links_of_every_span_of_the_traces(store: SessionStore):
+    ids = [*all_trace_ids(store)[:20], HOSTILE_TRACE]
+    parents = store.span_parents(ids)
+    for tid in ids:
+        spans = store.trace_spans(tid)
+        assert {(tid, s.span_id) for s in spans} == {k for k in parents if k[0] == tid}
+        for s in spans:
+            # a Zipkin shared (server) half reuses its client's id: the client's parent is the one named
+            same_id = [o for o in spans if o.span_id == s.span_id]
+            clients = [o for o in same_id if not o.shared] or same_id
+            assert parents[(tid, s.span_id)] in {o.parent_span_id for o in clients}
+    assert parents[(HOSTILE_TRACE, "00000000000000a2")] == "00000000000000a1"
+    assert store.span_parents([]) == {} and store.span_parents(["f" * 32]) == {}

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar
-from urllib.parse import urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.fingerprint import span_fingerprint
 from mcp_sessions.analysis.tree import TimedSpan, TraceTree
 from mcp_sessions.model import Span
@@ -230,7 +230,7 @@ _STATIC = re.compile(r"\.(?:js|mjs|css|map|png|jpe?g|gif|svg|webp|avif|ico|woff2
 
 def is_static_asset(url: str) -> bool:
     """A script, stylesheet, image, font or video: loaded by the browser, judged neither by size nor by repeats."""
-    return bool(_STATIC.search(urlsplit(url).path))
+    return bool(_STATIC.search(urls.path_of(url)))
 
 
 def code_location(spans: Iterable[CallSpan]) -> tuple[str | None, str | None, int | None]:

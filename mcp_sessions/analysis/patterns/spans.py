@@ -38,7 +38,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from mcp_sessions.analysis.fingerprint import request_fingerprint
 from mcp_sessions.analysis.patterns.model import (
     SAFE_METHODS,
     CallSpan,
@@ -204,12 +203,11 @@ def duplicate_roots(trees: Sequence[TraceTree[CallT]]) -> list[Pattern]:
             picked = [members[i] for i in cluster]
             durations = [max(0, t.spans[r].end_ns - t.spans[r].start_ns) for t, r in picked]
             starts = [t.spans[r].start_ns for t, r in picked]
-            route = picked[0][0].spans[picked[0][1]].http_route
             trace_ids = bounded(t.spans[r].trace_id for t, r in picked)
             found.append(
                 Pattern(
                     kind="duplicate_calls",
-                    fingerprint=request_fingerprint(method, url, str(route) if route else None),
+                    fingerprint=fingerprint(picked[0][0].spans[picked[0][1]]),
                     service=service,
                     count=len(picked),
                     total_ns=sum(durations),

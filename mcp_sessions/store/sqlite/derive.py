@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.patterns import Pattern, trace_patterns
@@ -135,9 +136,7 @@ def link_by_time_window(
 def _path_of(url: str | None) -> str | None:
     if not url:
         return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
+    parts = urls.split(url)
     return parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else None
 
 

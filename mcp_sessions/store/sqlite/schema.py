@@ -419,6 +419,41 @@ def _backfill_v7(conn: sqlite3.Connection) -> None:
     backfill_patterns(conn)
 
 
+# URL templates judged across the values stored at each path position (url_templates.py):
+# the values and rules, kept as hashes and shapes; requests get their URL template beside the URL.
+_V8 = """
+CREATE TABLE url_values (
+    position TEXT NOT NULL,              -- hash of the templated path before the position
+    value    TEXT NOT NULL,              -- hash of the value ('' for a route's placeholder)
+    shape    TEXT NOT NULL,              -- its kinds of characters and length (path_templates.shape_of)
+    declared INTEGER NOT NULL DEFAULT 0, -- an http.route has a placeholder at the position
+    PRIMARY KEY (position, value)
+) WITHOUT ROWID;
+CREATE TABLE url_rules (
+    position TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,              -- declared | many | shape
+    kinds    TEXT NOT NULL,
+    min_len  INTEGER NOT NULL,
+    max_len  INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE events ADD COLUMN url_template TEXT;
+CREATE INDEX events_url_template ON events(url_template) WHERE url_template IS NOT NULL;
+"""
+
+
+def _backfill_v8(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.analysis.fingerprint import template_url
+    from mcp_sessions.store.sqlite.derive import backfill_patterns
+    from mcp_sessions.store.sqlite.summaries import rebuild
+    from mcp_sessions.store.sqlite.url_templates import relearn_everything
+
+    rows = conn.execute("SELECT id, url FROM events WHERE url IS NOT NULL").fetchall()
+    conn.executemany("UPDATE events SET url_template = ? WHERE id = ?", ((template_url(u), i) for i, u in rows))
+    if relearn_everything(conn):  # fingerprints changed: what is kept per operation and per trace follows
+        rebuild(conn)
+        backfill_patterns(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -429,6 +464,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         6, "one browser-problem rule: the problem index and frontend error counts include 4xx and no answer", _V6
     ),
     Migration(7, "distinct span records sharing ids kept apart by content hash; patterns per trace", _V7, _backfill_v7),
+    Migration(
+        8, "URL templates learned across stored values: url_values, url_rules, events.url_template", _V8, _backfill_v8
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -130,6 +130,10 @@ class SqliteStore(Store):
         return insights.failures(self.conn, scope)
 
     @_faults
+    def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
+        return insights.span_parents(self.conn, list(trace_ids))
+
+    @_faults
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:
         return baselines.baseline_candidates(self.conn, session_id, start_ns)
 

@@ -3,7 +3,7 @@
     with IngestWriter(conn, source=..., fmt=..., content_hash=...) as w:
         if not w.already_ingested:
             w.add(records)            # RowBuilder → write(batch): executemany, INSERT OR IGNORE
-            w.finish(redactions)      # derive traces + sessions for what was touched
+            w.finish(redactions)      # learn URL templates, derive traces + sessions for what was touched
 
 `RowBuilder` turns records into rows without the database; `write` stores a batch of
 them, wherever it was built.
@@ -32,8 +32,9 @@ from typing import Any
 import orjson
 
 from mcp_sessions import semconv
-from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
+from mcp_sessions.store.sqlite import url_templates
 from mcp_sessions.store.sqlite.derive import (
     derive_sessions,
     derive_traces,
@@ -144,10 +145,13 @@ _EVENT_COLUMNS = (
     "link_method",
     "detail",
     "ingest_id",
+    "url_template",
 )
 _INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
+_FINGERPRINT = _SPAN_COLUMNS.index("fingerprint")
+_ROUTE = _SPAN_COLUMNS.index("http_route")
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
@@ -313,6 +317,10 @@ class IngestWriter:
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
         self._last_span_row = 0  # spans stored by this ingest have larger row ids
+        # What URL templates are learned from (url_templates.py): this ingest's distinct values.
+        self._fingerprints: set[str] = set()
+        self._routes: set[str] = set()
+        self._url_templates: set[str] = set()
 
     def __enter__(self) -> IngestWriter:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -353,6 +361,8 @@ class IngestWriter:
             counts.spans_read += len(batch.spans)
             counts.spans_stored += conn.executemany(_INSERT_SPAN, batch.spans).rowcount
             self._trace_ids.update(map(itemgetter(0), batch.spans))
+            self._fingerprints.update(f for f in map(itemgetter(_FINGERPRINT), batch.spans) if f)
+            self._routes.update(r for r in map(itemgetter(_ROUTE), batch.spans) if r)
         if batch.logs:
             counts.logs_read += len(batch.logs)
             rows = [self._log_row(record, self._resource_id(digest)) for record, digest in batch.logs]
@@ -360,6 +370,7 @@ class IngestWriter:
         if batch.events:
             counts.events_read += len(batch.events)
             counts.events_stored += conn.executemany(_INSERT_EVENT, batch.events).rowcount
+            self._url_templates.update(r[-1] for r in batch.events if r[-1])
         for kind, n in batch.skipped.items():
             counts.skipped[kind] = counts.skipped.get(kind, 0) + n
 
@@ -377,8 +388,13 @@ class IngestWriter:
             }
         if self.counts.spans_stored:
             self.counts.spans_id_reused = self._count_id_reuse()
+        # Fingerprints with the URL templates learned from everything stored, this ingest included;
+        # traces of earlier ingests whose fingerprints a new template changed are derived again.
+        relearned = url_templates.update(
+            self.conn, self.ingest_id, self._fingerprints, self._routes, self._url_templates
+        )
         # Traces first, so requests (stored now or earlier) can be matched to them by time window.
-        sessions = derive_traces(self.conn, self._trace_ids)
+        sessions = derive_traces(self.conn, self._trace_ids | relearned)
         self.counts.events_linked = link_by_time_window(self.conn, self.ingest_id, self._trace_ids)
         # Traces that gained a request, from this ingest or an earlier one, take its session. Traces that
         # arrive later find these requests when they are derived (derive_traces looks at events).
@@ -513,4 +529,5 @@ def _event_row(event: Event, ingest_id: int) -> tuple[Any, ...]:
         link,
         detail,
         ingest_id,
+        template_url(event.url) if event.url else None,  # learned templates applied at finish
     )
