@@ -101,7 +101,8 @@ def command(
     return register
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, the arguments of that command alone (the others' can import much more)."""
     parser = argparse.ArgumentParser(
         prog="mcp-sessions",
         description="Index recorded user sessions and backend traces in SQLite and serve them to AI agents over MCP.",
@@ -111,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for entry in COMMANDS.values():
         sub = subcommands.add_parser(entry.name, help=entry.help, description=entry.description)
-        entry.arguments(sub)
+        if only is None or only == entry.name:
+            entry.arguments(sub)
         _add_global_options(sub)
         for nested in _subparsers(sub):
             _add_global_options(nested)
@@ -122,8 +124,21 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in dict(a.choices).values()]
 
 
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command in `argv`: the first word that is not an option or a global option's value."""
+    valued = {flag for flags, kwargs in GLOBAL_OPTIONS if kwargs.get("action") != "store_true" for flag in flags}
+    words = iter(argv)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
