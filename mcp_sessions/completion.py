@@ -14,12 +14,14 @@ completed without touching this module.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SHELLS = ("bash", "zsh", "fish")
 ROOT = "root"  # the bash tables' key of the top level
+_PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -86,17 +88,20 @@ def _bash(prog: str, table: dict[str, Level]) -> str:
         f"declare -gA {name}_commands {name}_options {name}_valued {name}_choices {name}_paths {name}_files",
     ]
     for path, level in table.items():
-        path = f"{ROOT} {path}".strip()  # bash refuses an empty key
-        key = _q(path)
+        # Keys are plain words (bash refuses an empty key; zsh keeps quotes in one): root, root.show, ...
+        key = ".".join([ROOT, *path.split()])
+        assert _PLAIN.fullmatch(key), key
         lines.append(f"{name}_commands[{key}]={_q(' '.join(level.commands))}")
         lines.append(f"{name}_options[{key}]={_q(' '.join(level.options))}")
         lines.append(f"{name}_valued[{key}]={_q(' '.join(sorted(level.valued)))}")
         lines.append(f"{name}_paths[{key}]={_q(' '.join(sorted(level.paths)))}")
         lines.append(f"{name}_files[{key}]={_q('1' if level.positional_paths else '')}")
         for flag, values in level.choices.items():
-            lines.append(f"{name}_choices[{_q(f'{path} {flag}')}]={_q(' '.join(values))}")
+            lines.append(f"{name}_choices[{key}.{flag}]={_q(' '.join(values))}")
     lines.append(
         f"""{name}() {{
+    # zsh (through bashcompinit) numbers arrays from 1 unless told otherwise
+    [[ -n "${{ZSH_VERSION-}}" ]] && setopt localoptions ksharrays
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" path={ROOT} word i skip=0
     ((COMP_CWORD > 0)) && prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -107,13 +112,13 @@ def _bash(prog: str, table: dict[str, Level]) -> str:
             continue
         fi
         if [[ " ${{{name}_commands[$path]}} " == *" $word "* ]]; then
-            path="$path $word"
+            path="$path.$word"
         fi
     done
     COMPREPLY=()
     if ((COMP_CWORD > 1)) && [[ "$prev" == -* && " ${{{name}_valued[$path]}} " == *" $prev "* ]]; then
-        if [[ -n "${{{name}_choices[$path $prev]}}" ]]; then
-            COMPREPLY=($(compgen -W "${{{name}_choices[$path $prev]}}" -- "$cur"))
+        if [[ -n "${{{name}_choices[$path.$prev]}}" ]]; then
+            COMPREPLY=($(compgen -W "${{{name}_choices[$path.$prev]}}" -- "$cur"))
         elif [[ " ${{{name}_paths[$path]}} " == *" $prev "* ]]; then
             COMPREPLY=($(compgen -f -- "$cur"))
         fi
@@ -149,9 +154,9 @@ def _fish(prog: str, table: dict[str, Level]) -> str:
         for flag, help_text in level.options.items():
             spec = f"-l {flag[2:]}" if flag.startswith("--") else f"-s {flag[1:]}"
             extra = ""
-            if flag in level.valued:
-                extra = " -r" + (f" -a {_q(' '.join(level.choices[flag]))}" if flag in level.choices else "")
-                extra += " -F" if flag in level.paths else ""
+            if flag in level.valued:  # -x: a value, not a file; -r -F: a file
+                extra = " -r -F" if flag in level.paths else " -x"
+                extra += f" -a {_q(' '.join(level.choices[flag]))}" if flag in level.choices else ""
             lines.append(f"complete -c {prog} -n {_q(condition)} {spec}{extra} -d {_q(help_text[:80])}")
         if level.positional_paths and words:
             lines.append(f"complete -c {prog} -n {_q(condition)} -F")

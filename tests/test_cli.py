@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -476,7 +477,7 @@ def test_bash_completion_from_the_parser(tmp_path: Path, capsys):
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
-def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys):
+def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys, tmp_path: Path):
     from mcp_sessions.cli import COMMANDS
 
     code, script, _ = cli(capsys, "completion", shell)
@@ -488,3 +489,17 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys):
     else:
         assert "complete -c mcp-sessions -n __fish_use_subcommand -a show" in script
         assert "__fish_seen_subcommand_from show ; and not __fish_seen_subcommand_from session trace" in script
+    if shutil.which(shell) is None:
+        return  # the text above is all a machine without this shell can check
+    path = tmp_path / f"completion.{shell}"
+    path.write_text(script)
+    if shell == "zsh":  # as bashcompinit calls it: zsh's words, COMP_CWORD = CURRENT - 1
+        program = (
+            f"autoload -U compinit; compinit -u; source {path}; COMP_WORDS=(mcp-sessions show ''); COMP_CWORD=2; "
+            "_mcp_sessions; print -l -- $COMPREPLY"
+        )
+    else:
+        program = f"source {path}; complete -C 'mcp-sessions show '"
+    done = subprocess.run([shell, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.split("\n") if line] == ["session", "trace"]
