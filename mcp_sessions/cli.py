@@ -201,6 +201,7 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
     group.add_argument(
         "--max-body-mb",
         dest="receiver_max_body_mb",
+        metavar="MB",
         type=float,
         default=argparse.SUPPRESS,
         help="largest request, also decompressed (default 16)",
@@ -208,6 +209,7 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
     group.add_argument(
         "--max-inflight-mb",
         dest="receiver_max_inflight_mb",
+        metavar="MB",
         type=float,
         default=argparse.SUPPRESS,
         help="memory budget for requests being decoded and written; beyond it 503 + Retry-After (default 256)",
@@ -215,6 +217,7 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
     group.add_argument(
         "--max-db-mb",
         dest="receiver_max_db_mb",
+        metavar="MB",
         type=float,
         default=argparse.SUPPRESS,
         help="storage quota: refuse new data (503) once the database is this big",
@@ -222,6 +225,7 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
     group.add_argument(
         "--max-connections",
         dest="receiver_max_connections",
+        metavar="N",
         type=int,
         default=argparse.SUPPRESS,
         help="open connections at once; idle ones make room (default 256)",
@@ -371,11 +375,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _collect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--host", dest="receiver_host", default=argparse.SUPPRESS, help="address to listen on (default 127.0.0.1)"
+        "--host",
+        dest="receiver_host",
+        metavar="HOST",
+        default=argparse.SUPPRESS,
+        help="address to listen on (default 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         dest="receiver_port",
+        metavar="PORT",
         type=int,
         default=argparse.SUPPRESS,
         help="port (default 4318, the OTLP/HTTP port)",
@@ -429,11 +438,16 @@ class _CollectAction(argparse.Action):
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", action="store_true", help="serve Streamable HTTP at http://HOST:PORT/mcp")
     suppress = argparse.SUPPRESS
-    parser.add_argument("--host", dest="serve_host", default=suppress, help="HTTP address (default 127.0.0.1)")
-    parser.add_argument("--port", dest="serve_port", type=int, default=suppress, help="HTTP port (default 8000)")
+    parser.add_argument(
+        "--host", dest="serve_host", metavar="HOST", default=suppress, help="HTTP address (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", dest="serve_port", metavar="PORT", type=int, default=suppress, help="HTTP port (default 8000)"
+    )
     parser.add_argument(
         "--token",
         dest="serve_token",
+        metavar="TOKEN",
         default=argparse.SUPPRESS,
         help="bearer token HTTP clients must send (default $MCP_SESSIONS_TOKEN), 16 characters at least; required "
         "beyond loopback",
