@@ -23,11 +23,12 @@ from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.patterns import Pattern, trace_patterns
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import TraceTree, build_tree
+from mcp_sessions.config import DEFAULT_SESSION_GAP_NS
 from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, PATTERN_COLUMNS
 from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
-# Keyless events of one client more than this far apart belong to different sessions.
-SESSION_GAP_NS = 30 * 60 * 1_000_000_000
+# Keyless events of one client more than this far apart belong to different sessions (the default; a setting).
+SESSION_GAP_NS = DEFAULT_SESSION_GAP_NS
 # A request and the server span it caused start within this window of each other (clocks differ).
 LINK_WINDOW_NS = 2 * 1_000_000_000
 # Traces derived per read of their spans: bounds memory however many traces an ingest touched.

@@ -36,6 +36,7 @@ from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_u
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 from mcp_sessions.store.sqlite import url_templates
 from mcp_sessions.store.sqlite.derive import (
+    SESSION_GAP_NS,
     derive_sessions,
     derive_traces,
     link_by_time_window,
@@ -305,8 +306,17 @@ class RowBuilder:
 class IngestWriter:
     """Writes one ingest atomically; see the module docstring."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str, fmt: str, content_hash: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        source: str,
+        fmt: str,
+        content_hash: str,
+        session_gap_ns: int = SESSION_GAP_NS,
+    ) -> None:
         self.conn = conn
+        self.session_gap_ns = session_gap_ns
         self.source = source
         self.fmt = fmt
         self.content_hash = content_hash
@@ -378,7 +388,7 @@ class IngestWriter:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
         event_sessions: set[str] = set()
         if self.counts.events_stored:
-            sessionize(self.conn, self.ingest_id)
+            sessionize(self.conn, self.ingest_id, self.session_gap_ns)
             event_sessions = {
                 r[0]
                 for r in self.conn.execute(
