@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,13 +59,19 @@ SPAN_JSON = {
 
 
 class Running:
-    def __init__(self, db: Path, max_body: int = 256 * 1024, limits: receiver.ReceiverLimits | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        max_body: int = 256 * 1024,
+        limits: receiver.ReceiverLimits | None = None,
+        **options: Any,  # the rest of create_app's options (cors_origins, on_batch, rules)
+    ) -> None:
         self.store = Store(db)
         self.sock = receiver.bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.limits = limits or receiver.ReceiverLimits(max_body=max_body)
-        self.app = receiver.create_app(self.store, limits=self.limits)
+        self.app = receiver.create_app(self.store, limits=self.limits, **options)
         self.server = receiver.uvicorn_server(self.app)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
