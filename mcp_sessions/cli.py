@@ -19,6 +19,10 @@ from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats.registry import readable
 
 if TYPE_CHECKING:
+    import socket
+
+    from mcp_sessions.intake_log import BatchLines
+    from mcp_sessions.receiver import CollectSettings
     from mcp_sessions.receiver_limits import ReceiverLimits
     from mcp_sessions.redact import RedactionRules
     from mcp_sessions.store.sqlite.retention import Removed
@@ -72,6 +76,14 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
     group.add_argument(
         "--max-connections", type=int, default=256, help="open connections at once; idle ones make room (default 256)"
     )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin (such as http://localhost:5173) whose pages may post spans and rrweb batches; "
+        "repeatable; without it every request from a browser page is refused",
+    )
 
 
 def _receiver_limits(args: argparse.Namespace) -> ReceiverLimits:
@@ -88,6 +100,21 @@ def _receiver_limits(args: argparse.Namespace) -> ReceiverLimits:
         )
     except ValueError as exc:
         raise InvalidArgumentError(f"receiver limits: {exc}; give positive numbers") from None
+
+
+def _collect_settings(args: argparse.Namespace, host: str, port: int) -> CollectSettings:
+    """Everything `collect` and `serve --collect` receive with, from their options, in one object."""
+    from mcp_sessions.receiver import CollectSettings
+    from mcp_sessions.receiver_cors import normalize_origins
+
+    grpc = getattr(args, "grpc", None)
+    return CollectSettings(
+        host=host,
+        port=port,
+        limits=_receiver_limits(args),
+        cors_origins=normalize_origins(args.cors_origin),
+        grpc=_host_port(grpc, "--grpc", "127.0.0.1:4317") if grpc else None,
+    )
 
 
 def _wait_option(parser: argparse.ArgumentParser) -> None:
@@ -124,13 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser(
         "collect",
-        help="receive OTLP/HTTP from live OpenTelemetry exporters",
+        help="receive OTLP (HTTP, and gRPC with --grpc) from live exporters, and rrweb batches from browsers",
         description="Run an OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON, gzip) that stores "
-        "what exporters send. Point OTEL_EXPORTER_OTLP_ENDPOINT at it. Ctrl-C stops it after writing everything "
-        "it acknowledged.",
+        "what exporters send, and rrweb event batches from pages (POST /v1/rrweb). Point "
+        "OTEL_EXPORTER_OTLP_ENDPOINT at it. Prints a line per request on stderr. Ctrl-C stops it after writing "
+        "everything it acknowledged.",
     )
     collect.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     collect.add_argument("--port", type=int, default=4318, help="port (default 4318, the OTLP/HTTP port)")
+    collect.add_argument(
+        "--grpc",
+        nargs="?",
+        const="127.0.0.1:4317",
+        metavar="HOST:PORT",
+        help="also receive OTLP/gRPC (default 127.0.0.1:4317; needs pip install 'mcp-sessions[grpc]')",
+    )
+    collect.add_argument("--quiet", action="store_true", help="no line per request on stderr")
     _receiver_options(collect)
     _redaction_option(collect)
     _db_option(collect)
@@ -310,7 +346,9 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
 
     writes = bool(args.allow_ingest or args.collect)
     rules = _redaction_rules(args) if writes else DEFAULT_RULES
-    limits = _receiver_limits(args) if args.collect else None
+    settings = None
+    if args.collect:
+        settings = _collect_settings(args, *_host_port(args.collect, "--collect", "127.0.0.1:4318"))
     # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
     # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
     Store(db_path, readonly=not writes).close()
@@ -341,11 +379,16 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     async def run_all(collector_store: Store | None) -> None:
         collector = None
         async with anyio.create_task_group() as tasks:
-            if collector_store is not None:
-                host, port = _host_port(args.collect)
-                sock = receiver.bind(host, port)
-                print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
-                collector = receiver.uvicorn_server(receiver.create_app(collector_store, limits=limits, rules=rules))
+            if collector_store is not None and settings is not None:
+                sock = receiver.bind(settings.host, settings.port)
+                print(
+                    f"mcp-sessions: receiving OTLP/HTTP on http://{settings.host}:{sock.getsockname()[1]}",
+                    file=sys.stderr,
+                )
+                app = receiver.create_app(
+                    collector_store, limits=settings.limits, rules=rules, cors_origins=settings.cors_origins
+                )
+                collector = receiver.uvicorn_server(app)
                 tasks.start_soon(lambda: collector.serve(sockets=[sock]))
             if mcp_http is not None:
                 await mcp_http.serve(sockets=[mcp_sock])
@@ -362,31 +405,62 @@ def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def _host_port(text: str, option: str, example: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not port.isdigit():
-        raise InvalidArgumentError(f"--collect {text!r}: expected HOST:PORT such as 127.0.0.1:4318")
-    return host or "127.0.0.1", int(port)
+    if not port.isdigit() or int(port) > 65535:
+        raise InvalidArgumentError(f"{option} {text!r}: expected HOST:PORT such as {example}")
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
 
 
 def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
     import anyio
 
-    from mcp_sessions import receiver
+    from mcp_sessions import receiver, receiver_grpc
+    from mcp_sessions.intake_log import BatchLines
     from mcp_sessions.store import Store
 
+    settings = _collect_settings(args, args.host, args.port)
+    if settings.grpc is not None and not receiver_grpc.available():
+        raise InvalidArgumentError("--grpc needs grpcio: pip install 'mcp-sessions[grpc]'")
     rules = _redaction_rules(args)
-    limits = _receiver_limits(args)
-    with Store(db_path) as store:
-        sock = receiver.bind(args.host, args.port)
-        port = sock.getsockname()[1]
+    lines = None if args.quiet else BatchLines(sys.stderr)
+
+    def listening(addresses: dict[str, str]) -> None:
+        http = addresses["http"]
+        via = f" and OTLP/gRPC on {addresses['grpc']}" if "grpc" in addresses else ""
         print(
-            f"receiving OTLP/HTTP on http://{args.host}:{port} (POST /v1/traces, /v1/logs) into {db_path}; "
-            f"set OTEL_EXPORTER_OTLP_ENDPOINT=http://{args.host}:{port}; Ctrl-C stops",
+            f"receiving OTLP/HTTP on {http} (POST /v1/traces, /v1/logs, /v1/rrweb){via} into {db_path}; "
+            f"set OTEL_EXPORTER_OTLP_ENDPOINT={http}; Ctrl-C stops",
             file=sys.stderr,
         )
-        anyio.run(lambda: receiver.serve_receiver(store, sock, limits=limits, rules=rules))
+        if settings.cors_origins:
+            print(f"accepting requests from browser pages at {', '.join(settings.cors_origins)}", file=sys.stderr)
+
+    async def run(store: Store, sock: socket.socket) -> None:
+        async with anyio.create_task_group() as tasks:
+            if lines is not None:
+                tasks.start_soon(_flush_every_second, lines)
+            await receiver.serve_receiver(
+                store, sock, settings=settings, rules=rules, on_batch=lines, on_listening=listening
+            )
+            tasks.cancel_scope.cancel()
+
+    with Store(db_path) as store:
+        sock = receiver.bind(settings.host, settings.port)
+        try:
+            anyio.run(run, store, sock)
+        finally:
+            if lines is not None:
+                lines.close()
     return EXIT_OK
+
+
+async def _flush_every_second(lines: BatchLines) -> None:
+    import anyio
+
+    while True:
+        await anyio.sleep(1)
+        lines.flush_due()
 
 
 def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:

@@ -36,10 +36,11 @@ import contextlib
 import hashlib
 import logging
 import queue
+import signal
 import socket
 import threading
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -408,10 +409,10 @@ def _status_body(media: str, code: int, message: str) -> bytes:
         return orjson.dumps({"code": code, "message": message})
     # google.rpc.Status { int32 code = 1; string message = 2; } encoded by hand (no extra dependency).
     text = message.encode()
-    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+    return b"\x08" + varint(code) + b"\x12" + varint(len(text)) + text
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -421,7 +422,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _success_body(signal: Signal, media: str, rejected: int, reason: str | None) -> bytes:
+def success_body(signal: Signal, media: str, rejected: int, reason: str | None) -> bytes:
     field_name = {"traces": "rejectedSpans", "logs": "rejectedLogRecords", "metrics": "rejectedDataPoints"}[signal]
     if media == JSON:
         doc = {"partialSuccess": {field_name: str(rejected), "errorMessage": reason or ""}} if rejected else {}
@@ -430,8 +431,8 @@ def _success_body(signal: Signal, media: str, rejected: int, reason: str | None)
         return b""
     # Export*ServiceResponse { Export*PartialSuccess partial_success = 1 { int64 rejected = 1; string msg = 2; } }
     text = (reason or "").encode()
-    inner = b"\x08" + _varint(rejected) + b"\x12" + _varint(len(text)) + text
-    return b"\x0a" + _varint(len(inner)) + inner
+    inner = b"\x08" + varint(rejected) + b"\x12" + varint(len(text)) + text
+    return b"\x0a" + varint(len(inner)) + inner
 
 
 def _rejections(signal: Signal, records: list[Record]) -> tuple[int, int, str | None]:
@@ -672,7 +673,7 @@ def create_app(
             return _counted(Response(status_code=400))  # nobody is listening; nothing was stored
         except RequestRejected as exc:
             return _counted(_rejected(exc, reply_media))
-        body = _success_body(signal, reply_media, outcome.rejected, outcome.reason)
+        body = success_body(signal, reply_media, outcome.rejected, outcome.reason)
         return _counted(Response(body, media_type=reply_media))
 
     def _rejected(exc: RequestRejected, media: str) -> Response:
@@ -755,8 +756,31 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: ASGIApp, limits: ReceiverLimits | None = None) -> uvicorn.Server:
-    """A uvicorn server for `app` with the connection cap and header timeout of `limits` (see receiver_limits)."""
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that the signal that stopped it is not raised again once it has stopped.
+
+    uvicorn re-raises SIGINT/SIGTERM after its own shutdown, which would end the process before
+    the caller's shutdown (the OTLP/gRPC server, the writer's queue) has run.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def uvicorn_server(app: ASGIApp, limits: ReceiverLimits | None = None, *, drain: bool = False) -> uvicorn.Server:
+    """A uvicorn server for `app` with the connection cap and header timeout of `limits` (see receiver_limits).
+
+    With `drain`, a signal stops the server without ending the process, so the caller can finish.
+    """
     limits = limits or getattr(getattr(app, "state", None), "limits", None) or ReceiverLimits()
     for name in ("uvicorn.error", "asyncio"):  # a flood of bad connections logs a line per interval, not per event
         logger = logging.getLogger(name)
@@ -772,16 +796,71 @@ def uvicorn_server(app: ASGIApp, limits: ReceiverLimits | None = None) -> uvicor
         timeout_graceful_shutdown=10,
         timeout_keep_alive=5,
     )
-    return uvicorn.Server(config)
+    return _DrainingServer(config) if drain else uvicorn.Server(config)
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    """How `collect` (and `serve --collect`) receive: one object, whether read from options or a config file."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    limits: ReceiverLimits = field(default_factory=ReceiverLimits)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to post (receiver_cors), normalized
+    grpc: tuple[str, int] | None = None  # where OTLP/gRPC listens too (receiver_grpc); None: it does not
 
 
 async def serve_receiver(
-    store: Store, sock: socket.socket, *, limits: ReceiverLimits | None = None, rules: RedactionRules = DEFAULT_RULES
+    store: Store,
+    sock: socket.socket,
+    *,
+    settings: CollectSettings | None = None,
+    limits: ReceiverLimits | None = None,
+    rules: RedactionRules = DEFAULT_RULES,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    on_listening: Callable[[dict[str, str]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Run until cancelled or signalled; on the way out every queued request is written first."""
-    server = uvicorn_server(create_app(store, limits=limits, rules=rules))
+    """Run until signalled (or `stop` is set); on the way out every queued request is written first.
+
+    With `settings.grpc` an OTLP/gRPC server shares the writer; `on_listening` receives the
+    address of each way in once all of them listen.
+    """
+    settings = settings or CollectSettings(limits=limits or ReceiverLimits())
+    intake = Intake(store, limits=settings.limits, rules=rules, on_batch=on_batch)
+    server = uvicorn_server(create_app(store, cors_origins=settings.cors_origins, intake=intake), drain=True)
+    intake.start()
+    grpc_server = None
     try:
-        await server.serve(sockets=[sock])
+        listening = {"http": f"http://{_host_text(sock)}:{sock.getsockname()[1]}"}
+        if settings.grpc is not None:
+            from mcp_sessions import receiver_grpc
+
+            grpc_server, grpc_port = await receiver_grpc.start_grpc(intake, *settings.grpc)
+            listening["grpc"] = f"{settings.grpc[0]}:{grpc_port}"
+        if on_listening is not None:
+            on_listening(listening)
+        try:
+            async with anyio.create_task_group() as tasks:
+                if stop is not None:
+                    tasks.start_soon(_exit_when_set, stop, server)
+                await server.serve(sockets=[sock])
+                tasks.cancel_scope.cancel()
+        finally:
+            if not server.started:
+                log.warning("receiver did not start")
+            if grpc_server is not None:
+                await receiver_grpc.stop_grpc(grpc_server)
     finally:
-        if not server.started:
-            log.warning("receiver did not start")
+        await anyio.to_thread.run_sync(intake.stop)
+
+
+def _host_text(sock: socket.socket) -> str:
+    host = sock.getsockname()[0]
+    return f"[{host}]" if ":" in host else host
+
+
+async def _exit_when_set(stop: threading.Event, server: uvicorn.Server) -> None:
+    while not stop.is_set():
+        await anyio.sleep(0.05)
+    server.should_exit = True
