@@ -297,20 +297,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
-    from mcp_sessions.ingest import ingest_paths
+    from mcp_sessions.ingest import STDIN, expand, ingest_paths
+    from mcp_sessions.progress import Progress
     from mcp_sessions.store import Store
 
     rules = _redaction_rules(args)
     stored = unchanged = failed = spans = logs = 0
-    with Store(db_path, busy_timeout_s=args.wait) as store:
-        for result in ingest_paths(store, args.paths, rules=rules):
+    sources = list(expand(args.paths))
+    sizes = [_file_size(source) if source != STDIN else 0 for source in sources]
+    with Store(db_path, busy_timeout_s=args.wait) as store, Progress(len(sources), sum(sizes), sys.stderr) as bar:
+        if sources:
+            bar.working_on(sources[0])
+        for i, result in enumerate(ingest_paths(store, sources, rules=rules)):
+            bar.done(sizes[i])
+            if i + 1 < len(sources):
+                bar.working_on(sources[i + 1])
             if result.status == "failed":
                 failed += 1
-                print(f"failed     {result.source}: {result.error}", file=sys.stderr)
+                bar.write(f"failed     {result.source}: {result.error}", sys.stderr)
                 continue
             if result.status == "unchanged":
                 unchanged += 1
-                print(f"unchanged  {result.source} (already ingested)")
+                bar.write(f"unchanged  {result.source} (already ingested)", sys.stdout)
                 continue
             stored += 1
             c = result.counts
@@ -328,13 +336,20 @@ def cmd_ingest(args: argparse.Namespace, db_path: Path) -> int:
             parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
             if result.redactions:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
-            print(f"stored     {result.source} ({result.format}): {', '.join(parts)}")
+            bar.write(f"stored     {result.source} ({result.format}): {', '.join(parts)}", sys.stdout)
     total = stored + unchanged + failed
     print(
         f"{total} inputs: {stored} stored, {unchanged} unchanged, {failed} failed; {spans} spans and {logs} logs "
         f"added to {db_path}"
     )
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _file_size(source: str) -> int:
+    try:
+        return os.stat(source).st_size
+    except OSError:
+        return 0  # ingest_file says what is wrong with it
 
 
 def cmd_serve(args: argparse.Namespace, db_path: Path) -> int:
