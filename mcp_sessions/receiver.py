@@ -2,16 +2,23 @@
 
     POST /v1/traces, /v1/logs (and /v1/metrics, counted and dropped)
     Content-Type application/x-protobuf or application/json, optionally gzip-encoded
+    POST /v1/rrweb    rrweb event batches from browser pages (`receiver_rrweb`)
+    Origin allowed?   browser pages only from configured origins (`receiver_cors`)
+    OTLP/gRPC         the same path from `receiver_grpc`, sharing the writer
 
     request ─► type, quota and size checks ─► body (budgeted, timed) ─► inflate every gzip member
         ─► decode + check values + redact (worker thread) ─► queue ─┐
                                                                     ▼
     response ◄─ after COMMIT ◄───── one writer thread: every queued request in one transaction
 
+`Intake` is that path, shared by every way in; each request, stored or refused, is also
+reported to `on_batch` (the collector's line per request, `intake_log`).
+
 Acknowledged means committed: a request is answered only after the transaction holding
 it commits, so stopping the receiver loses nothing it acknowledged (it stops accepting,
-drains the queue, then exits). Under load, requests that wait in the queue together are
-written in one transaction.
+drains the queue, then exits). Under load, OTLP requests that wait in the queue together
+are written in one transaction; an rrweb batch is an ingest of its own (so a resend is
+known by its key), committed alone.
 
 Bad input is isolated at three depths. A span or log record whose values cannot be stored
 (an id of the wrong width, a time beyond the stored range, attributes nested too deep) is
