@@ -574,14 +574,15 @@ class Intake:
             del body
             subject.append(f"session {envelope.session_id}, page {envelope.page_id}, batch {envelope.seq}")
             page = self.pages.get(envelope.key, self.rules)
+            content_hash = envelope.content_hash(body_hash)
             async with page.lock:
-                if envelope.seq in page.committed:
+                if content_hash in page.committed:
                     return Outcome(0, 0, None, Stored(already=True), {})
                 saved = page.checkpoint()
                 report = self.redaction_report()
                 try:
                     events = await anyio.to_thread.run_sync(parse_events, envelope, page, report, limiter=self.workers)
-                    own = OwnIngest(envelope.content_hash(body_hash), envelope.source, "rrweb-batch")
+                    own = OwnIngest(content_hash, envelope.source, "rrweb-batch")
                     stored = (
                         await self.writer.submit(list(events), body_hash, report.as_dict(), own=own)
                         if events
@@ -593,7 +594,7 @@ class Intake:
                 except BaseException:
                     page.restore(saved)
                     raise
-                page.remember(envelope.seq)
+                page.remember(content_hash)
                 self.pages.trim(envelope.key)
                 return Outcome(len(events), 0, None, stored, report.as_dict())
 

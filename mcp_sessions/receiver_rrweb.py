@@ -51,7 +51,7 @@ from mcp_sessions.redact import RedactionReport, RedactionRules, redact_records
 SEQ_STRIDE = 1 << 20  # events of one batch, at most
 MAX_BATCH_SEQ = 1 << 40
 MAX_ID_CHARS = 128
-_COMMITTED_KEPT = 4096  # batch numbers remembered per page to answer a resend without parsing it
+_COMMITTED_KEPT = 4096  # batches remembered per page to answer a resend without parsing it
 
 
 class BatchRejected(Exception):
@@ -125,12 +125,14 @@ class PageState:
 
     state: rrweb.RrwebState
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    committed: set[int] = field(default_factory=set)
+    # content hashes of the batches stored, oldest first: a batch number alone is not enough, a
+    # sender may count again from 0 after a reload under the same page id
+    committed: dict[str, None] = field(default_factory=dict)
 
-    def remember(self, seq: int) -> None:
-        self.committed.add(seq)
-        if len(self.committed) > _COMMITTED_KEPT:
-            self.committed = set(sorted(self.committed)[_COMMITTED_KEPT // 2 :])
+    def remember(self, content_hash: str) -> None:
+        self.committed[content_hash] = None
+        while len(self.committed) > _COMMITTED_KEPT:
+            del self.committed[next(iter(self.committed))]
 
     def checkpoint(self) -> rrweb.RrwebState:
         """A copy of the state's own fields (the node map shared), to `restore` when a batch fails."""

@@ -273,3 +273,14 @@ def test_page_states_are_bounded_in_number_and_nodes(db_path: Path):
         assert post(r.url, batch("lone", "page-0", 0, events[:snapshot_end])).status_code == 200
         pages = r.app.state.intake.pages
         assert pages.nodes() == 0 and len(pages) == 1  # its own map was over the bound: dropped, the page kept
+
+
+def test_a_sender_counting_again_from_zero_under_one_page_id_loses_nothing(db_path: Path):
+    """Only the same content is a resend: batch 0 of a reloaded page under the same page id is new."""
+    pieces = cut_at_rest(recorded_events(RECORDINGS[0]), 1)
+    with Running(db_path, max_body=4 * 1024 * 1024) as r:
+        first = post(r.url, batch("reload", "one-page-id", 0, pieces[0]))
+        stored = rows(db_path, "events")
+        second = post(r.url, batch("reload", "one-page-id", 0, pieces[1]))
+    assert first.json()["duplicate"] is False and second.json()["duplicate"] is False
+    assert rows(db_path, "events") > stored

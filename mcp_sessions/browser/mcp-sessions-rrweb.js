@@ -95,16 +95,19 @@ export function startRecording(options) {
   const head = `{"session_id":${JSON.stringify(sessionId)},"page_id":${JSON.stringify(pageId)}` +
     (userId ? `,"user_id":${JSON.stringify(String(userId))}` : "");
   let seq = 0;
-  let waiting = []; // each event as JSON text: stringified once, measured once
+  const waiting = []; // each event as JSON text: stringified once, measured once
   let waitingBytes = 0;
   let sending = Promise.resolve();
 
-  function nextBatch() {
+  // The waiting events as one batch, or as the first of several when `limit` characters are reached.
+  function nextBatch(limit = Infinity) {
     if (!waiting.length) return null;
-    const text = `${head},"seq":${seq++},"events":[${waiting.join(",")}]}`;
-    waiting = [];
-    waitingBytes = 0;
-    return text;
+    let n = 0;
+    let size = 0;
+    while (n < waiting.length && (n === 0 || size + waiting[n].length < limit)) size += waiting[n++].length;
+    const events = waiting.splice(0, n);
+    waitingBytes -= size;
+    return `${head},"seq":${seq++},"events":[${events.join(",")}]}`;
   }
 
   async function send(text) {
@@ -142,13 +145,14 @@ export function startRecording(options) {
   }
 
   function flushNow() {
-    // the page is going away: no time to compress or to wait for the batches before
-    const text = nextBatch();
-    if (text === null) return;
-    const queued = text.length < BEACON_LIMIT && navigator.sendBeacon && navigator.sendBeacon(url, text);
-    if (!queued) {
-      plainFetch(url, { method: "POST", mode: "cors", keepalive: true, body: text, headers: { "content-type": "text/plain" } })
-        .catch(() => {});
+    // The page is going away: no time to compress or to wait for the batches before. A beacon
+    // carries at most 64 KiB, so what waits goes in pieces under that.
+    for (let text = nextBatch(BEACON_LIMIT - 1024); text !== null; text = nextBatch(BEACON_LIMIT - 1024)) {
+      const queued = text.length < BEACON_LIMIT && navigator.sendBeacon && navigator.sendBeacon(url, text);
+      if (!queued) {
+        const init = { method: "POST", mode: "cors", keepalive: true, body: text, headers: { "content-type": "text/plain" } };
+        plainFetch(url, init).catch(() => {});
+      }
     }
   }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.util
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -286,3 +287,13 @@ def test_a_page_sends_spans_and_rrweb_events_cross_origin_and_the_timeline_joins
         db, "SELECT count(*) FROM spans WHERE service = 'shop-backend' AND session_id = ?", session_id
     )
     assert backend_sessions >= 6
+
+
+def test_the_snippet_batches_resends_and_beacons_as_documented():
+    """Its paths a page rarely takes (a 503, a page left with 1 MB waiting), in Node: snippet.test.mjs."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (CI installs it for npm ci)")
+    done = subprocess.run([node, "--test", "snippet.test.mjs"], capture_output=True, text=True, timeout=120, cwd=HERE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "# pass 4" in done.stdout and "# fail 0" in done.stdout, done.stdout
