@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also receive OTLP/gRPC (default 127.0.0.1:4317; needs pip install 'mcp-sessions[grpc]')",
     )
-    collect.add_argument("--quiet", action="store_true", help="no line per request on stderr")
+    collect.add_argument("--no-batch-lines", action="store_true", help="no line per request on stderr")
     _receiver_options(collect)
     _redaction_option(collect)
     _db_option(collect)
@@ -438,7 +438,7 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
     if settings.grpc is not None and not receiver_grpc.available():
         raise InvalidArgumentError("--grpc needs grpcio: pip install 'mcp-sessions[grpc]'")
     rules = _redaction_rules(args)
-    lines = None if args.quiet else BatchLines(sys.stderr)
+    lines = None if args.no_batch_lines else BatchLines(sys.stderr)
 
     def listening(addresses: dict[str, str]) -> None:
         http = addresses["http"]
@@ -464,10 +464,20 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
         sock = receiver.bind(settings.host, settings.port)
         try:
             anyio.run(run, store, sock)
+        except BaseExceptionGroup as group:  # the task group wraps what serve_receiver raised
+            raise _sole(group) from None
         finally:
             if lines is not None:
                 lines.close()
     return EXIT_OK
+
+
+def _sole(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside (nested) task-group wrappers, or the group when there are several."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
 
 
 async def _flush_every_second(lines: BatchLines) -> None:

@@ -346,3 +346,22 @@ def test_collect_grpc_without_grpcio_says_what_to_install(db_path: Path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "pip install 'mcp-sessions[grpc]'" in done.stderr, done.stderr
     assert not db_path.exists() or rows(db_path, "spans") == 0
+
+
+def test_a_grpc_port_already_taken_is_a_clear_error(db_path: Path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_sessions", "collect", "--db", str(db_path), "--port", "0",
+             "--grpc", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+    finally:
+        taken.close()
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port} for OTLP/gRPC; pick another --grpc HOST:PORT" in done.stderr

@@ -11,6 +11,7 @@ import gzip
 import json
 import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,12 @@ def batch(session: str, page: str, seq: int, events: list[Any], **extra: Any) ->
 _HTTP = httpx.Client(
     timeout=30, transport=httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_the_client() -> Iterator[None]:
+    yield
+    _HTTP.close()
 
 
 def post(url: str, doc: Any, *, gzipped: bool = False, **headers: str) -> httpx.Response:
