@@ -21,8 +21,8 @@ from mcp_sessions.formats.registry import readable
 if TYPE_CHECKING:
     import socket
 
+    from mcp_sessions.collector import CollectSettings
     from mcp_sessions.intake_log import BatchLines
-    from mcp_sessions.receiver import CollectSettings
     from mcp_sessions.receiver_limits import ReceiverLimits
     from mcp_sessions.redact import RedactionRules
     from mcp_sessions.store.sqlite.retention import Removed
@@ -104,7 +104,7 @@ def _receiver_limits(args: argparse.Namespace) -> ReceiverLimits:
 
 def _collect_settings(args: argparse.Namespace, host: str, port: int) -> CollectSettings:
     """Everything `collect` and `serve --collect` receive with, from their options, in one object."""
-    from mcp_sessions.receiver import CollectSettings
+    from mcp_sessions.collector import CollectSettings
     from mcp_sessions.receiver_cors import normalize_origins
 
     grpc = getattr(args, "grpc", None)
@@ -430,7 +430,7 @@ def _host_port(text: str, option: str, example: str) -> tuple[str, int]:
 def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
     import anyio
 
-    from mcp_sessions import receiver, receiver_grpc
+    from mcp_sessions import collector, receiver, receiver_grpc
     from mcp_sessions.intake_log import BatchLines
     from mcp_sessions.store import Store
 
@@ -455,7 +455,7 @@ def cmd_collect(args: argparse.Namespace, db_path: Path) -> int:
         async with anyio.create_task_group() as tasks:
             if lines is not None:
                 tasks.start_soon(_flush_every_second, lines)
-            await receiver.serve_receiver(
+            await collector.serve_receiver(
                 store, sock, settings=settings, rules=rules, on_batch=lines, on_listening=listening
             )
             tasks.cancel_scope.cancel()

@@ -17,10 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from mcp_sessions.receiver import Stored
+from typing import TextIO
 
 REASON_CHARS = 160
 
@@ -31,13 +28,21 @@ class BatchReport:
 
     signal: str  # traces, logs, metrics, rrweb
     transport: str  # http/protobuf, http/json, grpc, http
-    stored: Stored | None = None  # None when the request was refused
+    spans: int = 0  # rows the commit added
+    logs: int = 0
+    events: int = 0
+    duplicates: int = 0  # records already stored (an exporter's retry)
+    already: bool = False  # the request as a whole was stored before (a resend)
     masked: dict[str, int] = field(default_factory=dict)
     rejected: int = 0  # records rejected alone (OTLP partial success)
     reason: str | None = None  # the first rejected record's reason, or why the request was refused
-    status: int | None = None  # the refusal's HTTP status (or gRPC code)
+    status: int | None = None  # set when the request was refused: its HTTP status
     counted: int = 0  # metric data points counted, not stored
     subject: str | None = None  # which batch: rrweb's session, page and number
+
+    @property
+    def refused(self) -> bool:
+        return self.status is not None
 
 
 _SINGULAR = {"traces": "span", "logs": "log", "metrics": "metric", "rrweb": "event"}
@@ -47,18 +52,18 @@ def batch_line(report: BatchReport, now: float | None = None) -> str:
     """One request's line (the module docstring shows the shapes)."""
     clock = time.strftime("%H:%M:%S", time.localtime(now))
     head = f"{clock} {report.signal} {report.transport}:"
-    if report.stored is None:
-        return f"{head} refused ({report.status}): {_clip(report.reason or 'no reason given')}"
-    s = report.stored
-    if s.already:
+    r = report
+    if r.refused:
+        return f"{head} refused ({r.status}): {_clip(r.reason or 'no reason given')}"
+    if r.already:
         what = "already stored (a resend); nothing added"
-    elif report.signal == "metrics":
-        what = f"{report.counted} metrics counted, not stored"
+    elif r.signal == "metrics":
+        what = f"{r.counted} metrics counted, not stored"
     else:
-        parts = [f"{n} {name}" for n, name in ((s.spans, "spans"), (s.logs, "logs"), (s.events, "events")) if n]
+        parts = [f"{n} {name}" for n, name in ((r.spans, "spans"), (r.logs, "logs"), (r.events, "events")) if n]
         what = "stored " + (", ".join(parts) or "nothing")
-        if s.duplicates:
-            what += f" ({s.duplicates} already stored)"
+        if r.duplicates:
+            what += f" ({r.duplicates} already stored)"
     if report.subject:
         what += f" ({report.subject})"
     pieces = [what]
@@ -88,12 +93,10 @@ class _Held:
         if not self.requests:
             self.since = now
         self.requests += 1
-        if report.stored is None:
-            self.refused += 1
-        else:
-            self.spans += report.stored.spans
-            self.logs += report.stored.logs
-            self.events += report.stored.events
+        self.refused += report.refused
+        self.spans += report.spans
+        self.logs += report.logs
+        self.events += report.events
 
 
 class BatchLines:

@@ -49,7 +49,7 @@ import threading
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import orjson
@@ -518,17 +518,7 @@ class Intake:
             self.refused(signal, transport, exc)
             raise
         counted = outcome.kept if signal == "metrics" else 0
-        self._report(
-            BatchReport(
-                signal,
-                transport,
-                outcome.stored,
-                outcome.redactions,
-                outcome.rejected,
-                outcome.reason,
-                counted=counted,
-            )
-        )
+        self._report(_report(signal, transport, outcome, counted=counted, reason=outcome.reason))
         return outcome
 
     async def _otlp(self, signal: Signal, media: str, read: BodyReader, encoding: str, transport: str) -> Outcome:
@@ -558,9 +548,7 @@ class Intake:
         except RequestRejected as exc:
             self.refused("rrweb", "http", exc, subject[0] if subject else None)
             raise
-        self._report(
-            BatchReport("rrweb", "http", outcome.stored, outcome.redactions, subject=subject[0] if subject else None)
-        )
+        self._report(_report("rrweb", "http", outcome, subject=subject[0] if subject else None))
         return outcome
 
     async def _rrweb(self, read: BodyReader, encoding: str, header_session: str | None, subject: list[str]) -> Outcome:
@@ -640,6 +628,22 @@ class Intake:
                 self.on_batch(report)
             except Exception as exc:  # the log of a batch must never fail the batch
                 log.debug("batch report failed: %r", exc)
+
+
+def _report(signal: str, transport: str, outcome: Outcome, **more: Any) -> BatchReport:
+    s = outcome.stored
+    return BatchReport(
+        signal,
+        transport,
+        spans=s.spans,
+        logs=s.logs,
+        events=s.events,
+        duplicates=s.duplicates,
+        already=s.already,
+        masked=outcome.redactions,
+        rejected=outcome.rejected,
+        **more,
+    )
 
 
 def create_app(
@@ -805,70 +809,3 @@ def uvicorn_server(app: ASGIApp, limits: ReceiverLimits | None = None, *, drain:
         timeout_keep_alive=5,
     )
     return _DrainingServer(config) if drain else uvicorn.Server(config)
-
-
-@dataclass(frozen=True)
-class CollectSettings:
-    """How `collect` (and `serve --collect`) receive: one object, whether read from options or a config file."""
-
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    limits: ReceiverLimits = field(default_factory=ReceiverLimits)
-    cors_origins: tuple[str, ...] = ()  # browser origins allowed to post (receiver_cors), normalized
-    grpc: tuple[str, int] | None = None  # where OTLP/gRPC listens too (receiver_grpc); None: it does not
-
-
-async def serve_receiver(
-    store: Store,
-    sock: socket.socket,
-    *,
-    settings: CollectSettings | None = None,
-    limits: ReceiverLimits | None = None,
-    rules: RedactionRules = DEFAULT_RULES,
-    on_batch: Callable[[BatchReport], None] | None = None,
-    on_listening: Callable[[dict[str, str]], None] | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """Run until signalled (or `stop` is set); on the way out every queued request is written first.
-
-    With `settings.grpc` an OTLP/gRPC server shares the writer; `on_listening` receives the
-    address of each way in once all of them listen.
-    """
-    settings = settings or CollectSettings(limits=limits or ReceiverLimits())
-    intake = Intake(store, limits=settings.limits, rules=rules, on_batch=on_batch)
-    server = uvicorn_server(create_app(store, cors_origins=settings.cors_origins, intake=intake), drain=True)
-    intake.start()
-    grpc_server = None
-    try:
-        listening = {"http": f"http://{_host_text(sock)}:{sock.getsockname()[1]}"}
-        if settings.grpc is not None:
-            from mcp_sessions import receiver_grpc
-
-            grpc_server, grpc_port = await receiver_grpc.start_grpc(intake, *settings.grpc)
-            listening["grpc"] = f"{settings.grpc[0]}:{grpc_port}"
-        if on_listening is not None:
-            on_listening(listening)
-        try:
-            async with anyio.create_task_group() as tasks:
-                if stop is not None:
-                    tasks.start_soon(_exit_when_set, stop, server)
-                await server.serve(sockets=[sock])
-                tasks.cancel_scope.cancel()
-        finally:
-            if not server.started:
-                log.warning("receiver did not start")
-            if grpc_server is not None:
-                await receiver_grpc.stop_grpc(grpc_server)
-    finally:
-        await anyio.to_thread.run_sync(intake.stop)
-
-
-def _host_text(sock: socket.socket) -> str:
-    host = sock.getsockname()[0]
-    return f"[{host}]" if ":" in host else host
-
-
-async def _exit_when_set(stop: threading.Event, server: uvicorn.Server) -> None:
-    while not stop.is_set():
-        await anyio.sleep(0.05)
-    server.should_exit = True

@@ -37,8 +37,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from test_receiver import rows
 
 from mcp_sessions import receiver
+from mcp_sessions.collector import CollectSettings, serve_receiver
 from mcp_sessions.intake_log import BatchReport
-from mcp_sessions.receiver import CollectSettings
 from mcp_sessions.receiver_grpc import concurrent_rpcs, retry_info, status_details
 from mcp_sessions.receiver_limits import ReceiverLimits
 from mcp_sessions.store import Store
@@ -48,7 +48,7 @@ TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 class Collecting:
-    """`serve_receiver` with OTLP/gRPC beside OTLP/HTTP, in a thread, as `collect --grpc` runs it."""
+    """`collector.serve_receiver` with OTLP/gRPC beside OTLP/HTTP, in a thread, as `collect --grpc` runs it."""
 
     def __init__(self, db: Path, limits: ReceiverLimits | None = None) -> None:
         self.store = Store(db)
@@ -67,7 +67,7 @@ class Collecting:
 
         try:
             anyio.run(
-                lambda: receiver.serve_receiver(
+                lambda: serve_receiver(
                     self.store,
                     self.sock,
                     settings=self.settings,
@@ -182,8 +182,8 @@ def test_the_python_grpc_exporter_loses_nothing_while_poison_arrives_alongside(c
     assert conn.execute("SELECT count(*) FROM spans WHERE name LIKE 'poison-neighbour-%'").fetchone()[0] == 60
     assert conn.execute("SELECT count(*) FROM spans WHERE name = 'poison'").fetchone()[0] == 0
     assert conn.execute("SELECT count(DISTINCT session_id) FROM traces").fetchone()[0] == 10
-    grpc_lines = [r for r in collecting.reports if r.transport == "grpc" and r.stored is not None]
-    assert sum(r.stored.spans for r in grpc_lines) == sent + 60
+    grpc_lines = [r for r in collecting.reports if r.transport == "grpc" and not r.refused]
+    assert sum(r.spans for r in grpc_lines) == sent + 60
     assert sum(r.rejected for r in grpc_lines) == 20
 
 
@@ -205,7 +205,7 @@ def test_the_python_grpc_log_exporter(collecting: Collecting, db_path: Path):
     assert rows(db_path, "logs") == 50
     bodies = [r[0] for r in sqlite3.connect(db_path).execute("SELECT body FROM logs")]
     assert not any("abc.def.ghi" in b for b in bodies)
-    masked = [r.masked for r in collecting.reports if r.signal == "logs" and r.stored is not None]
+    masked = [r.masked for r in collecting.reports if r.signal == "logs" and not r.refused]
     assert sum(sum(m.values()) for m in masked) >= 50
 
 

@@ -10,7 +10,6 @@ import httpx
 from test_receiver import SPAN_JSON, Running
 
 from mcp_sessions.intake_log import BatchLines, BatchReport, batch_line
-from mcp_sessions.receiver import Stored
 
 
 class Clock:
@@ -22,7 +21,7 @@ class Clock:
 
 
 def report(spans: int = 10, **fields: object) -> BatchReport:
-    return BatchReport("traces", "http/json", Stored(spans=spans), **fields)  # type: ignore[arg-type]
+    return BatchReport("traces", "http/json", spans=spans, **fields)  # type: ignore[arg-type]
 
 
 def test_a_line_says_what_was_stored_masked_and_rejected():
@@ -30,8 +29,9 @@ def test_a_line_says_what_was_stored_masked_and_rejected():
         BatchReport(
             "traces",
             "grpc",
-            Stored(spans=40, duplicates=2),
-            {"authorization": 2, "jwt": 1},
+            spans=40,
+            duplicates=2,
+            masked={"authorization": 2, "jwt": 1},
             rejected=1,
             reason="resource_spans[0].scope_spans[0].spans[3]: span_id is 3 bytes, expected 8",
         )
@@ -41,10 +41,10 @@ def test_a_line_says_what_was_stored_masked_and_rejected():
     assert "rejected 1 span (resource_spans[0].scope_spans[0].spans[3]: span_id is 3 bytes" in line
     refused = batch_line(BatchReport("logs", "http/protobuf", reason="the database is busy\n" + "x" * 500, status=503))
     assert "logs http/protobuf: refused (503): the database is busy x" in refused and len(refused) < 220
-    rrweb = batch_line(BatchReport("rrweb", "http", Stored(events=57), subject="session s-1, page p-2, batch 3"))
+    rrweb = batch_line(BatchReport("rrweb", "http", events=57, subject="session s-1, page p-2, batch 3"))
     assert "rrweb http: stored 57 events (session s-1, page p-2, batch 3)" in rrweb
-    assert "already stored (a resend)" in batch_line(BatchReport("rrweb", "http", Stored(already=True)))
-    assert "3 metrics counted, not stored" in batch_line(BatchReport("metrics", "grpc", Stored(), counted=3))
+    assert "already stored (a resend)" in batch_line(BatchReport("rrweb", "http", already=True))
+    assert "3 metrics counted, not stored" in batch_line(BatchReport("metrics", "grpc", counted=3))
 
 
 def test_under_load_lines_are_held_back_and_summed_nothing_uncounted():
@@ -88,9 +88,10 @@ def test_the_receiver_reports_every_request_accepted_or_refused(db_path: Path):
         httpx.post(f"{r.url}/v1/traces", content=b"x", headers={"content-type": "text/csv"})
         httpx.post(f"{r.url}/v1/rrweb", json={"session_id": "s", "page_id": "p", "seq": 0, "events": []})
     first, again, bad, csv, rrweb = reports
-    assert first.stored == Stored(spans=1) and sum(first.masked.values()) >= 1
-    assert again.stored == Stored(already=True)  # the same body: known by its hash
-    assert (bad.stored, bad.status) == (None, 400) and "invalid JSON" in (bad.reason or "")
-    assert (csv.stored, csv.status) == (None, 415)
-    assert rrweb.signal == "rrweb" and rrweb.stored == Stored() and rrweb.subject == "session s, page p, batch 0"
+    assert (first.spans, first.duplicates, first.refused) == (1, 0, False) and sum(first.masked.values()) >= 1
+    assert again.already and again.spans == 0  # the same body: known by its hash
+    assert (bad.refused, bad.status) == (True, 400) and "invalid JSON" in (bad.reason or "")
+    assert (csv.refused, csv.status) == (True, 415)
+    assert rrweb.signal == "rrweb" and (rrweb.events, rrweb.refused) == (0, False)
+    assert rrweb.subject == "session s, page p, batch 0"
     assert r.app.state.writer.stats.rejected == 2
