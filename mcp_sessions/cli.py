@@ -20,6 +20,7 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -33,8 +34,12 @@ from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats.registry import readable
 
 if TYPE_CHECKING:
+    import socket
+
     from pydantic import BaseModel
 
+    from mcp_sessions.collector import CollectSettings
+    from mcp_sessions.intake_log import BatchLines
     from mcp_sessions.receiver_limits import ReceiverLimits
     from mcp_sessions.redact import RedactionRules
     from mcp_sessions.store import SqliteStore
@@ -230,6 +235,15 @@ def _receiver_options(parser: argparse.ArgumentParser, what: str = "") -> None:
         default=argparse.SUPPRESS,
         help="open connections at once; idle ones make room (default 256)",
     )
+    parser.add_argument(
+        "--cors-origin",
+        dest="receiver_cors_origins",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="ORIGIN",
+        help="a browser origin (such as http://localhost:5173) whose pages may post spans and rrweb batches; "
+        "repeatable; without it every request from a browser page is refused",
+    )
 
 
 def _receiver_limits(settings: Settings) -> ReceiverLimits:
@@ -247,6 +261,29 @@ def _receiver_limits(settings: Settings) -> ReceiverLimits:
         )
     except ValueError as exc:
         raise InvalidArgumentError(f"receiver limits: {exc}; give positive numbers") from None
+
+
+def _collect_settings(args: argparse.Namespace, settings: Settings) -> CollectSettings:
+    """Everything `collect` and `serve --collect` receive with, from the effective settings, in one object."""
+    from mcp_sessions.collector import CollectSettings
+    from mcp_sessions.receiver_cors import normalize_origins
+
+    grpc = getattr(args, "grpc", None)
+    return CollectSettings(
+        host=settings.receiver_host,
+        port=settings.receiver_port,
+        limits=_receiver_limits(settings),
+        cors_origins=normalize_origins(settings.receiver_cors_origins),
+        grpc=_host_port(grpc, "--grpc", "127.0.0.1:4317") if grpc else None,
+    )
+
+
+def _host_port(text: str, option: str, example: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets) as a pair; a clear error naming the option otherwise."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise InvalidArgumentError(f"{option} {text!r}: expected HOST:PORT such as {example}")
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
 
 
 def _wait_option(parser: argparse.ArgumentParser) -> None:
@@ -332,22 +369,31 @@ def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
     arguments=_ingest_arguments,
 )
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from mcp_sessions.ingest import ingest_paths
+    from mcp_sessions.ingest import STDIN, expand, ingest_paths
+    from mcp_sessions.progress import Progress
     from mcp_sessions.render.ingest import ingest_notes
     from mcp_sessions.store import Store
 
     rules = _redaction_rules(settings)
     db_path = settings.database
     stored = unchanged = failed = spans = logs = 0
-    with Store(db_path, busy_timeout_s=args.wait) as store:
-        for result in ingest_paths(store, args.paths, rules=rules, session_gap_ns=settings.session_gap_ns):
+    sources = list(expand(args.paths))
+    sizes = [_file_size(source) if source != STDIN else 0 for source in sources]
+    with Store(db_path, busy_timeout_s=args.wait) as store, Progress(len(sources), sum(sizes), sys.stderr) as bar:
+        if sources:
+            bar.working_on(sources[0])
+        results = ingest_paths(store, sources, rules=rules, session_gap_ns=settings.session_gap_ns)
+        for i, result in enumerate(results):
+            bar.done(sizes[i])
+            if i + 1 < len(sources):
+                bar.working_on(sources[i + 1])
             if result.status == "failed":
                 failed += 1
-                print(f"failed     {result.source}: {result.error}", file=sys.stderr)
+                bar.write(f"failed     {result.source}: {result.error}", sys.stderr)
                 continue
             if result.status == "unchanged":
                 unchanged += 1
-                print(f"unchanged  {result.source} (already ingested)")
+                bar.write(f"unchanged  {result.source} (already ingested)", sys.stdout)
                 continue
             stored += 1
             c = result.counts
@@ -364,13 +410,20 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
             if result.redactions:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
-            print(f"stored     {result.source} ({result.format}): {', '.join(parts)}")
+            bar.write(f"stored     {result.source} ({result.format}): {', '.join(parts)}", sys.stdout)
     total = stored + unchanged + failed
     print(
         f"{total} inputs: {stored} stored, {unchanged} unchanged, {failed} failed; {spans} spans and {logs} logs "
         f"added to {db_path}"
     )
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _file_size(source: str) -> int:
+    try:
+        return os.stat(source).st_size
+    except OSError:
+        return 0  # ingest_file says what is wrong with it
 
 
 def _collect_arguments(parser: argparse.ArgumentParser) -> None:
@@ -389,37 +442,87 @@ def _collect_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="port (default 4318, the OTLP/HTTP port)",
     )
+    parser.add_argument(
+        "--grpc",
+        nargs="?",
+        const="127.0.0.1:4317",
+        metavar="HOST:PORT",
+        help="also receive OTLP/gRPC (default 127.0.0.1:4317; needs pip install 'mcp-sessions[grpc]')",
+    )
+    parser.add_argument("--no-batch-lines", action="store_true", help="no line per request on stderr")
     _receiver_options(parser)
     _redaction_option(parser)
 
 
 @command(
     "collect",
-    help="receive OTLP/HTTP from live OpenTelemetry exporters",
+    help="receive OTLP (HTTP, and gRPC with --grpc) from live exporters, and rrweb batches from browsers",
     description="Run an OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON, gzip) that stores "
-    "what exporters send. Point OTEL_EXPORTER_OTLP_ENDPOINT at it. Ctrl-C stops it after writing everything "
-    "it acknowledged.",
+    "what exporters send, and rrweb event batches from pages (POST /v1/rrweb). Point "
+    "OTEL_EXPORTER_OTLP_ENDPOINT at it. Prints a line per request on stderr. Ctrl-C stops it after writing "
+    "everything it acknowledged.",
     arguments=_collect_arguments,
 )
 def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
-    from mcp_sessions import receiver
+    from mcp_sessions import collector, receiver, receiver_grpc
+    from mcp_sessions.intake_log import BatchLines
     from mcp_sessions.store import Store
 
+    collect = _collect_settings(args, settings)
+    if collect.grpc is not None and not receiver_grpc.available():
+        raise InvalidArgumentError("--grpc needs grpcio: pip install 'mcp-sessions[grpc]'")
     rules = _redaction_rules(settings)
-    limits = _receiver_limits(settings)
-    host = settings.receiver_host
-    with Store(settings.database) as store:
-        sock = receiver.bind(host, settings.receiver_port)
-        port = sock.getsockname()[1]
+    db_path = settings.database
+    lines = None if args.no_batch_lines else BatchLines(sys.stderr)
+
+    def listening(addresses: dict[str, str]) -> None:
+        http = addresses["http"]
+        via = f" and OTLP/gRPC on {addresses['grpc']}" if "grpc" in addresses else ""
         print(
-            f"receiving OTLP/HTTP on http://{host}:{port} (POST /v1/traces, /v1/logs) into {settings.database}; "
-            f"set OTEL_EXPORTER_OTLP_ENDPOINT=http://{host}:{port}; Ctrl-C stops",
+            f"receiving OTLP/HTTP on {http} (POST /v1/traces, /v1/logs, /v1/rrweb){via} into {db_path}; "
+            f"set OTEL_EXPORTER_OTLP_ENDPOINT={http}; Ctrl-C stops",
             file=sys.stderr,
         )
-        anyio.run(lambda: receiver.serve_receiver(store, sock, limits=limits, rules=rules))
+        if collect.cors_origins:
+            print(f"accepting requests from browser pages at {', '.join(collect.cors_origins)}", file=sys.stderr)
+
+    async def run(store: Store, sock: socket.socket) -> None:
+        async with anyio.create_task_group() as tasks:
+            if lines is not None:
+                tasks.start_soon(_flush_every_second, lines)
+            await collector.serve_receiver(
+                store, sock, settings=collect, rules=rules, on_batch=lines, on_listening=listening
+            )
+            tasks.cancel_scope.cancel()
+
+    with Store(db_path) as store:
+        sock = receiver.bind(collect.host, collect.port)
+        try:
+            anyio.run(run, store, sock)
+        except BaseExceptionGroup as group:  # the task group wraps what serve_receiver raised
+            raise _sole(group) from None
+        finally:
+            if lines is not None:
+                lines.close()
     return EXIT_OK
+
+
+def _sole(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside (nested) task-group wrappers, or the group when there are several."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
+
+
+async def _flush_every_second(lines: BatchLines) -> None:
+    import anyio
+
+    while True:
+        await anyio.sleep(1)
+        lines.flush_due()
 
 
 class _CollectAction(argparse.Action):
@@ -428,11 +531,10 @@ class _CollectAction(argparse.Action):
     def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, option: str | None = None) -> None:
         namespace.collect = True
         if value:
-            host, _, port = str(value).rpartition(":")
-            if not port.isdigit():
-                parser.error(f"--collect {value!r}: expected HOST:PORT such as 127.0.0.1:4318")
-            namespace.receiver_host = host or "127.0.0.1"
-            namespace.receiver_port = int(port)
+            try:
+                namespace.receiver_host, namespace.receiver_port = _host_port(str(value), "--collect", "127.0.0.1:4318")
+            except InvalidArgumentError as exc:
+                parser.error(str(exc))
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -507,7 +609,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     roots = list(settings.serve_ingest_roots)
     writes = bool(roots or args.collect)
     rules = _redaction_rules(settings) if writes else DEFAULT_RULES
-    limits = _receiver_limits(settings) if args.collect else None
+    collect = _collect_settings(args, settings) if args.collect else None
     # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
     # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
     Store(db_path, readonly=not writes).close()
@@ -538,11 +640,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     async def run_all(collector_store: Store | None) -> None:
         collector = None
         async with anyio.create_task_group() as tasks:
-            if collector_store is not None:
-                host = settings.receiver_host
-                sock = receiver.bind(host, settings.receiver_port)
-                print(f"mcp-sessions: receiving OTLP/HTTP on http://{host}:{sock.getsockname()[1]}", file=sys.stderr)
-                collector = receiver.uvicorn_server(receiver.create_app(collector_store, limits=limits, rules=rules))
+            if collector_store is not None and collect is not None:
+                sock = receiver.bind(collect.host, collect.port)
+                print(
+                    f"mcp-sessions: receiving OTLP/HTTP on http://{collect.host}:{sock.getsockname()[1]}",
+                    file=sys.stderr,
+                )
+                app = receiver.create_app(
+                    collector_store, limits=collect.limits, rules=rules, cors_origins=collect.cors_origins
+                )
+                collector = receiver.uvicorn_server(app)
                 tasks.start_soon(lambda: collector.serve(sockets=[sock]))
             if mcp_http is not None:
                 await mcp_http.serve(sockets=[mcp_sock])
