@@ -174,7 +174,7 @@ def test_drafted_files_pass_ruff_and_hold_none_of_the_planted_secrets(shop_db: P
             try:
                 draft = draft_regression_test(session, events, twins, traces, DraftOptions(**options))
             except InvalidArgumentError as exc:
-                assert options["style"] == "ui" and "no recorded user actions" in str(exc), exc
+                assert options["style"] == "ui" and "no recorded clicks or typing" in str(exc), exc
                 continue
             source = draft.source
             ast.parse(source)
