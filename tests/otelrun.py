@@ -1,6 +1,6 @@
 """Real processes for end-to-end tests: `mcp-sessions collect`, and apps under the official OTel instrumentation.
 
-    app (opentelemetry-instrument, OTLP/HTTP protobuf) ──POST /v1/traces──► collect ──► sessions.db
+app (opentelemetry-instrument, OTLP/HTTP protobuf) ──POST /v1/traces──► collect ──► sessions.db
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from netutil import free_port
 from shoprun import ROOT, run_drafted, running_shop
 
 from mcp_sessions.answers.draft import recording
@@ -48,6 +49,7 @@ EXPECTED = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "expected").g
 SECRETS = [s["value"] for s in EXPECTED["secrets"]["secrets"]]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOP_NEEDS = ("starlette", "uvicorn", "opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.httpx")
+OTLP_PORT_OF: dict[str, int] = {}  # a running shop's URL → the port it sends its spans to
 BOB_PASSWORD = "bob-battery-staple"  # fixtures/shop/db.py; bob is not one of the planted secrets
 
 
@@ -93,12 +95,20 @@ def shops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the demo shop needs {module}: pip install -e '.[test]'")
     work = tmp_path_factory.mktemp("shops")
-    with running_shop("good", work / "good") as good, running_shop("regressed", work / "regressed") as regressed:
+    # each build also sends its spans to a port where a drafted test counting queries listens
+    ports = {"good": free_port(), "regressed": free_port()}
+    endpoints = {build: f"http://127.0.0.1:{port}/v1/traces" for build, port in ports.items()}
+    with (
+        running_shop("good", work / "good", SHOP_OTLP_ENDPOINT=endpoints["good"]) as good,
+        running_shop("regressed", work / "regressed", SHOP_OTLP_ENDPOINT=endpoints["regressed"]) as regressed,
+    ):
+        OTLP_PORT_OF.update({good: ports["good"], regressed: ports["regressed"]})
         yield {"good": good, "regressed": regressed}
 
 
 def run_against(source: str, base_url: str, work: Path, **env: str) -> str:
-    return run_drafted(source, work, {"APP_BASE_URL": base_url, **env})
+    port = OTLP_PORT_OF.get(base_url, 0)  # where the shop sends its spans, for a draft that counts queries
+    return run_drafted(source, work, {"APP_BASE_URL": base_url, "APP_OTLP_PORT": str(port), **env})
 
 
 @pytest.mark.parametrize(
@@ -117,6 +127,33 @@ def test_the_api_draft_passes_on_the_good_build_and_fails_on_the_regressed_one(
     bad = run_against(source, shops["regressed"], tmp_path / "regressed", APP_PASSWORD=BOB_PASSWORD)
     assert bad.startswith("exit 1") and "1 failed" in bad, bad
     assert regressed_because in bad, bad
+
+
+def test_the_checkout_n_plus_one_fails_the_query_bound_a_good_baseline_sets(
+    shop_db: Path, shops: dict[str, str], tmp_path: Path
+):
+    """The n-plus-one session (regressed build) from its first cart add on, each request's queries bounded
+    by the baseline session's (good build, same flow): only the checkout's N+1 breaks its bound."""
+    with SqliteStore(shop_db) as store:
+        session = store.session(session_of("n-plus-one"))
+        assert session is not None
+        adds = [
+            e for e in store.session_events(session.session_id) if e.method == "POST" and "cart/items" in (e.url or "")
+        ]
+    from_ms = ((adds[0].time_ns or 0) - session.start_ns) / 1e6 - 1
+    source = drafted(
+        shop_db,
+        session_id=session.session_id,
+        from_ms=from_ms,
+        count_queries=True,
+        baseline_session_id=session_of("baseline"),
+    )
+    assert "with telemetry, httpx.Client(" in source and "an N+1" in source
+    good = run_against(source, shops["good"], tmp_path / "good", APP_PASSWORD=BOB_PASSWORD)
+    assert good.startswith("exit 0") and "1 passed" in good, good
+    bad = run_against(source, shops["regressed"], tmp_path / "regressed", APP_PASSWORD=BOB_PASSWORD)
+    assert bad.startswith("exit 1") and "POST /api/checkout: " in bad and "queries, over" in bad, bad
+    assert "FROM products WHERE id = ? ran 10× (an N+1)" in bad, bad
 
 
 def test_expect_fixed_fails_while_the_recorded_500_is_still_there(shop_db: Path, shops: dict[str, str], tmp_path: Path):
