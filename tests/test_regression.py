@@ -184,6 +184,38 @@ def test_the_ui_draft_runs_in_headless_chromium_against_the_good_build(
     assert out.startswith("exit 0") and "1 passed" in out, out
 
 
+def test_an_rrweb_only_recording_without_requests_gets_a_ui_test_that_passes_in_chromium(
+    shops: dict[str, str], tmp_path: Path
+):
+    """A real @rrweb/record recording as it is without the network plugin: clicks and typing, no request."""
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); playwright install is not used")
+    events = json.loads((FIXTURES / "recordings-browser" / "shop" / "rrweb" / "server-error.json").read_text())
+    kept = [e for e in events if (e.get("data") or {}).get("plugin") != "rrweb/network@1"]
+    assert len(kept) < len(events)
+    recording = tmp_path / "rrweb-only.json"
+    recording.write_text(json.dumps(kept))
+    db = tmp_path / "rrweb.db"
+    with Store(db) as store:
+        assert [r.status for r in ingest_paths(store, [str(recording)])] == ["stored"]
+        (session,) = queries.list_sessions(store.conn, SessionFilter(), limit=5).rows
+    with SqliteStore(db) as store:
+        clicks = sum(e.kind == "click" for e in store.session_events(session.session_id))
+    assert clicks >= 3
+    api = anyio.run(lambda: call(db, session_id=session.session_id))
+    text = api.content[0].text
+    assert api.is_error and "no API request to replay" in text and "can be replayed with style='ui'" in text, text
+    draft = anyio.run(lambda: call(db, session_id=session.session_id, style="ui", budget_tokens=6_000))
+    assert not draft.is_error, draft.content[0].text
+    source = draft.structured_content["files"][0]["content"]
+    assert "get_by_role(" in source and "responses.expect(" not in source
+    assert draft.structured_content["focus"].endswith("clicks and inputs")
+    out = run_drafted(source, tmp_path / "run", {"APP_BASE_URL": shops["good"], "APP_CHROMIUM": str(CHROMIUM)})
+    assert out.startswith("exit 0") and "1 passed" in out, out
+
+
 # ---- every drafted file: ruff-clean, formatted, and without secrets ------------------------------
 
 OPTION_SETS = [
