@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -151,3 +150,15 @@ async def test_what_is_shown_when_nothing_links(collected: Path):
         assert not traces.is_error, traces.content[0].text
         assert all(t["session_id"] is None for t in traces.structured_content["traces"])
         assert json.dumps(traces.structured_content).count("GET /api/orders") == 2
+
+
+def test_the_readme_shows_the_python_setup_these_tests_run():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Backend sessions", 1)[1].split("\n### ", 1)[0]
+    app = (ROOT / "tests" / "flask_orders.py").read_text()
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    for line in filter(None, (line.strip() for line in snippet.splitlines())):
+        assert line in app, line  # the README's snippet is the code the app under test runs
+    assert "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST=x-session-id,baggage" in section
+    assert "opentelemetry-processor-baggage" in section and "@opentelemetry/baggage-span-processor" in section
+    assert "list_traces(unsessioned=True)" in section and "Unsessioned traces" in section
