@@ -67,12 +67,12 @@ def _session_of(picked: Mapping[str, Any], resource: Mapping[str, Any]) -> str |
     (`x-session-id`, ...), then the resource's session attribute.
     """
     found = picked.get("session")
-    if found in _EMPTY and (header := header_value(picked.get("baggage_header"))):
+    if not found and (header := header_value(picked.get("baggage_header"))):
         entries = baggage({"baggage": header})
         found = next((entries[k] for k in SESSION_BAGGAGE_KEYS if entries.get(k)), None)
-    if found in _EMPTY:
+    if not found:
         found = header_value(picked.get("session_header"))
-    if found in _EMPTY or _masked(found):  # a header named like a credential stays masked: no key
+    if not found or _masked(found):  # a header named like a credential stays masked: no key
         found = first(resource, *SESSION_KEYS)
     return _str_or_none(found)
 
