@@ -34,6 +34,24 @@ SESSION_KEYS: tuple[str, ...] = (
     "session_id",
 )
 
+# Request headers whose value is the session id, read on browser requests and, on backend
+# spans, from the recorded `http.request.header.<name>` attributes (instrumentations record
+# them when told to capture the header); and the W3C baggage entries that name the session,
+# read from a recorded `baggage` header. Being join keys, these headers are not masked at
+# ingest. Each list is replaced by its environment variable: comma-separated names.
+SESSION_HEADERS_ENV_VAR = "MCP_SESSIONS_SESSION_HEADERS"
+SESSION_BAGGAGE_ENV_VAR = "MCP_SESSIONS_SESSION_BAGGAGE_KEYS"
+
+
+def name_list(value: str | None, default: tuple[str, ...], *, lower: bool) -> tuple[str, ...]:
+    """The names a comma-separated setting lists (header names lowercased), or `default` when it lists none."""
+    names = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return tuple(dict.fromkeys(n.lower() if lower else n for n in names)) or default
+
+
+SESSION_HEADERS: tuple[str, ...] = name_list(os.environ.get(SESSION_HEADERS_ENV_VAR), ("x-session-id",), lower=True)
+SESSION_BAGGAGE_KEYS: tuple[str, ...] = name_list(os.environ.get(SESSION_BAGGAGE_ENV_VAR), SESSION_KEYS, lower=False)
+
 # Attribute keys that name the end user.
 USER_KEYS: tuple[str, ...] = (
     "user.id",

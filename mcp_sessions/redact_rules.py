@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcp_sessions.config import SESSION_HEADERS
 from mcp_sessions.errors import InvalidArgumentError
 
 _SECRET_WORDS = frozenset(
@@ -67,6 +68,7 @@ _SECRET_PAIRS = frozenset(
 )
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 _HEADER_WORDS = frozenset({"session", "sessionid", "sid", "csrf", "xsrf", "auth"})
+_SESSION_HEADERS = frozenset(h.replace("_", "-") for h in SESSION_HEADERS)
 
 
 def _key_words(key: str) -> list[str]:
@@ -81,7 +83,10 @@ def is_sensitive_key(key: str) -> str | None:
     if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
         return "sensitive_key"
     if lowered.startswith(_HEADER_PREFIXES):
-        header_words = _key_words(lowered.split(".header.", 1)[1])
+        header = lowered.split(".header.", 1)[1]
+        if lowered.startswith("http.request.") and header.replace("_", "-") in _SESSION_HEADERS:
+            return None  # a header read as the session key: an id we join on, like `session.id`
+        header_words = _key_words(header)
         if any(w in _HEADER_WORDS for w in header_words):
             return "sensitive_header"
     return None

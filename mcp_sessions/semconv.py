@@ -7,11 +7,13 @@ reader takes a span's attributes and returns plain values, or None when absent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from mcp_sessions import urls
-from mcp_sessions.config import SESSION_KEYS, USER_KEYS
+from mcp_sessions.config import SESSION_BAGGAGE_KEYS, SESSION_HEADERS, SESSION_KEYS, USER_KEYS
+from mcp_sessions.formats.propagation import baggage
 from mcp_sessions.model import CodeLocation, LogRecord, Span
 
 
@@ -56,8 +58,44 @@ class Promoted(NamedTuple):
 
 
 def session_key(attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
-    """The user-session id carried by a span/log or its resource, if any."""
-    return _str_or_none(first(attributes, *SESSION_KEYS) or first(resource, *SESSION_KEYS))
+    """The user-session id carried by a span/log or its resource, if any (see `_session_of`)."""
+    return _session_of(pick(attributes), resource)
+
+
+def _session_of(picked: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
+    """The session key, in order of trust: the record's own session attribute (`session.id`, ...), a
+    session entry of its recorded `baggage` request header, its recorded session header
+    (`x-session-id`, ...), then the resource's session attribute.
+    """
+    found = picked.get("session")
+    if not found and (header := header_value(picked.get("baggage_header"))):
+        entries = baggage({"baggage": header})
+        found = next((entries[k] for k in SESSION_BAGGAGE_KEYS if entries.get(k)), None)
+    if not found:
+        found = header_value(picked.get("session_header"))
+    if not found or _masked(found):  # a header named like a credential stays masked: no key
+        found = first(resource, *SESSION_KEYS)
+    return _str_or_none(found)
+
+
+def _masked(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("[REDACTED")
+
+
+def header_value(value: Any) -> str | None:
+    """The first value of a recorded `http.request.header.*` attribute.
+
+    The conventions record a header as an array of strings; exporters without arrays (Zipkin,
+    older Jaeger) send that array as JSON text, and some instrumentations a plain string.
+    """
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value.strip() or None
+    if isinstance(value, list | tuple):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def http_url(attrs: Mapping[str, Any]) -> str | None:
@@ -90,6 +128,17 @@ def _url(picked: Mapping[str, Any]) -> str | None:
 SPELLINGS: dict[str, tuple[str, ...]] = {
     "session": SESSION_KEYS,
     "user": USER_KEYS,
+    # Header attributes: the conventions spell `http.request.header.x-session-id`; the Python
+    # instrumentations write `http.request.header.x_session_id`.
+    "baggage_header": ("http.request.header.baggage",),
+    "session_header": tuple(
+        dict.fromkeys(
+            f"http.request.header.{spelling}"
+            for name in SESSION_HEADERS
+            if name != "baggage"
+            for spelling in (name, name.replace("-", "_"))
+        )
+    ),
     "method": ("http.request.method", "http.method"),
     "route": ("http.route",),
     "status": ("http.response.status_code", "http.status_code"),
@@ -203,7 +252,7 @@ def promote(span: Span) -> Promoted:
         exception_type = first(exception, "exception.type") or exception_type
         exception_message = first(exception, "exception.message") or exception_message
     return Promoted(
-        session_id=_str_or_none(get("session") or first(span.resource, *SESSION_KEYS)),
+        session_id=_session_of(picked, span.resource),
         user_id=_str_or_none(get("user") or first(span.resource, *USER_KEYS)),
         http_method=_str_or_none(get("method")),
         http_route=_str_or_none(get("route")),

@@ -24,11 +24,15 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_shop(build: str, work: Path) -> Iterator[str]:
-    """A freshly seeded shop of `build` (good | regressed) and its payments service; yields the base URL."""
+def running_shop(build: str, work: Path, **settings: str) -> Iterator[str]:
+    """A freshly seeded shop of `build` (good | regressed) and its payments service; yields the base URL.
+
+    `settings` are the shop's own environment variables (`SHOP_OTLP_ENDPOINT`); none are inherited.
+    """
     work.mkdir(parents=True, exist_ok=True)
     log = work / f"{build}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}  # no OTLP export, no stray settings
+    env.update(settings)
     pay_port, shop_port = free_port(), free_port()
     with log.open("w") as sink:
         payments = subprocess.Popen(

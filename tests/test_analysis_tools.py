@@ -114,8 +114,13 @@ async def test_get_session_reads_first_and_names_the_next_calls(shop_db: Path):
     assert data["pages"] and data["counts"]["traces"] > 0
     assert data["errors"][0]["kind"] == "exception"
     assert data["slowest_requests"][0]["duration_ms"] >= data["slowest_requests"][-1]["duration_ms"]
-    for tool in ("get_timeline", "find_slow_spans", "find_errors", "diff_against_baseline"):
+    for tool in ("get_timeline", "find_slow_spans", "find_errors", "draft_regression_test"):
         assert f"{tool}(session_id='{sid}')" in text
+    # no earlier session of its flow: the automatic diff would fail, so it is not offered (render/offers.py)
+    assert "diff_against_baseline" not in text
+    async with Client(create_server(shop_db)) as client:
+        diff = await client.call_tool("diff_against_baseline", {"session_id": sid})
+    assert diff.is_error and "no automatic baseline" in diff.content[0].text
 
 
 async def test_get_session_reports_the_planted_n_plus_one_and_redundant_calls(shop_db: Path):

@@ -159,7 +159,7 @@ def reference_promote(span: Span) -> tuple[Any, ...]:
             authority = f"{host}:{port}" if port and ":" not in str(host) and str(port) not in ("80", "443") else host
             url = f"{scheme}://{authority}{path}"
     return (
-        text(first(attrs, *SESSION_KEYS) or first(span.resource, *SESSION_KEYS)),
+        text(reference_session(attrs) or first(span.resource, *SESSION_KEYS)),
         text(first(attrs, *USER_KEYS) or first(span.resource, *USER_KEYS)),
         text(first(attrs, "http.request.method", "http.method")),
         text(first(attrs, "http.route")),
@@ -173,6 +173,21 @@ def reference_promote(span: Span) -> tuple[Any, ...]:
         text(first(code_source, "code.file.path", "code.filepath")),
         number(first(code_source, "code.line.number", "code.lineno")),
     )
+
+
+def reference_session(attrs: dict) -> object:
+    """The span's own session key, else a baggage `session.id`, else a session header (semconv._session_of)."""
+    found = first(attrs, *SESSION_KEYS)
+    header = attrs.get("http.request.header.baggage")
+    header = header[0] if isinstance(header, list) and header else header
+    if not found and isinstance(header, str) and header.strip():
+        entries = dict(m.split(";")[0].strip().partition("=")[::2] for m in header.split(",") if "=" in m)
+        found = next((entries[k] for k in SESSION_KEYS if entries.get(k)), None)
+    value = first(attrs, "http.request.header.x-session-id", "http.request.header.x_session_id")
+    value = value[0] if isinstance(value, list) and value else value
+    if not found and isinstance(value, str) and value.strip():
+        found = value.strip()
+    return found
 
 
 attribute_names = st.sampled_from([*semconv._MEANING, "other", "http.request.header.x"])

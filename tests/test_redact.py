@@ -126,7 +126,8 @@ async def test_no_planted_secret_in_any_tool_output(planted_db):
         ("db.password", "sensitive_key"),
         ("x-api-key", "sensitive_key"),
         ("client_secret", "sensitive_key"),
-        ("http.request.header.x-session-id", "sensitive_header"),
+        ("http.request.header.x-sid", "sensitive_header"),
+        ("http.response.header.x-session-id", "sensitive_header"),
         ("http.request.header.x-csrf-token", "sensitive_key"),
     ],
 )
@@ -135,7 +136,17 @@ def test_sensitive_keys(key, rule):
 
 
 @pytest.mark.parametrize(
-    "key", ["session.id", "highlight.session_id", "gen_ai.usage.input_tokens", "http.method", "user.id", "db.statement"]
+    "key",
+    [
+        "session.id",
+        "http.request.header.x-session-id",  # config.SESSION_HEADERS: read as the session key
+        "http.request.header.x_session_id",
+        "highlight.session_id",
+        "gen_ai.usage.input_tokens",
+        "http.method",
+        "user.id",
+        "db.statement",
+    ],
 )
 def test_ordinary_keys_are_kept(key):
     assert is_sensitive_key(key) is None

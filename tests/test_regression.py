@@ -30,6 +30,7 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from netutil import free_port
 from shoprun import ROOT, run_drafted, running_shop
 
 from mcp_sessions.answers.draft import recording
@@ -48,6 +49,7 @@ EXPECTED = {p.stem: json.loads(p.read_text()) for p in (FIXTURES / "expected").g
 SECRETS = [s["value"] for s in EXPECTED["secrets"]["secrets"]]
 CHROMIUM = Path("/usr/bin/chromium")
 SHOP_NEEDS = ("starlette", "uvicorn", "opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.httpx")
+OTLP_PORT_OF: dict[str, int] = {}  # a running shop's URL → the port it sends its spans to
 BOB_PASSWORD = "bob-battery-staple"  # fixtures/shop/db.py; bob is not one of the planted secrets
 
 
@@ -93,12 +95,20 @@ def shops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the demo shop needs {module}: pip install -e '.[test]'")
     work = tmp_path_factory.mktemp("shops")
-    with running_shop("good", work / "good") as good, running_shop("regressed", work / "regressed") as regressed:
+    # each build also sends its spans to a port where a drafted test counting queries listens
+    ports = {"good": free_port(), "regressed": free_port()}
+    endpoints = {build: f"http://127.0.0.1:{port}/v1/traces" for build, port in ports.items()}
+    with (
+        running_shop("good", work / "good", SHOP_OTLP_ENDPOINT=endpoints["good"]) as good,
+        running_shop("regressed", work / "regressed", SHOP_OTLP_ENDPOINT=endpoints["regressed"]) as regressed,
+    ):
+        OTLP_PORT_OF.update({good: ports["good"], regressed: ports["regressed"]})
         yield {"good": good, "regressed": regressed}
 
 
 def run_against(source: str, base_url: str, work: Path, **env: str) -> str:
-    return run_drafted(source, work, {"APP_BASE_URL": base_url, **env})
+    port = OTLP_PORT_OF.get(base_url, 0)  # where the shop sends its spans, for a draft that counts queries
+    return run_drafted(source, work, {"APP_BASE_URL": base_url, "APP_OTLP_PORT": str(port), **env})
 
 
 @pytest.mark.parametrize(
@@ -117,6 +127,33 @@ def test_the_api_draft_passes_on_the_good_build_and_fails_on_the_regressed_one(
     bad = run_against(source, shops["regressed"], tmp_path / "regressed", APP_PASSWORD=BOB_PASSWORD)
     assert bad.startswith("exit 1") and "1 failed" in bad, bad
     assert regressed_because in bad, bad
+
+
+def test_the_checkout_n_plus_one_fails_the_query_bound_a_good_baseline_sets(
+    shop_db: Path, shops: dict[str, str], tmp_path: Path
+):
+    """The n-plus-one session (regressed build) from its first cart add on, each request's queries bounded
+    by the baseline session's (good build, same flow): only the checkout's N+1 breaks its bound."""
+    with SqliteStore(shop_db) as store:
+        session = store.session(session_of("n-plus-one"))
+        assert session is not None
+        adds = [
+            e for e in store.session_events(session.session_id) if e.method == "POST" and "cart/items" in (e.url or "")
+        ]
+    from_ms = ((adds[0].time_ns or 0) - session.start_ns) / 1e6 - 1
+    source = drafted(
+        shop_db,
+        session_id=session.session_id,
+        from_ms=from_ms,
+        count_queries=True,
+        baseline_session_id=session_of("baseline"),
+    )
+    assert "with telemetry, httpx.Client(" in source and "an N+1" in source
+    good = run_against(source, shops["good"], tmp_path / "good", APP_PASSWORD=BOB_PASSWORD)
+    assert good.startswith("exit 0") and "1 passed" in good, good
+    bad = run_against(source, shops["regressed"], tmp_path / "regressed", APP_PASSWORD=BOB_PASSWORD)
+    assert bad.startswith("exit 1") and "POST /api/checkout: " in bad and "queries, over" in bad, bad
+    assert "FROM products WHERE id = ? ran 10× (an N+1)" in bad, bad
 
 
 def test_expect_fixed_fails_while_the_recorded_500_is_still_there(shop_db: Path, shops: dict[str, str], tmp_path: Path):
@@ -147,6 +184,38 @@ def test_the_ui_draft_runs_in_headless_chromium_against_the_good_build(
     assert out.startswith("exit 0") and "1 passed" in out, out
 
 
+def test_an_rrweb_only_recording_without_requests_gets_a_ui_test_that_passes_in_chromium(
+    shops: dict[str, str], tmp_path: Path
+):
+    """A real @rrweb/record recording as it is without the network plugin: clicks and typing, no request."""
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); playwright install is not used")
+    events = json.loads((FIXTURES / "recordings-browser" / "shop" / "rrweb" / "server-error.json").read_text())
+    kept = [e for e in events if (e.get("data") or {}).get("plugin") != "rrweb/network@1"]
+    assert len(kept) < len(events)
+    recording = tmp_path / "rrweb-only.json"
+    recording.write_text(json.dumps(kept))
+    db = tmp_path / "rrweb.db"
+    with Store(db) as store:
+        assert [r.status for r in ingest_paths(store, [str(recording)])] == ["stored"]
+        (session,) = queries.list_sessions(store.conn, SessionFilter(), limit=5).rows
+    with SqliteStore(db) as store:
+        clicks = sum(e.kind == "click" for e in store.session_events(session.session_id))
+    assert clicks >= 3
+    api = anyio.run(lambda: call(db, session_id=session.session_id))
+    text = api.content[0].text
+    assert api.is_error and "no API request to replay" in text and "can be replayed with style='ui'" in text, text
+    draft = anyio.run(lambda: call(db, session_id=session.session_id, style="ui", budget_tokens=6_000))
+    assert not draft.is_error, draft.content[0].text
+    source = draft.structured_content["files"][0]["content"]
+    assert "get_by_role(" in source and "responses.expect(" not in source
+    assert draft.structured_content["focus"].endswith("clicks and inputs")
+    out = run_drafted(source, tmp_path / "run", {"APP_BASE_URL": shops["good"], "APP_CHROMIUM": str(CHROMIUM)})
+    assert out.startswith("exit 0") and "1 passed" in out, out
+
+
 # ---- every drafted file: ruff-clean, formatted, and without secrets ------------------------------
 
 OPTION_SETS = [
@@ -174,7 +243,7 @@ def test_drafted_files_pass_ruff_and_hold_none_of_the_planted_secrets(shop_db: P
             try:
                 draft = draft_regression_test(session, events, twins, traces, DraftOptions(**options))
             except InvalidArgumentError as exc:
-                assert options["style"] == "ui" and "no recorded user actions" in str(exc), exc
+                assert options["style"] == "ui" and "no recorded clicks or typing" in str(exc), exc
                 continue
             source = draft.source
             ast.parse(source)

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.analysis.tree import build_tree
+from mcp_sessions.answers.draft import recording
 from mcp_sessions.answers.errors import find_errors
 from mcp_sessions.answers.lookup import min_duration_ns, require_session, time_window
+from mcp_sessions.drafting.draft import collect_calls, user_actions
 from mcp_sessions.model import Event, Page, SessionFilter, SessionSummary, Sort, SpanScope
 from mcp_sessions.store.protocol import SessionStore
 
@@ -43,6 +45,10 @@ class Overview:
     errors: list[ErrorGroup]
     slowest: list[SlowRequest]
     patterns: list[Pattern]
+    # what the next calls are chosen by (render/offers.py)
+    baseline_candidate: str | None = None
+    api_requests: int = 0
+    user_actions: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ def session_overview(store: SessionStore, session_id: str) -> Overview:
         ]
     counts = {k: v for k, v in store.event_counts(sid).items() if v}
     counts.update(traces=len(traces), spans=sum(len(s) for s in traces.values()))
+    candidates = store.baseline_candidates(sid, session.start_ns) if traces else []
     return Overview(
         session=session,
         pages=pages[:PAGES_SHOWN],
@@ -119,6 +126,9 @@ def session_overview(store: SessionStore, session_id: str) -> Overview:
         slowest=slowest[:SLOWEST_SHOWN],
         # the HAR copies of rrweb's requests hold the response sizes over-fetching is judged by
         patterns=detect_patterns(trees, store.session_events(sid, with_copies=True)),
+        baseline_candidate=candidates[0].session_id if candidates else None,
+        api_requests=len(collect_calls(*recording(store, sid)).calls),
+        user_actions=user_actions(events),
     )
 
 

@@ -40,9 +40,11 @@ from mcp_sessions.drafting.code import (
 )
 from mcp_sessions.drafting.expectations import expect_body, is_id_key, looks_random, path_expr, words
 from mcp_sessions.drafting.model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
-from mcp_sessions.drafting.templates import CHECK, CHECK_FIXED, MATCHES, SECRET, WITHIN, imports
+from mcp_sessions.drafting.queries import query_bound
+from mcp_sessions.drafting.templates import CHECK, CHECK_FIXED, MATCHES, SECRET, TELEMETRY, WITHIN, imports
 
 LATENCY_FLOOR_MS = 100
+OTLP_WAIT_S = 15  # how long a drafted test waits for the app to export a request's spans
 _SESSION_WORDS = frozenset({"session", "sessionid", "sid"})
 _AUTH_WORDS = frozenset({"access", "api", "auth", "bearer", "id", "jwt", "login", "session", "user"})
 _METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options"})
@@ -241,6 +243,15 @@ def draft_api_module(
             "so their recorded status may only recur once you add the body the client sent"
         )
     env = [EnvVar(f"{options.env_prefix}_BASE_URL", "the app under test, e.g. http://127.0.0.1:8000", True)]
+    if any(line.lstrip().startswith("at_most_queries(") for line in body):
+        env.append(
+            EnvVar(
+                f"{options.env_prefix}_OTLP_PORT",
+                "where the test receives the app's spans (default 4318): run the app with "
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces and OTEL_BSP_SCHEDULE_DELAY=100",
+                False,
+            )
+        )
     env += [EnvVar(name, purpose, True) for name, (_, purpose) in plan.secrets.items()]
     source = _module(docstring(notes, env), plan, shared, body, used, options)
     return ApiModule(source, steps, env, notes)
@@ -360,7 +371,12 @@ def _step(
             notes += [n for n in expected.notes if n not in notes]
         for capture in captured if json_body else ():
             out.append(f"{pad}{capture.var} = {path_expr(capture.path)}")
-    baseline = (options.baseline_ms or {}).get(request_fingerprint(call.method, call.path))
+    key = request_fingerprint(call.method, call.path)
+    bound = query_bound(call, key, options) if options.count_queries else None
+    if bound is not None:
+        used.add("queries")
+        out += lines(Call("at_most_queries", (Expr("r"), Expr("telemetry"), *bound)), level)
+    baseline = (options.baseline_ms or {}).get(key)
     recorded = [c.duration_ms for c in group if c.duration_ms is not None]
     if options.latency_factor and (baseline is not None or recorded):
         used.add("within")
@@ -373,13 +389,20 @@ def _module(
     header: list[str], plan: Plan, shared: dict[str, Any], body: list[str], used: set[str], options: DraftOptions
 ) -> str:
     stdlib = ["import os", "from typing import Any"] + (["import uuid"] if plan.uses_run_id else [])
+    if "queries" in used:
+        stdlib += [f"import {name}" for name in ("base64", "gzip", "json", "re", "secrets", "threading", "time")]
+        stdlib += ["from collections.abc import Iterable, Iterator"]
+        stdlib += ["from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer"]
     top = [*header, "", *imports(stdlib, ["import httpx", "import pytest"]), ""]
     base = f"{options.env_prefix}_BASE_URL"
     top.append(f'BASE_URL = os.environ.get("{base}", "")')
+    if "queries" in used:
+        top += [f'OTLP_PORT_VAR = "{options.env_prefix}_OTLP_PORT"']
+        top += ["OTLP_PORT = int(os.environ.get(OTLP_PORT_VAR) or 4318)", f"OTLP_WAIT_S = {OTLP_WAIT_S}"]
     if "within" in used:
         top += [f"LATENCY_FACTOR = {options.latency_factor!r}", f"LATENCY_FLOOR_MS = {LATENCY_FLOOR_MS}"]
     helpers = [("secret", SECRET), ("check", CHECK), ("check_fixed", CHECK_FIXED), ("matches", MATCHES)]
-    helpers.append(("within", WITHIN))
+    helpers += [("within", WITHIN), ("queries", TELEMETRY)]
     wanted = used | ({"secret"} if plan.secrets else set())
     out = top + [text for name, text in helpers if name in wanted for text in ("", *text.strip("\n").split("\n"))]
     out += ["", "", "def test_replay_session() -> None:", "    if not BASE_URL:"]
@@ -390,6 +413,10 @@ def _module(
         out.append("    run_id = uuid.uuid4().hex  # the session header gets a fresh value each run")
     client = Call("httpx.Client", (), (("base_url", Expr("BASE_URL")),) + ((("headers", shared),) if shared else ()))
     client = Call(client.func, (), (*client.kwargs, ("timeout", 30)))
-    out += lines(client, 1, "with ", " as client:")
+    if "queries" in used:
+        hooks = {"request": [Expr("telemetry.tag")]}
+        client = Call(client.func, (), (*client.kwargs, ("event_hooks", hooks)))
+        out.append("    telemetry = Telemetry(OTLP_PORT)")
+    out += lines(client, 1, "with telemetry, " if "queries" in used else "with ", " as client:")
     out += body[1:] if body and body[0] == "" else body
     return module_text(out)

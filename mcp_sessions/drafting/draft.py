@@ -26,6 +26,7 @@ import json
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from mcp_sessions.drafting.model import (
     Draft,
     DraftOptions,
     EnvVar,
+    QueryFacts,
     RecordedCall,
     Style,
     parse_json_prefix,
@@ -57,6 +59,9 @@ _DROPPED_HEADERS = frozenset(
 )
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ERROR_CONTEXT = 3  # requests kept before the failing one when focusing on an error
+# A draft from backend traces guards latency unless told otherwise: generous, since the
+# recorded times come from another run of another machine's load.
+BACKEND_LATENCY_FACTOR = 5.0
 MAX_SOURCE_CHARS = 120_000
 
 
@@ -108,8 +113,16 @@ def _kind_of(event: Event, detail: Mapping[str, Any], response_type: str | None,
     return None
 
 
-def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: Sequence[TraceSummary]) -> CallSet:
-    """The session's API calls in recorded order: browser requests, or backend entry requests without them."""
+def collect_calls(
+    events: Sequence[Event],
+    twins: Mapping[str, Event],
+    traces: Sequence[TraceSummary],
+    queries: Mapping[str, QueryFacts] | None = None,
+) -> CallSet:
+    """The session's API calls in recorded order: browser requests, or backend entry requests without them.
+
+    `queries` holds the query facts of the session's traces (drafting.queries): each call takes its trace's.
+    """
     skipped: Counter[str] = Counter()
     found: list[dict[str, Any]] = []
     for event in events:
@@ -173,9 +186,10 @@ def collect_calls(events: Sequence[Event], twins: Mapping[str, Event], traces: S
     calls: list[RecordedCall] = []
     for f in found:
         if f["origin"] != origin:
-            skipped["requests to other origins"] += 1
+            skipped["requests to other services" if source == "backend traces" else "requests to other origins"] += 1
             continue
-        calls.append(RecordedCall(order=len(calls), **f))
+        facts = (queries or {}).get(f["trace_id"]) if f["trace_id"] else None
+        calls.append(RecordedCall(order=len(calls), **f, queries=facts))
     return CallSet(tuple(calls), dict(skipped), origin, source)
 
 
@@ -187,12 +201,36 @@ def _replayed_header(name: str, value: str, body_kind: str) -> bool:
     return not (name == "content-type" and body_kind == "json" and "json" in value)
 
 
+def _trace_target(trace: TraceSummary) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    """(service, path, query) of a trace's entry request: its URL, a bare path, else a route without parameters.
+
+    A drafted test takes the app's address from the environment, so what tells the app's own
+    entry requests from another service's is the service that served them, not the recorded host.
+    """
+    service = f"service {trace.root_service or '?'}"
+    url = trace.http_url or ""
+    where = _origin(url)
+    if where is not None:
+        return service, where[1], where[2]
+    if url.startswith("/"):
+        path, _, query = url.partition("?")
+        return service, path, tuple(urls.query_items(query))
+    route = trace.http_route or ""
+    if route.startswith("/") and not any(ch in route for ch in "{}<>:*"):
+        return service, route, ()
+    return None
+
+
 def _from_traces(traces: Sequence[TraceSummary], skipped: Counter[str]) -> list[dict[str, Any]]:
     found = []
     for trace in traces:
-        where = _origin(trace.http_url or "")
-        if trace.root_kind != "server" or not trace.http_method or where is None or not trace.http_status:
-            skipped["backend traces without a request URL or status"] += 1
+        if trace.root_kind != "server":
+            skipped["backend traces not started by a request (no server span at the root)"] += 1
+            continue
+        where = _trace_target(trace)
+        if not trace.http_method or where is None or not trace.http_status:
+            facts = (("method", trace.http_method), ("URL or route", where), ("status", trace.http_status))
+            skipped[f"backend requests without a recorded {' or '.join(n for n, v in facts if not v)}"] += 1
             continue
         if where[1].lower().endswith(_ASSET_SUFFIXES):
             skipped["page and asset loads"] += 1
@@ -262,17 +300,35 @@ def select_calls(
     return chosen, words
 
 
+def user_actions(events: Sequence[Event]) -> int:
+    """How many clicks and inputs a UI test could replay."""
+    return sum(e.kind in ("click", "dblclick", "input") for e in events)
+
+
 def check_style_input(calls: CallSet, events: Sequence[Event], style: Style, session_id: str) -> None:
-    """Raise a clear error when the session holds nothing the chosen style can replay."""
-    if style == "ui" and not any(e.kind in ("click", "dblclick", "input") for e in events):
-        raise InvalidArgumentError(
-            f"session {session_id!r} has no recorded user actions (clicks, typing): a UI test needs an rrweb "
-            "recording; draft an API test instead (style='api')"
+    """Raise a clear error naming what is missing when the session holds nothing the chosen style replays.
+
+    The other style is named only when it would draft something for this session.
+    """
+    actions = user_actions(events)
+    if style == "ui" and not actions:
+        kinds = Counter(e.kind for e in events)
+        held = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no browser events"
+        other = (
+            f"; its {len(calls.calls)} API requests ({calls.source}) can be replayed with style='api'"
+            if calls.calls
+            else ""
         )
-    if not calls.calls:
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted(calls.skipped.items())) or "no requests at all"
         raise InvalidArgumentError(
-            f"session {session_id!r} has no API request to replay ({reasons}); "
+            f"session {session_id!r} has no recorded clicks or typing to replay in a browser (it holds {held}): "
+            f"a UI test needs an rrweb recording of the user's actions{other}"
+        )
+    if style == "api" and not calls.calls:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(calls.skipped.items()))
+        held = f"left out: {reasons}" if reasons else "no recorded request and no backend trace started by one"
+        other = f"; its {actions} clicks and inputs can be replayed with style='ui'" if actions else ""
+        raise InvalidArgumentError(
+            f"session {session_id!r} has no API request to replay ({held}){other}; "
             f"see what it holds with get_timeline(session_id={session_id!r})"
         )
 
@@ -295,16 +351,30 @@ def draft_regression_test(
     twins: Mapping[str, Event],
     traces: Sequence[TraceSummary],
     options: DraftOptions,
+    queries: Mapping[str, QueryFacts] | None = None,
 ) -> Draft:
     """A runnable test module for `session`: its API requests (style "api") or user actions ("ui").
 
     `events` are the session's browser events (HAR copies of rrweb requests left out), `twins`
     those HAR copies by trace id, `traces` the session's traces (used when it has no browser
-    recording). Raises InvalidArgumentError when the focus or the recording leaves nothing to test.
+    recording), `queries` their query facts (drafting.queries). A draft from backend traces counts
+    each request's queries and has a latency budget unless told otherwise. Raises
+    InvalidArgumentError when the focus or the recording leaves nothing to test.
     """
-    found = collect_calls(events, twins, traces)
+    found = collect_calls(events, twins, traces, queries)
     check_style_input(found, events, options.style, session.session_id)
-    chosen, focus = select_calls(found.calls, options, session)
+    from_traces = found.source == "backend traces"
+    any_queries = any(c.queries is not None and c.queries.count for c in found.calls)
+    options = replace(
+        options,
+        # a session whose traces ran no query at all has nothing to count (an app without database spans)
+        count_queries=any_queries and (from_traces if options.count_queries is None else options.count_queries),
+        latency_factor=options.latency_factor or (BACKEND_LATENCY_FACTOR if from_traces else None),
+    )
+    if found.calls or options.style == "api":
+        chosen, focus = select_calls(found.calls, options, session)
+    else:  # a UI test of a recording without API requests: every user action
+        chosen, focus = [], f"all {user_actions(events)} clicks and inputs"
     who = f"user {session.user_id}" if session.user_id else "anonymous"
     skipped = sum(found.skipped.values())
     left_out = f"; {skipped} other requests left out ({', '.join(sorted(found.skipped))})" if skipped else ""
@@ -330,9 +400,14 @@ def draft_regression_test(
         what = (
             f'Drafted by mcp-sessions draft_regression_test(style="api") from {focus} of the session\'s '
             f"{found.source} recording, in recorded order{left_out}. Each step's comment names its request "
-            "and trace. Asserted: status, content type, the JSON body's shape and its stable values; ids the "
-            "server hands out, tokens, timestamps and random-looking values by type only. Values that later "
-            "requests send again are captured from the answers that handed them out."
+            "and trace. "
+            + (
+                "Asserted: the status of each root server span (traces record no bodies)."
+                if from_traces
+                else "Asserted: status, content type, the JSON body's shape and its stable values; ids the "
+                "server hands out, tokens, timestamps and random-looking values by type only. Values that later "
+                "requests send again are captured from the answers that handed them out."
+            )
         )
     else:
         title = f"Replays the user actions of session {session.session_id} ({who}) in a browser."
@@ -343,8 +418,25 @@ def draft_regression_test(
             "Each step checks the status of the API responses the page received after it."
         )
 
+    counted = options.style == "api" and options.count_queries
+    queries_text = (
+        "Queries: each request's database queries are counted from the app's own spans, which the test "
+        "receives over OTLP/HTTP on OTLP_PORT while it runs (every request starts its own trace with a "
+        "traceparent header); it waits up to OTLP_WAIT_S for them. Each request may run at most "
+        + (
+            f"as many as session {options.baseline_session_id} ran for it (else its recorded count)"
+            if options.baseline_queries
+            else "its recorded count"
+        )
+        + "; the message names the N+1 loops the recording held. Run the app with OpenTelemetry exporting "
+        "to it: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:4318/v1/traces OTEL_BSP_SCHEDULE_DELAY=100 "
+        "(protobuf needs the opentelemetry-proto package here; JSON needs nothing)."
+        if counted
+        else ""
+    )
+
     def header(notes: Sequence[str], env: Sequence[EnvVar]) -> list[str]:
-        return docstring(title, [p for p in (what, errors, latency) if p], notes, env)
+        return docstring(title, [p for p in (what, errors, queries_text, latency) if p], notes, env)
 
     if options.style == "api":
         module: ApiModule | UiModule = draft_api_module(found.calls, chosen, options, header)
@@ -365,6 +457,7 @@ def draft_regression_test(
         skipped=dict(found.skipped),
         env=tuple(module.env),
         notes=tuple(module.notes),
+        counts_queries=bool(counted),
     )
 
 
@@ -377,3 +470,18 @@ def baseline_durations(
         if call.duration_ms is not None:
             durations.setdefault(request_fingerprint(call.method, call.path), []).append(call.duration_ms)
     return {key: statistics.median(values) for key, values in durations.items()}
+
+
+def baseline_queries(
+    events: Sequence[Event],
+    twins: Mapping[str, Event],
+    traces: Sequence[TraceSummary],
+    queries: Mapping[str, QueryFacts],
+) -> dict[str, int]:
+    """A reference run's query counts: the most queries any of its `METHOD /path/{id}` requests ran."""
+    counts: dict[str, int] = {}
+    for call in collect_calls(events, twins, traces, queries).calls:
+        if call.queries is not None:
+            key = request_fingerprint(call.method, call.path)
+            counts[key] = max(counts.get(key, 0), call.queries.count)
+    return counts

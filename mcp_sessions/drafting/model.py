@@ -28,6 +28,14 @@ def is_masked(value: object) -> bool:
 
 
 @dataclass(frozen=True)
+class QueryFacts:
+    """The database queries one recorded trace ran: how many, and the N+1 loops among them."""
+
+    count: int
+    n_plus_one: tuple[tuple[str, int], ...] = ()  # (statement fingerprint, times run) per loop
+
+
+@dataclass(frozen=True)
 class RecordedCall:
     """One recorded request with what is known of its response."""
 
@@ -49,6 +57,7 @@ class RecordedCall:
     response: Any  # parsed JSON (cut containers are CutList / CutDict), None when not recorded
     response_text: str | None
     sets_cookie: bool
+    queries: QueryFacts | None = None  # the database queries its trace recorded, when it has one
 
     @property
     def target(self) -> str:
@@ -85,6 +94,10 @@ class DraftOptions:
     baseline_session_id: str | None = None
     recorded_errors: ErrorMode = "pin"
     env_prefix: str = "APP"
+    # assert each request's query count, read from the app's own spans (None: when drafted from traces)
+    count_queries: bool | None = None
+    # the most queries a reference run made per `request_fingerprint`: the query bound's base
+    baseline_queries: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class Draft:
     skipped: Mapping[str, int]
     env: tuple[EnvVar, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    counts_queries: bool = False  # each request's query count is asserted
 
 
 class CutList(list):

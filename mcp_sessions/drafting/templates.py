@@ -77,6 +77,115 @@ def within(response: httpx.Response, recorded_ms: float) -> None:
     assert took <= limit, f"{where}: {took:.0f} ms, over {limit:.0f} ms"
 '''
 
+# The app's own spans, received while the test runs: how it counts each request's queries.
+TELEMETRY = '''
+QUERY_KEYS = {"db.query.text", "db.statement"}
+
+
+def spans_from_json(body: bytes) -> Iterator[tuple[str, str, bool]]:
+    """(trace id, parent span id, is a query) of each span in an OTLP/JSON request."""
+
+    def hex_id(value: str) -> str:
+        if re.fullmatch(r"[0-9a-fA-F]*", value) and len(value) in (0, 16, 32):
+            return value.lower()
+        return base64.b64decode(value).hex()  # the protobuf JSON mapping's base64
+
+    for resource in json.loads(body).get("resourceSpans", []):
+        for scope in resource.get("scopeSpans", []):
+            for span in scope.get("spans", []):
+                keys = {a.get("key") for a in span.get("attributes", [])}
+                trace_id = hex_id(span.get("traceId", ""))
+                yield trace_id, hex_id(span.get("parentSpanId", "")), bool(keys & QUERY_KEYS)
+
+
+def spans_from_protobuf(body: bytes) -> Iterator[tuple[str, str, bool]]:
+    """The same from an OTLP/protobuf request (needs the opentelemetry-proto package)."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    for resource in request.resource_spans:
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                keys = {a.key for a in span.attributes}
+                trace_id = span.trace_id.hex()
+                yield trace_id, span.parent_span_id.hex(), bool(keys & QUERY_KEYS)
+
+
+class Telemetry:
+    """An OTLP/HTTP receiver for the app's spans; each request gets a traceparent of its own."""
+
+    def __init__(self, port: int) -> None:
+        self.spans: dict[str, list[tuple[str, bool]]] = {}
+        self.lock = threading.Lock()
+        telemetry = self
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                media = self.headers.get("content-type", "")
+                if self.path.endswith("/v1/traces"):
+                    json_body = "json" in media
+                    read = spans_from_json if json_body else spans_from_protobuf
+                    telemetry.add(read(body))
+                self.send_response(200)
+                self.send_header("content-type", media or "application/json")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        try:
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+        except OSError as exc:
+            pytest.fail(f"cannot receive the app's spans on 127.0.0.1:{port} ({exc}): set {OTLP_PORT_VAR}")
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> "Telemetry":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add(self, spans: Iterable[tuple[str, str, bool]]) -> None:
+        with self.lock:
+            for trace_id, parent_id, query in spans:
+                self.spans.setdefault(trace_id, []).append((parent_id, query))
+
+    def tag(self, request: httpx.Request) -> None:
+        """Start the request's trace here, so the app's server span is a child of it."""
+        trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+        request.headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
+
+    def queries(self, response: httpx.Response) -> int:
+        """The queries the app ran for this response, once its server span has arrived."""
+        _, trace_id, span_id, _ = response.request.headers["traceparent"].split("-")
+        deadline = time.monotonic() + OTLP_WAIT_S
+        while time.monotonic() < deadline:
+            with self.lock:
+                spans = list(self.spans.get(trace_id, ()))
+            if any(parent == span_id for parent, _ in spans):
+                return sum(query for _, query in spans)
+            time.sleep(0.05)
+        where = f"{response.request.method} {response.request.url.path}"
+        raise AssertionError(
+            f"{where}: no span of its trace reached 127.0.0.1:{self.server.server_port} "
+            f"within {OTLP_WAIT_S} s; run the app with "
+            f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:{self.server.server_port}"
+            "/v1/traces OTEL_BSP_SCHEDULE_DELAY=100"
+        )
+
+
+def at_most_queries(r: httpx.Response, telemetry: Telemetry, limit: int, why: str) -> None:
+    """Fail when the request ran more database queries than `limit`."""
+    ran = telemetry.queries(r)
+    where = f"{r.request.method} {r.request.url.path}"
+    assert ran <= limit, f"{where}: {ran} queries, over {limit} ({why})"
+'''
+
 UI_HELPERS = '''
 def call(method: str, path: str) -> Callable[[Response], bool]:
     """A response test: this method and path, `*` standing for one path segment."""

@@ -144,11 +144,11 @@ def draft_ui_module(
     options: DraftOptions,
     docstring: Header,
 ) -> UiModule:
-    """The Playwright module for the user actions around the `chosen` calls (all of them: the whole session)."""
+    """The Playwright module for the user actions around the `chosen` calls (all or none: the whole session)."""
     picked = [calls[i] for i in chosen]
     keys = {(c.time_ns, c.method, c.trace_id): c for c in calls}
     timeline = [e for e in events if e.kind in _ACTIONS or (e.kind == "network" and e.time_ns is not None)]
-    first, last = picked[0].time_ns, picked[-1].time_ns
+    first, last = (picked[0].time_ns, picked[-1].time_ns) if picked else (None, None)
     if len(picked) < len(calls) and first is not None and last is not None:
         start = max(
             (i for i, e in enumerate(timeline) if e.kind == "navigation" and (e.time_ns or 0) <= first), default=0

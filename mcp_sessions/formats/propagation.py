@@ -1,7 +1,8 @@
 """Trace context and session keys carried by recorded HTTP request headers.
 
 A browser request that carries `traceparent` (W3C), `sentry-trace` or `b3` names the
-backend trace it started; a `baggage` header may carry `session.id` / `user.id`. Header
+backend trace it started; a `baggage` header may carry `session.id` / `user.id`, a session
+header (`x-session-id`) the session key. Header
 names are matched case-insensitively; malformed values are ignored (a recording is not
 wrong because a header was).
 """
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from mcp_sessions import urls
-from mcp_sessions.config import SESSION_KEYS, USER_KEYS
+from mcp_sessions.config import SESSION_BAGGAGE_KEYS, SESSION_HEADERS, USER_KEYS
 
 _TRACEPARENT = re.compile(r"\A\s*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})", re.IGNORECASE)
 _SENTRY = re.compile(r"\A\s*([0-9a-f]{32})-([0-9a-f]{16})(?:-[01])?\s*\Z", re.IGNORECASE)
@@ -54,9 +55,11 @@ def baggage(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def session_and_user(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """A session key and user id from baggage (the OTel way to carry them across services)."""
+    """A session key and user id from baggage (the OTel way to carry them across services), the
+    session key else from a session header (`x-session-id`, config.SESSION_HEADERS)."""
     entries = baggage(headers)
-    session = next((entries[k] for k in SESSION_KEYS if entries.get(k)), None)
+    session = next((entries[k] for k in SESSION_BAGGAGE_KEYS if entries.get(k)), None)
+    session = session or next((headers[h].strip() for h in SESSION_HEADERS if headers.get(h, "").strip()), None)
     user = next((entries[k] for k in USER_KEYS if entries.get(k)), None)
     return session, user
 

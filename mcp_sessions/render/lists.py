@@ -11,6 +11,7 @@ from mcp_sessions.answers.trace import TraceQuery, TracesFound
 from mcp_sessions.model import Page, SessionSummary, StoredPattern, TraceSummary
 from mcp_sessions.render.markdown import Budget, call, duration, given, ms, quote, timestamp
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList, TracePatternMark
+from mcp_sessions.render.offers import SessionFacts, list_offer
 from mcp_sessions.render.patterns import trace_marks
 
 R = TypeVar("R")
@@ -111,11 +112,9 @@ def render_session_list(found: SessionsFound, *, budget: Budget) -> tuple[str, S
             f"**Unsessioned traces**: {unsessioned} traces carry no session key; "
             f"{call('list_traces', unsessioned=True)}"
         )
-    if shown:
-        lines.append(
-            f"**Next**: {call('list_traces', session_id=shown[0].session_id)} for a session's traces, "
-            f"then `get_trace(trace_id=...)`"
-        )
+    offer = list_offer([SessionFacts(s.session_id, traces=s.trace_count) for s in shown])
+    if offer:
+        lines.append(f"**Next**: {offer}, or `get_session(session_id=...)` for one's overview")
     model = SessionList(
         sessions=[session_item(s) for s in shown],
         total=page.total,

@@ -133,5 +133,6 @@ def render_draft_answer(answer: DraftAnswer, *, budget: Budget) -> tuple[str, Re
         latency_factor=r.latency_factor,
         baseline_session_id=r.baseline_session_id,
         recorded_errors=None if r.recorded_errors == "pin" else r.recorded_errors,
+        count_queries=r.count_queries,
     )
     return render_draft(answer.session, answer.draft, budget=budget, next_call=next_call)

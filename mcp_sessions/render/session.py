@@ -12,6 +12,7 @@ from mcp_sessions.render.insights import error_block, error_model
 from mcp_sessions.render.lists import session_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import PatternItem, RequestItem, SessionOverview
+from mcp_sessions.render.offers import SessionFacts, session_offers
 from mcp_sessions.render.patterns import code_note, pattern_model, pattern_text
 
 ERRORS_SHOWN = 5
@@ -42,13 +43,17 @@ def _request_line(r: SlowRequest) -> str:
 def render_session(overview: Overview, *, budget: Budget) -> tuple[str, SessionOverview]:
     s = overview.session
     sid = s.session_id
-    next_calls = [
-        call("get_timeline", session_id=sid),
-        call("find_slow_spans", session_id=sid),
-        call("find_errors", session_id=sid),
-        call("diff_against_baseline", session_id=sid),
-        call("draft_regression_test", session_id=sid),
-    ]
+    next_calls = session_offers(
+        SessionFacts(
+            sid,
+            traces=overview.counts.get("traces", 0),
+            browser_events=sum(v for k, v in overview.counts.items() if k not in ("traces", "spans")),
+            errors=len(overview.errors),
+            baseline_candidate=overview.baseline_candidate,
+            api_requests=overview.api_requests,
+            user_actions=overview.user_actions,
+        )
+    )
     counts = overview.counts
     head = [
         f"# Session `{sid}`",

@@ -52,11 +52,19 @@ def draft_regression_test(
         str,
         Field(pattern=r"^[A-Z][A-Z0-9]{0,15}$", description="prefix of the environment variables the test reads"),
     ] = "APP",
+    count_queries: Annotated[
+        bool | None,
+        Field(
+            description="api: assert each request's database query count, read from the app's own spans over "
+            "OTLP (default: on for a session drafted from backend traces)"
+        ),
+    ] = None,
     budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
 ) -> Annotated[CallToolResult, RegressionDraft]:
     """Draft a runnable test from a recorded session. style="api": a pytest module replaying its
     API requests with httpx in order (status, content type, JSON shape and stable values; ids and
-    tokens the server hands out are chained; secrets come from environment variables). style="ui":
+    tokens the server hands out are chained; secrets come from environment variables; a session
+    without browser requests replays its traces' requests and bounds each one's query count). style="ui":
     a Playwright test of the user's clicks and typing that checks the responses the page got.
     Returns the file as text; writes nothing.
 
@@ -76,5 +84,6 @@ def draft_regression_test(
             baseline_session_id,
             recorded_errors,
             env_prefix,
+            count_queries,
         )
         return result(*render_draft_answer(draft_test(store_of(ctx), request), budget=Budget(budget_tokens)))
