@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from mcp_sessions.analysis.patterns.model import calls_tree
 from mcp_sessions.analysis.patterns.spans import n_plus_one
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.drafting.model import DraftOptions, QueryFacts, RecordedCall
@@ -38,7 +39,7 @@ def trace_queries(traces: Mapping[str, Sequence[Span]]) -> dict[str, QueryFacts]
     facts: dict[str, QueryFacts] = {}
     for trace_id, spans in traces.items():
         count = sum(is_query(s) for s in spans)
-        loops = tuple((p.fingerprint, p.count) for p, _ in n_plus_one(build_tree(spans)) if p.count > 1)
+        loops = tuple((p.fingerprint, p.count) for p, _ in n_plus_one(calls_tree(build_tree(spans))) if p.count > 1)
         facts[trace_id] = QueryFacts(count, loops)
     return facts
 
