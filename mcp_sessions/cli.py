@@ -219,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--user", required=True, metavar="ID", help="the user id as stored (see `sessions`)")
     _db_option(forget)
 
+    report = commands.add_parser(
+        "report",
+        help="write a session (or one trace) as one HTML file that opens offline",
+        description="Write the session timeline and its traces' waterfalls (the views MCP Apps hosts draw) into one "
+        "static HTML file, data embedded as stored (redacted at ingest), to attach to a bug report or open in a "
+        "browser; it fetches nothing.",
+    )
+    report.add_argument("session_id", nargs="?", metavar="SESSION_ID", help="the session, as `sessions` lists it")
+    report.add_argument("--trace", metavar="TRACE_ID", help="a report of this one trace instead of a session")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write (default: mcp-sessions-report-<id>.html here)"
+    )
+    _db_option(report)
+
     sessions = commands.add_parser(
         "sessions", help="list sessions for humans", description="List indexed sessions, most recent first."
     )
@@ -430,6 +444,35 @@ def cmd_sessions(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace, db_path: Path) -> int:
+    import re
+
+    from mcp_sessions.answers.report import session_report, trace_report
+    from mcp_sessions.render.apps.payloads import TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
+    from mcp_sessions.render.apps.report import render_report
+    from mcp_sessions.store import SqliteStore
+
+    if bool(args.session_id) == bool(args.trace):
+        raise InvalidArgumentError("report takes a SESSION_ID or --trace TRACE_ID (one of them); see `sessions`")
+    store = SqliteStore(db_path, readonly=True)
+    try:
+        if args.trace:
+            answer = trace_report(store, args.trace, spans_per_trace=WATERFALL_MAX_SPANS)
+        else:
+            answer = session_report(
+                store, args.session_id, entry_limit=TIMELINE_MAX_ENTRIES, spans_per_trace=WATERFALL_MAX_SPANS
+            )
+        html = render_report(answer)
+    finally:
+        store.close()
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", args.trace or args.session_id)[:80]
+    out = Path(args.output or f"mcp-sessions-report-{name}.html")
+    out.write_text(html, encoding="utf-8")
+    held = f"{len(answer.traces)} of {answer.trace_count} traces"
+    print(f"wrote {out} ({held}, {len(html) / 1e3:.0f} kB); it opens offline in a browser")
+    return EXIT_OK
+
+
 def cmd_migrate(args: argparse.Namespace, db_path: Path) -> int:
     from mcp_sessions.store.sqlite.db import migrate_file
 
@@ -483,6 +526,7 @@ _COMMANDS = {
     "collect": cmd_collect,
     "serve": cmd_serve,
     "sessions": cmd_sessions,
+    "report": cmd_report,
     "migrate": cmd_migrate,
     "prune": cmd_prune,
     "forget": cmd_forget,
