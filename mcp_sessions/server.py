@@ -68,7 +68,7 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         extensions=[views.apps_extension()],
-        middleware=[views.ViewToolsForAppsOnly()],
+        middleware=[views.ViewsForAppsClients()],
     )
     for module in TOOL_ORDER:
         for entry in TOOLS:

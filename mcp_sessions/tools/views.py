@@ -4,8 +4,9 @@ get_trace, get_timeline, get_session and diff_against_baseline name a view in th
 `_meta.ui.resourceUri`; a host that renders Apps draws it beside the answer, which it hands
 the view. The view then asks its own tool here for the whole picture (every span of the
 trace, the whole timeline, both sides of the diff aligned). Those tools are read-only,
-marked `visibility: ["app"]` so hosts keep them from the model, and left out of tools/list
-for a client that did not negotiate Apps: for it, nothing changes.
+marked `visibility: ["app"]` so hosts keep them from the model; for a client that did not
+negotiate Apps they are left out of tools/list and the views out of resources/list, so for it
+nothing changes.
 """
 
 from __future__ import annotations
@@ -106,15 +107,19 @@ def ui_meta(entry: ToolEntry) -> dict[str, Any] | None:
     return {"ui": ui, "ui/resourceUri": uri}
 
 
-class ViewToolsForAppsOnly:
-    """Server middleware: tools/list leaves out the app-only tools for a client that did not negotiate Apps."""
+class ViewsForAppsClients:
+    """Server middleware: for a client that did not negotiate Apps, tools/list leaves out the views' own
+    tools and resources/list the views (the spec lets a server omit UI-only resources); nothing else changes."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         listed = await call_next(ctx)
-        if ctx.method != "tools/list" or listed is None or client_supports_apps(ctx):
+        if ctx.method not in ("tools/list", "resources/list") or listed is None or client_supports_apps(ctx):
             return listed
         page = listed.model_dump(by_alias=True, exclude_none=True) if isinstance(listed, BaseModel) else dict(listed)
-        page["tools"] = [t for t in page.get("tools", []) if "model" in _visibility(t)]
+        if ctx.method == "tools/list":
+            page["tools"] = [t for t in page.get("tools", []) if "model" in _visibility(t)]
+        else:
+            page["resources"] = [r for r in page.get("resources", []) if not str(r.get("uri", "")).startswith("ui://")]
         return page
 
 

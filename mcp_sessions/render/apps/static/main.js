@@ -31,7 +31,7 @@ const VIEWS = {
   trace: {
     make: (host) => Waterfall(host),
     whole: (payload) => !!payload.critical,
-    fetch: (host, payload) => host.callTool("view_trace", {
+    load: (host, payload) => host.callTool("view_trace", {
       trace_id: payload.trace.trace_id,
       ...(payload.focus_span_id ? {span_id: payload.focus_span_id} : {}),
     }),
@@ -39,12 +39,12 @@ const VIEWS = {
   session: {
     make: (host) => SessionView(host),
     whole: (payload) => !!payload.timeline,
-    fetch: (host, payload, view) => host.callTool("view_session", {session_id: view.sessionId(payload)}),
+    load: (host, payload, view) => host.callTool("view_session", {session_id: view.sessionId(payload)}),
   },
   diff: {
     make: (host) => DiffView(host),
     whole: (payload) => !!payload.rows,
-    fetch: (host, payload) => host.callTool("view_diff", diffArguments(payload)),
+    load: (host, payload) => host.callTool("view_diff", diffArguments(payload)),
   },
 };
 
@@ -75,7 +75,7 @@ async function showResult(spec, host, view, result) {
   await timed(() => view.show(payload, "Drawing the answer the model read; loading the whole picture…"));
   drawn("partial");
   try {
-    const whole = await spec.fetch(host, payload, view);
+    const whole = await spec.load(host, payload, view);
     await timed(() => view.show(whole));
     drawn("ready");
   } catch (error) {
