@@ -85,6 +85,18 @@ async def test_the_views_are_app_resources_bound_to_the_tools_that_draw_into_the
     assert not [n for n, t in tools.items() if (t.meta or {}).get("ui") and n not in {**BOUND, **VIEW_TOOLS}]
 
 
+async def test_the_view_tools_are_described_like_every_tool_and_in_the_readme(shop_db: Path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    async with apps_client(create_server(shop_db)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    for name in VIEW_TOOLS:
+        tool = tools[name]
+        text = tool.description
+        assert "Example:" in text and f"{name}(" in text and "not by the model" in text
+        assert tool.title and tool.output_schema["type"] == "object" and f"`{name}`" in readme
+        assert tool.annotations.idempotent_hint and not tool.annotations.open_world_hint
+
+
 async def test_a_client_without_apps_lists_and_reads_what_it_did_before(shop_db: Path):
     async with Client(create_server(shop_db)) as plain, apps_client(create_server(shop_db)) as apps:
         plain_tools = {t.name for t in (await plain.list_tools()).tools}

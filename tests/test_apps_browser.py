@@ -39,6 +39,7 @@ from apps_harness.recordings import (
 from mcp_sessions.cli import main
 from mcp_sessions.server import create_server
 from mcp_sessions.store import SqliteStore
+from mcp_sessions.tools import views
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +60,15 @@ ROWS_JS = """() => Array.from(document.querySelectorAll('.waterfall .span-row'))
           left: (bar.left - track.left) / track.width * 100, width: share(bar),
           lines: Array.from(r.querySelectorAll('.crit-line')).map(l => share(l.getBoundingClientRect()))};
 })"""
+# Scrolls the list until the row of one span is drawn.
+REVEAL_JS = """(list, id) => {
+  for (let top = 0; top <= list.scrollHeight; top += 200) {
+    list.scrollTop = top;
+    list.dispatchEvent(new Event('scroll'));
+    if (list.querySelector(`[data-span-id="${id}"]`)) return true;
+  }
+  return false;
+}"""
 INERT_JS = """() => ({
   pwned: window.__pwned,
   injected: document.querySelectorAll('img, svg, iframe, object, embed, [id=pwn], b, textarea').length,
@@ -106,7 +116,10 @@ async def hosting(browser: Any, db: Path) -> AsyncIterator[AppsHost]:
     try:
         async with apps_client(create_server(db)) as client:
             host = await AppsHost(await context.new_page(), client).start()
-            yield host
+            try:
+                yield host
+            finally:
+                await host.settle()
     finally:
         await context.close()
     assert host.errors == [], host.errors  # no script error, no CSP violation
@@ -118,11 +131,13 @@ async def picture(host: AppsHost, tool: str, **args: object) -> dict:
 
 
 def placed(payload: dict) -> tuple[float, float]:
-    """The axis the waterfall draws: from the trace start (or the earliest span) to its last end."""
+    """The axis the waterfall draws: the trace's start to its end, or a focused subtree's own extent."""
     spans = payload["trace"]["spans"]
-    start = min(0.0, *(s["offset_ms"] for s in spans))
-    stop = max(payload["trace"]["trace"]["duration_ms"], *(s["offset_ms"] + s["duration_ms"] for s in spans))
-    return start, stop - start
+    start = min(s["offset_ms"] for s in spans)
+    stop = max(s["offset_ms"] + s["duration_ms"] for s in spans)
+    if payload["trace"]["focus_span_id"] is None:
+        start, stop = min(0.0, start), max(stop, payload["trace"]["trace"]["duration_ms"])
+    return start, max(stop - start, 1e-6)
 
 
 def check_bars(rows: list[dict], payload: dict) -> None:
@@ -227,11 +242,21 @@ async def test_the_diff_aligns_both_sides_and_opens_both_traces_with_the_changed
     await host.screenshot(shots / "diff-n-plus-one.png")
 
 
-async def test_the_largest_sample_trace_draws_every_span(browser, samples: Path, tmp_path: Path):
-    db = ingest(tmp_path / "samples.db", sample_traces(samples))
+@pytest.fixture(scope="module")
+def largest_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    """A database of the sample traces, the largest one's id and its span count."""
+    samples = Path(__file__).resolve().parents[2] / "shared" / "samples"
+    if not (samples / "otlp").is_dir():
+        pytest.skip(f"public samples not found at {samples}")
+    db = ingest(tmp_path_factory.mktemp("apps-samples") / "samples.db", sample_traces(samples))
     with SqliteStore(db, readonly=True) as store:
         query = "SELECT trace_id, span_count FROM traces ORDER BY span_count DESC"
         largest, size = store.conn.execute(query).fetchone()
+    return db, largest, size
+
+
+async def test_the_largest_sample_trace_draws_every_span(browser, largest_sample):
+    db, largest, size = largest_sample
     assert size >= 400
     async with hosting(browser, db) as host:
         frame = await host.show("get_trace", {"trace_id": largest})
@@ -253,10 +278,41 @@ async def test_the_largest_sample_trace_draws_every_span(browser, samples: Path,
         assert all(r["crit"] for r in await frame.evaluate(ROWS_JS))
 
 
-async def test_five_thousand_spans_draw_within_a_second(browser, tmp_path: Path):
-    db = ingest(tmp_path / "big.db", [big_trace(tmp_path / "big.json")])
+@pytest.fixture(scope="module")
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One trace of 5,001 spans made by the OTel SDK (50 handlers running 99 queries each), and its id."""
+    tmp = tmp_path_factory.mktemp("apps-big")
+    db = ingest(tmp / "big.db", [big_trace(tmp / "big.json")])
     with SqliteStore(db, readonly=True) as store:
         (trace_id,) = store.conn.execute("SELECT trace_id FROM traces").fetchone()
+    return db, trace_id
+
+
+async def test_a_trace_past_the_views_limit_opens_what_was_left_out(browser, big_db, monkeypatch):
+    db, largest = big_db
+    monkeypatch.setattr(views, "WATERFALL_MAX_SPANS", 300)
+    async with hosting(browser, db) as host:
+        frame = await host.show("get_trace", {"trace_id": largest})
+        payload = await picture(host, "view_trace", trace_id=largest)
+        assert payload["trace"]["shown_spans"] == 300 and payload["trace"]["truncated"]
+        assert "keeping the root, the slowest branch and the errors first" in await frame.text_content(".wf-head")
+        parent = max(payload["trace"]["spans"], key=lambda s: (bool(s["hidden_children"]), s["duration_ms"]))
+        assert parent["hidden_children"] and parent["duration_ms"] > 0
+        await frame.eval_on_selector(".wf-list", REVEAL_JS, parent["span_id"])
+        await frame.click(f".span-row[data-span-id='{parent['span_id']}']")
+        await frame.click("button.open-subtree")
+        await frame.wait_for_selector("button.whole-trace")
+        assert host.calls[-1] == ("view_trace", {"trace_id": largest, "span_id": parent["span_id"]})
+        subtree = await picture(host, "view_trace", trace_id=largest, span_id=parent["span_id"])
+        assert subtree["trace"]["focus_span_id"] == parent["span_id"]
+        check_bars(await frame.evaluate(ROWS_JS), subtree)
+        await frame.click("button.whole-trace")
+        await frame.wait_for_selector(".waterfall[data-complete='1']")
+        assert await frame.query_selector("button.whole-trace") is None
+
+
+async def test_five_thousand_spans_draw_within_a_second(browser, big_db):
+    db, trace_id = big_db
     async with hosting(browser, db) as host:
         frame = await host.show("get_trace", {"trace_id": trace_id})
         assert await frame.evaluate("() => document.querySelectorAll('.span-row, .loop-row').length") < 60

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client, types
 from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
@@ -59,6 +60,7 @@ class AppsHost:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[str] = []
         self.requests: list[str] = []
+        self.in_flight = 0
 
     async def start(self) -> AppsHost:
         self.tools = {t.name: t for t in (await self.client.list_tools()).tools}
@@ -78,8 +80,18 @@ class AppsHost:
         # Relayed as a host relays a view's call: the result as the server sent it. (The SDK client's
         # call_tool also re-validates structured content with jsonschema: seconds for 5,000 spans.)
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=args))
-        result = await self.client.session.send_request(request, types.CallToolResult)
+        self.in_flight += 1
+        try:
+            result = await self.client.session.send_request(request, types.CallToolResult)
+        finally:
+            self.in_flight -= 1
         return json.dumps({"result": result.model_dump(by_alias=True, exclude_none=True, mode="json")})
+
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Waits for the calls the views still have running (a server must not be closed under one)."""
+        with anyio.fail_after(timeout_s):
+            while self.in_flight:
+                await anyio.sleep(0.02)
 
     async def view_html(self, tool_name: str) -> str:
         uri = self.tools[tool_name].meta["ui"]["resourceUri"]
@@ -112,5 +124,9 @@ class AppsHost:
             await self.page.wait_for_timeout(20)
         raise AssertionError("the view's iframe never loaded")
 
-    async def screenshot(self, path: Path) -> None:
-        await (await self.page.query_selector("#view")).screenshot(path=str(path))
+    async def screenshot(self, path: Path, height: int = 760) -> None:
+        """The view's top `height` pixels, once the host has sized the iframe to what the view reported."""
+        await self.page.wait_for_timeout(300)
+        box = await (await self.page.query_selector("#view")).bounding_box()
+        clip = {**box, "height": min(box["height"], height)}
+        await self.page.screenshot(path=str(path), clip=clip)

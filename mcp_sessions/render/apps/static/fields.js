@@ -109,9 +109,15 @@ const FINDING_FIELDS = [
   ["baseline_label", "Baseline ran instead"],
   ["context", "Under", (v) => v.join(" › ")],
   ["service", "Service"],
+  ["count_before", "Count before"],
+  ["count_after", "Count after"],
+  ["before_ms", "Waited before", fmtMs],
+  ["after_ms", "Waited after", fmtMs],
   ["delta_ms", "Time added", (v) => (v >= 0 ? "+" : "−") + fmtMs(Math.abs(v))],
   ["per_wait_delta_ms", "Per typical wait", (v) => (v >= 0 ? "+" : "−") + fmtMs(Math.abs(v))],
   ["p_value", "p-value"],
+  ["trace_ids", "Target traces", (v) => v.join(", ")],
+  ["baseline_trace_ids", "Baseline traces", (v) => v.join(", ")],
   ["next_call", "Next call"],
 ];
 

@@ -29,6 +29,10 @@ function reportHost(data) {
   return {
     mode: "report",
     callTool(name, args) {
+      if (name === "view_trace" && args.span_id) {
+        return Promise.reject(new Error("this report holds each trace as drawn here; get_trace(trace_id, span_id=" +
+          args.span_id + ") shows the spans under that one"));
+      }
       if (name === "view_trace") {
         const found = traces[args.trace_id];
         if (found) return Promise.resolve(found);

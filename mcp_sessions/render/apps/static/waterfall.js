@@ -203,6 +203,10 @@ function Waterfall(host, options) {
       rows.push(["Hidden below", g.count + " × " + g.name + " (" + fmtMs(g.total_ms) + (g.errors ? ", " + g.errors + " errors" : "") + ")"]);
     }
     const parts = [h("h3", null, spanLabel(s, m.attributes && m.attributes[i])), fieldList(rows)];
+    if (s.hidden_children && s.hidden_children.length) {
+      const count = s.hidden_children.reduce((n, g) => n + g.count, 0);
+      parts.push(button("Draw the " + count + " spans hidden under it", () => openTrace(host, api, m.view.trace.trace_id, s.span_id), {class: "open-subtree"}));
+    }
     const attributes = m.attributes && m.attributes[i];
     if (attributes && Object.keys(attributes).length) {
       parts.push(h("h4", null, "Recorded attributes"), fieldList(Object.entries(attributes)));
@@ -268,14 +272,17 @@ function Waterfall(host, options) {
         m.critical ? " · critical path " + fmtMs(m.criticalMs.reduce((a, b) => a + b, 0)) : "",
       ]),
       note ? h("p", {class: "note"}, note) : null,
-      h("div", {class: "controls"}, controls),
+      h("div", {class: "controls"}, [
+        m.view.focus_span_id ? button("Whole trace", () => openTrace(host, api, t.trace_id), {class: "whole-trace"}) : null,
+        ...controls,
+      ]),
       h("ul", {class: "legend"}, services.map((svc) => h("li", null, [
         h("span", {class: "swatch", style: {"background-color": colour(svc)}}), svc || "unknown service",
       ]))),
     ]);
   }
 
-  return {
+  const api = {
     node,
     show(payload, note) {
       state.model = traceModel(payload);
@@ -309,10 +316,12 @@ function Waterfall(host, options) {
       select(i);
     },
   };
+  return api;
 }
 
 // A trace loaded through view_trace into a waterfall, with what to say while it loads or fails.
 async function openTrace(host, waterfall, traceId, spanId) {
+  waterfall.node.dataset.complete = "loading";
   clear(waterfall.node).appendChild(h("p", {class: "message"}, "Loading trace " + traceId + " …"));
   try {
     const args = spanId ? {trace_id: traceId, span_id: spanId} : {trace_id: traceId};
@@ -320,6 +329,7 @@ async function openTrace(host, waterfall, traceId, spanId) {
     return true;
   } catch (error) {
     message(waterfall.node, "Trace " + traceId + " could not be opened: " + error.message, "err-text");
+    waterfall.node.dataset.complete = "failed";
     return false;
   }
 }
