@@ -448,7 +448,7 @@ def cmd_report(args: argparse.Namespace, db_path: Path) -> int:
     import re
 
     from mcp_sessions.answers.report import session_report, trace_report
-    from mcp_sessions.render.apps.payloads import TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
+    from mcp_sessions.render.apps import TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
     from mcp_sessions.render.apps.report import render_report
     from mcp_sessions.store import SqliteStore
 

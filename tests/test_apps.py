@@ -27,8 +27,8 @@ from mcp_sessions.answers.trace import trace_view
 from mcp_sessions.cli import main
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.render import apps as apps_module
-from mcp_sessions.render.apps import VIEWS, page
-from mcp_sessions.render.apps.payloads import WATERFALL_MAX_SPANS, diff_picture, session_picture, waterfall
+from mcp_sessions.render.apps import VIEWS, WATERFALL_MAX_SPANS, page
+from mcp_sessions.render.apps.payloads import diff_picture, session_picture, waterfall
 from mcp_sessions.render.apps.report import DATA_ELEMENT_ID, embed_json
 from mcp_sessions.render.diff import render_diff_answer
 from mcp_sessions.render.markdown import Budget

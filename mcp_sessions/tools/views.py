@@ -19,9 +19,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from mcp_sessions.answers import diff, session, timeline, trace
-from mcp_sessions.render.apps import VIEWS, view_html
-from mcp_sessions.render.apps.payloads import TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS, diff_picture, session_picture
-from mcp_sessions.render.apps.payloads import waterfall as render_waterfall
+from mcp_sessions.render.apps import TIMELINE_MAX_ENTRIES, VIEWS, WATERFALL_MAX_SPANS, view_html
 from mcp_sessions.render.models import DiffPicture, SessionPicture, TraceWaterfall
 from mcp_sessions.tools.common import MAX_ID_ARG, Ctx, SessionId, ToolEntry, result, store_of, tool, tool_errors
 
@@ -42,8 +40,10 @@ def view_trace(
     view_trace(trace_id="5b8efff798038103d269b633813fc60c")
     """
     with tool_errors():
+        from mcp_sessions.render.apps.payloads import waterfall  # loaded on first use: faster start-up
+
         answer = trace.trace_view(store_of(ctx), trace_id, span_id=span_id, max_spans=WATERFALL_MAX_SPANS)
-        return result(*render_waterfall(answer))
+        return result(*waterfall(answer))
 
 
 @tool("Session timeline data (for the session view)", view="session", app_only=True)
@@ -55,6 +55,8 @@ def view_session(ctx: Ctx, session_id: SessionId) -> Annotated[CallToolResult, S
     get_timeline. Example: view_session(session_id="sess_218ccee84f7164d7")
     """
     with tool_errors():
+        from mcp_sessions.render.apps.payloads import session_picture
+
         store = store_of(ctx)
         overview = session.session_overview(store, session_id)
         entries = timeline.session_timeline(
@@ -78,6 +80,8 @@ def view_diff(
     view_diff(session_id="sess_4951e114f2553254", baseline="sess_22b9d171c3ca0f83")
     """
     with tool_errors():
+        from mcp_sessions.render.apps.payloads import diff_picture
+
         store = store_of(ctx)
         answer = diff.diff_against_baseline(store, session_id, baseline, trace_id, baseline_trace_id)
         return result(*diff_picture(answer))

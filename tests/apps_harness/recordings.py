@@ -18,7 +18,18 @@ from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOP = [ROOT / "fixtures" / "recordings", ROOT / "fixtures" / "recordings-browser"]
+# The demo shop's sessions the views are checked on: the N+1 checkout and its baseline, the slow
+# payment, the failing coupon (each its OTLP export, rrweb recording and HAR).
+SCENARIOS = ("n-plus-one", "baseline", "slow-payment", "server-error")
+SHOP = [
+    path
+    for name in SCENARIOS
+    for path in (
+        ROOT / "fixtures" / "recordings" / "shop" / "otlp" / f"{name}.jsonl",
+        ROOT / "fixtures" / "recordings-browser" / "shop" / "rrweb" / f"{name}.json",
+        ROOT / "fixtures" / "recordings-browser" / "shop" / "har" / f"{name}.har",
+    )
+]
 EXPECTED = {p.stem: json.loads(p.read_text()) for p in (ROOT / "fixtures" / "expected").glob("*.json")}
 
 # Markup and script, each of which runs or makes an element if a view ever parses recorded text as HTML.

@@ -25,6 +25,13 @@ from importlib.resources import files
 
 from mcp_sessions import __version__
 
+# Most spans one waterfall draws: rows are virtualised, so the limit is the payload's size
+# (about 300 bytes a span), not the browser's. A larger trace keeps get_trace's priorities.
+WATERFALL_MAX_SPANS = 10_000
+TIMELINE_MAX_ENTRIES = 5_000
+ALIGNED_MAX_ROWS = 3_000
+DIFF_MAX_FINDINGS = 50
+
 _COMMON = ("dom.js", "fields.js", "host.js", "vlist.js", "waterfall.js")
 
 

@@ -29,6 +29,7 @@ from mcp_sessions.answers.session import Overview
 from mcp_sessions.answers.timeline import TimelineAnswer
 from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span
+from mcp_sessions.render.apps import ALIGNED_MAX_ROWS, DIFF_MAX_FINDINGS, TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
 from mcp_sessions.render.diff import render_diff_answer
 from mcp_sessions.render.markdown import Budget, duration, ms
 from mcp_sessions.render.models import (
@@ -45,12 +46,6 @@ from mcp_sessions.render.session import render_session
 from mcp_sessions.render.timeline import render_timeline_answer
 from mcp_sessions.render.trace import render_trace_view
 
-# Most spans one waterfall draws: rows are virtualised, so the limit is the payload's size
-# (about 300 bytes a span), not the browser's. A larger trace keeps get_trace's priorities.
-WATERFALL_MAX_SPANS = 10_000
-TIMELINE_MAX_ENTRIES = 5_000
-ALIGNED_MAX_ROWS = 3_000
-DIFF_MAX_FINDINGS = 50
 MAX_ATTRIBUTES = 40  # per span
 MAX_VALUE_CHARS = 500
 
