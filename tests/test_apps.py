@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from mcp.server.apps import APP_MIME_TYPE
 
+from mcp_sessions.answers import report as report_module
 from mcp_sessions.answers.diff import diff_against_baseline
 from mcp_sessions.answers.session import session_overview
 from mcp_sessions.answers.timeline import session_timeline
@@ -270,6 +271,20 @@ def test_report_writes_a_session_with_every_trace_it_links(shop_db: Path, tmp_pa
     assert main(["--db", str(shop_db), "report", "--trace", CHECKOUT, "-o", str(tmp_path / "t.html")]) == 0
     trace_report = report_data(tmp_path / "t.html")
     assert trace_report.kind == "trace" and trace_report.main_trace == CHECKOUT and trace_report.session is None
+
+
+def test_a_report_past_its_limits_keeps_the_failing_traces_and_counts_the_rest(
+    shop_db: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(report_module, "REPORT_MAX_TRACES", 2)
+    with SqliteStore(shop_db, readonly=True) as store:
+        answer = report_module.session_report(store, COUPON, entry_limit=5_000, spans_per_trace=WATERFALL_MAX_SPANS)
+    assert len(answer.traces) == 2 < answer.trace_count
+    assert answer.traces[0].summary.trace_id == EXPECTED["server-error"]["error"]["trace_id"]
+    monkeypatch.setattr(report_module, "REPORT_MAX_SPANS", 3)
+    with SqliteStore(shop_db, readonly=True) as store:
+        answer = report_module.session_report(store, COUPON, entry_limit=5_000, spans_per_trace=WATERFALL_MAX_SPANS)
+    assert answer.traces and sum(t.summary.span_count for t in answer.traces) <= 3  # larger traces left out
 
 
 def test_report_errors_say_what_to_do(shop_db: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):

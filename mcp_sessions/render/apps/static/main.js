@@ -91,7 +91,11 @@ function start() {
     const isSession = data.kind === "session";
     const view = isSession ? SessionView(host) : Waterfall(host);
     root.appendChild(view.node);
-    timed(() => view.show(isSession ? data.session : data.traces[data.main_trace])).then(() => drawn("ready"));
+    const held = Object.keys(data.traces).length;
+    const note = isSession && held < data.trace_count
+      ? "This file holds " + held + " of the session's " + data.trace_count + " traces (those with errors first)."
+      : null;
+    timed(() => view.show(isSession ? data.session : data.traces[data.main_trace], note)).then(() => drawn("ready"));
     return;
   }
   const spec = VIEWS[viewName];
