@@ -29,6 +29,7 @@ from mcp_sessions.formats import read_path
 from mcp_sessions.formats.coerce import checked_records
 from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
+from mcp_sessions.store.sqlite.derive import SESSION_GAP_NS
 from mcp_sessions.store.sqlite.writer import IngestCounts, IngestWriter
 
 log = logging.getLogger(__name__)
@@ -105,16 +106,17 @@ def ingest_paths(
     *,
     stdin: BinaryIO | None = None,
     rules: RedactionRules = DEFAULT_RULES,
+    session_gap_ns: int = SESSION_GAP_NS,
 ) -> Iterator[FileResult]:
     """Ingest each input in turn, yielding its result as soon as it is known."""
     for source in expand(paths):
         if source == STDIN:
-            yield _ingest_stdin(store, stdin or sys.stdin.buffer, rules)
+            yield _ingest_stdin(store, stdin or sys.stdin.buffer, rules, session_gap_ns)
         else:
-            yield ingest_file(store, Path(source), label=source, rules=rules)
+            yield ingest_file(store, Path(source), label=source, rules=rules, session_gap_ns=session_gap_ns)
 
 
-def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules) -> FileResult:
+def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules, session_gap_ns: int) -> FileResult:
     with tempfile.NamedTemporaryFile(prefix="mcp-sessions-stdin-") as spool:
         copied = 0
         while chunk := stream.read(1 << 20):
@@ -123,7 +125,7 @@ def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules) -> File
                 return FileResult(STDIN, "failed", error=f"over the {MAX_FILE_BYTES // GIB} GiB limit for one input")
             spool.write(chunk)
         spool.flush()
-        return ingest_file(store, Path(spool.name), label=STDIN, rules=rules)
+        return ingest_file(store, Path(spool.name), label=STDIN, rules=rules, session_gap_ns=session_gap_ns)
 
 
 _KINDS = {
@@ -161,9 +163,16 @@ def check_regular_file(path: Path) -> int:
 
 
 def ingest_file(
-    store: Store, path: Path, *, label: str | None = None, rules: RedactionRules = DEFAULT_RULES
+    store: Store,
+    path: Path,
+    *,
+    label: str | None = None,
+    rules: RedactionRules = DEFAULT_RULES,
+    session_gap_ns: int = SESSION_GAP_NS,
 ) -> FileResult:
-    """Parse, redact under `rules` and store one file in one transaction; never raises for bad input."""
+    """Parse, redact under `rules` and store one file in one transaction; never raises for bad input.
+
+    Keyless browser events are cut into sessions by `session_gap_ns` of inactivity."""
     source = label or str(path)
     try:
         check_regular_file(path)
@@ -176,7 +185,9 @@ def ingest_file(
         with (
             parsed,
             store.writing() as conn,
-            IngestWriter(conn, source=source, fmt=parsed.format, content_hash=content_hash) as writer,
+            IngestWriter(
+                conn, source=source, fmt=parsed.format, content_hash=content_hash, session_gap_ns=session_gap_ns
+            ) as writer,
         ):
             if writer.already_ingested:
                 return FileResult(source, "unchanged", parsed.format)

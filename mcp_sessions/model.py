@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 SpanKind = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
 StatusCode = Literal["unset", "ok", "error"]
@@ -56,6 +56,9 @@ class Span:
     links: tuple[SpanLink, ...] = ()
     # Zipkin's server half of an RPC reuses the client's span id; `shared` tells them apart.
     shared: bool = False
+    # The operation fingerprint the store derived (URL templates learned across stored values);
+    # None on records straight from a parser. Not part of the span's identity.
+    fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def duration_ns(self) -> int:
@@ -149,6 +152,8 @@ class Event:
     client_key: str | None = None
     user_id: str | None = None
     detail: Attributes = field(default_factory=dict)
+    # The URL's path template the store derived (learned across stored values); None from a parser.
+    url_template: str | None = field(default=None, compare=False)
 
 
 Record = Span | LogRecord | SkippedRecords | Event
@@ -284,6 +289,14 @@ class TimelinePage:
     cursor_for: Mapping[int, str]
 
 
+class CodeLocation(NamedTuple):
+    """Where in the source an operation runs: `code.*` attributes under either spelling, or a stack frame."""
+
+    function: str | None
+    filepath: str | None
+    lineno: int | None
+
+
 @dataclass(frozen=True)
 class OperationRow:
     """One operation (service + fingerprint) in a scope, with its worst span."""
@@ -301,6 +314,7 @@ class OperationRow:
     worst_name: str
     p50_ns: int | None = None
     p95_ns: int | None = None
+    code: CodeLocation | None = None  # the worst span's code.* location, else another span's of the operation
 
 
 @dataclass(frozen=True)
@@ -325,6 +339,7 @@ class SpanRow:
     self_ns: int
     critical_ns: int
     trace_duration_ns: int
+    code: CodeLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -352,3 +367,31 @@ class Candidate:
     session_id: str
     start_ns: int
     similarity: float  # weighted Jaccard of route counts
+
+
+@dataclass(frozen=True)
+class StoredPattern:
+    """One N+1, duplicate or sequential finding inside one trace, as kept at ingest. Times are nanoseconds; ids full."""
+
+    trace_id: str
+    kind: str  # n_plus_one | duplicate_calls | sequential_calls
+    service: str | None
+    fingerprint: str
+    parent_span_id: str | None
+    parent_name: str | None
+    count: int
+    total_ns: int
+    impact_ns: int
+    span_id: str  # the first call
+
+
+@dataclass(frozen=True)
+class OperationLoops:
+    """How an operation runs as an N+1 in a scope: in how many traces, how many times per trace."""
+
+    traces: int
+    fewest: int  # calls in the loop(s) of one trace: the least, the most, and all of them
+    most: int
+    calls: int
+    worst_trace_id: str  # where the longest loop runs: its trace and the span that makes the calls
+    worst_parent_span_id: str | None

@@ -58,9 +58,11 @@ class ReceiverLimits:
     body_timeout_s: float = 30.0
     budget_wait_s: float = 5.0  # how long a request waits for budget before 503
     decode_threads: int = 2
+    max_rrweb_pages: int = 256  # rrweb page states kept between batches (receiver_rrweb)
+    max_rrweb_nodes: int = 500_000  # DOM nodes of those page states together
 
     def __post_init__(self) -> None:
-        if self.max_body < 1 or self.max_connections < 1 or self.max_inflight < 1 or self.max_reading < 1:
+        if min(self.max_body, self.max_connections, self.max_inflight, self.max_reading, self.max_rrweb_pages) < 1:
             raise ValueError("receiver limits must be positive")
 
 

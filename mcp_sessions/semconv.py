@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from mcp_sessions import urls
 from mcp_sessions.config import SESSION_KEYS, USER_KEYS
-from mcp_sessions.model import LogRecord, Span
+from mcp_sessions.model import CodeLocation, LogRecord, Span
 
 
 def first(attributes: Mapping[str, Any], *keys: str) -> Any:
@@ -127,21 +128,76 @@ def pick(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return picked
 
 
+def code_location(attrs: Mapping[str, Any]) -> CodeLocation | None:
+    """`code.function.name` / `code.function` (with the older `code.namespace` prefixed), `code.file.path` /
+    `code.filepath`, `code.line.number` / `code.lineno`; None when none of them is there."""
+    return _location(pick(attrs))
+
+
+def _location(picked: Mapping[str, Any]) -> CodeLocation | None:
+    location = _parts(picked)
+    return location if location.function or location.filepath else None
+
+
+def _parts(picked: Mapping[str, Any]) -> CodeLocation:
+    function, namespace = picked.get("function"), picked.get("namespace")
+    if function and namespace and "." not in str(function):
+        function = f"{namespace}.{function}"
+    return CodeLocation(
+        _str_or_none(function), _str_or_none(picked.get("filepath")), _int_or_none(picked.get("lineno"))
+    )
+
+
+# What a client, producer or consumer span talks to, under every spelling (current first).
+TARGET_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "peer_service": ("service.peer.name", "peer.service"),
+    "address": ("server.address", "net.peer.name", "network.peer.address", "net.sock.peer.addr", "net.peer.ip"),
+    "port": ("server.port", "net.peer.port", "network.peer.port", "net.sock.peer.port"),
+    "db_system": ("db.system.name", "db.system"),
+    "db_namespace": ("db.namespace", "db.name"),
+    "destination": ("messaging.destination.name", "messaging.destination"),
+    "rpc_service": ("rpc.service",),
+    "url": ("url.full", "http.url"),
+}
+_DEFAULT_PORTS = frozenset({"80", "443"})
+
+
+def target(attrs: Mapping[str, Any], kind: str) -> str | None:
+    """What the span called: `payments (pay.internal:8443)`, `postgresql shop @ db:5432`, `queue orders`.
+
+    Server spans have none (their address is their own). Ports 80 and 443 are left out, so
+    a target read from `server.port` and one read from a URL without a port are the same.
+    """
+    if kind == "server":
+        return None
+    get = {meaning: first(attrs, *keys) for meaning, keys in TARGET_SPELLINGS.items()}
+    address = _str_or_none(get["address"])
+    port = _str_or_none(get["port"])
+    if address:
+        address = address if not port or port in _DEFAULT_PORTS else f"{address}:{port}"
+    elif get["url"]:
+        address = urls.host_port(str(get["url"])) or None
+    parts: list[str] = []
+    if get["db_system"]:
+        parts.append(" ".join(str(p) for p in (get["db_system"], get["db_namespace"]) if p))
+    elif get["destination"]:
+        parts.append(f"queue {get['destination']}")
+    elif get["rpc_service"]:
+        parts.append(str(get["rpc_service"]))
+    service = _str_or_none(get["peer_service"])
+    if service:
+        parts.insert(0, service)
+    if address:
+        parts.append(f"@ {address}" if parts and get["db_system"] else f"({address})" if parts else address)
+    return " ".join(parts) or None
+
+
 def promote(span: Span) -> Promoted:
     picked = pick(span.attributes)
     get = picked.get
     exception = next((e.attributes for e in span.events if e.name == "exception"), None) if span.events else None
-    if get("function"):
-        function, namespace, filepath, lineno = get("function"), get("namespace"), get("filepath"), get("lineno")
-    elif exception:  # where the span does not say, the exception's stack does
-        function = first(exception, *SPELLINGS["function"])
-        namespace = exception.get("code.namespace")
-        filepath = first(exception, *SPELLINGS["filepath"])
-        lineno = first(exception, *SPELLINGS["lineno"])
-    else:
-        function = namespace = filepath = lineno = None
-    if function and namespace and "." not in str(function):
-        function = f"{namespace}.{function}"
+    # The span's own location when it names a function; else the exception event's, if any.
+    function, filepath, lineno = _parts(picked if get("function") else pick(exception) if exception else {})
     exception_type, exception_message = get("exception_type"), get("exception_message")
     if exception:
         exception_type = first(exception, "exception.type") or exception_type
@@ -157,9 +213,9 @@ def promote(span: Span) -> Promoted:
         db_statement=_str_or_none(get("statement")),
         exception_type=_str_or_none(exception_type),
         exception_message=_str_or_none(exception_message),
-        code_function=_str_or_none(function),
-        code_filepath=_str_or_none(filepath),
-        code_lineno=_int_or_none(lineno),
+        code_function=function,
+        code_filepath=filepath,
+        code_lineno=lineno,
     )
 
 

@@ -13,12 +13,17 @@ from mcp_sessions.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES_MISSING = (
+    f"public samples not found at {SAMPLES}: real recordings from public repositories, laid beside the clone "
+    "by CI; README 'Tests outside CI: the public samples' says which files and where to put them "
+    "(every other test runs without them)"
+)
 
 
 @pytest.fixture
 def samples() -> Path:
     if not (SAMPLES / "otlp").is_dir():
-        pytest.skip(f"public samples not found at {SAMPLES} (they live in ../shared/samples beside the repo)")
+        pytest.skip(SAMPLES_MISSING)
     return SAMPLES
 
 

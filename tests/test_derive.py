@@ -18,13 +18,14 @@ from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from schema_shims import add_newer_schemas
 
 from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
 from mcp_sessions.store import Store
-from mcp_sessions.store.sqlite import derive, summaries
+from mcp_sessions.store.sqlite import derive, summaries, url_templates
 from mcp_sessions.store.sqlite.db import connect
 from mcp_sessions.store.sqlite.derive import derive_traces
 from mcp_sessions.store.sqlite.schema import migrate
@@ -85,14 +86,15 @@ STORED_TRACE = """
            session_id, user_id FROM traces ORDER BY trace_id
 """
 # The root: a span without a parent, or whose parent was never reported; the earliest, then the
-# longest, then the client half, then the smallest span id.
+# longest, then the client half, then the smallest span id, then the smallest
+# record hash (the order derive reads records that share ids in).
 ROOT_DEFINITION = """
     SELECT t.trace_id, (
         SELECT json_array(s.span_id, s.service, s.name, s.kind, s.http_method, s.http_route, s.http_status,
                           s.http_url)
         FROM spans s WHERE s.trace_id = t.trace_id AND (s.parent_span_id IS NULL OR NOT EXISTS (
             SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
-        ORDER BY s.start_ns, s.end_ns DESC, s.shared, s.span_id LIMIT 1)
+        ORDER BY s.start_ns, s.end_ns DESC, s.shared, s.span_id, s.record_hash LIMIT 1)
     FROM traces t ORDER BY t.trace_id
 """
 STORED_ROOT = """
@@ -115,18 +117,20 @@ def ingest(store: Store | sqlite3.Connection, records: Sequence[Span], name: str
         writer.finish({})
 
 
-def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[tuple[str, str, int], tuple[int, int]]:
-    """Self and critical-path time of every span, from model `Span`s in the order derive reads them."""
+def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+    """Self and critical-path time of every span (by row id: records may share ids), from model `Span`s
+    in the order derive reads them."""
     rows = conn.execute(
-        "SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, shared FROM spans "
-        "ORDER BY trace_id, span_id, shared"
+        "SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, shared, id FROM spans "
+        "ORDER BY trace_id, span_id, shared, record_hash"
     ).fetchall()
     out = {}
     for trace_id in dict.fromkeys(r[0] for r in rows):
-        spans = [Span(*r[:7], shared=bool(r[7])) for r in rows if r[0] == trace_id]
+        mine = [r for r in rows if r[0] == trace_id]
+        spans = [Span(*r[:7], shared=bool(r[7])) for r in mine]
         tree = build_tree(spans)
-        for span, self_ns, critical_ns in zip(spans, self_times(tree), critical_path(tree).by_span, strict=True):
-            out[trace_id, span.span_id, int(span.shared)] = (self_ns, critical_ns)
+        for row, self_ns, critical_ns in zip(mine, self_times(tree), critical_path(tree).by_span, strict=True):
+            out[row[8]] = (self_ns, critical_ns)
     return out
 
 
@@ -157,8 +161,8 @@ def test_trace_rows_and_span_times_match_their_definitions(spans: list[Span], sp
                 "SELECT CASE WHEN session_id IS NOT NULL THEN 'span-attribute' END FROM traces ORDER BY trace_id"
             ).fetchall()
         )
-        stored = conn.execute("SELECT trace_id, span_id, shared, self_ns, critical_ns FROM spans").fetchall()
-        assert {(t, s, shared): (a, b) for t, s, shared, a, b in stored} == times_as_the_analyses_give_them(conn)
+        stored = conn.execute("SELECT id, self_ns, critical_ns FROM spans").fetchall()
+        assert {i: (a, b) for i, a, b in stored} == times_as_the_analyses_give_them(conn)
 
 
 def span(trace_id: str, span_id: str, *, session: str | None = None) -> Span:
@@ -234,10 +238,14 @@ def test_operation_summaries_ids_included_are_those_the_schema_4_triggers_kept(p
         kept, by_triggers = connect(Path(folder) / "kept.db"), connect(Path(folder) / "triggers.db")
         migrate(kept)
         migrate(by_triggers, target=4)
+        add_newer_schemas(by_triggers)  # what today's writer stores beside schema 4's triggers
         for number, records in enumerate(parts):
             for conn in (kept, by_triggers):
-                with mock.patch.object(
-                    derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                with (
+                    mock.patch.object(
+                        derive, "update_operations", summaries.update_operations if conn is kept else (lambda *_: None)
+                    ),
+                    mock.patch.object(url_templates, "update", lambda *_: set()),  # fingerprints as schema 4 kept them
                 ):
                     ingest(conn, records, f"part-{number}")
                     conn.execute("BEGIN")

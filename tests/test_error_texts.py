@@ -4,6 +4,7 @@ an absurd tool argument. Never "unexpected OperationalError … please report th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -56,12 +57,12 @@ def test_disk_full_from_the_cli_is_one_line_naming_the_cause(db_path: Path, samp
     def full(*_args: object, **_kwargs: object):
         raise StorageFullError(f"the disk holding {db_path} is full; nothing stored")
 
-    original = cli._COMMANDS["ingest"]
-    cli._COMMANDS["ingest"] = full
+    original = cli.COMMANDS["ingest"]
+    cli.COMMANDS["ingest"] = dataclasses.replace(original, run=full)
     try:
         assert cli.main(["ingest", str(samples / "otlp"), "--db", str(db_path)]) == 2
     finally:
-        cli._COMMANDS["ingest"] = original
+        cli.COMMANDS["ingest"] = original
 
 
 def hold_write_lock(db: Path, release: threading.Event, held: threading.Event) -> None:

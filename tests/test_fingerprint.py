@@ -118,6 +118,24 @@ def test_template_url_and_request_fingerprint() -> None:
     assert request_fingerprint(None, None) == "GET ?"
 
 
+def test_urls_without_a_path_hierarchy_and_hostile_hosts() -> None:
+    assert template_url("data:image/png;base64," + "A" * 100_000) == "data:image/png"
+    assert template_url("blob:https://shop.example/6f1c2a4e-9b7d-4c1e-8a3f-2d5b6c7e8f90") == (
+        "blob:shop.example/{uuid}"
+    )
+    assert template_url("about:blank") == "about:blank"
+    assert template_url("javascript:void(0)") == "javascript:"
+    assert template_url("http://[REDACTED/api/7", keep_host=True) == "[REDACTED/api/{id}"  # an unclosed bracket
+    assert template_url("http://shop:99999/api/7", keep_host=True) == "shop/api/{id}"  # a port that is none
+    assert template_url("https://Shop.Example:443/api/7", keep_host=True) == "shop.example/api/{id}"
+
+
+def test_the_stored_fingerprint_wins_over_recomputing_it() -> None:
+    stored = Span("a" * 32, "b" * 16, None, "GET", "client", 0, 1, attributes={"http.method": "GET"}, fingerprint="X")
+    assert span_fingerprint(stored) == "X"
+    assert stored == Span("a" * 32, "b" * 16, None, "GET", "client", 0, 1, attributes={"http.method": "GET"})
+
+
 def span(name: str, kind: str, **attributes: object) -> Span:
     return Span("a" * 32, "b" * 16, None, name, kind, 0, 1, attributes=attributes)  # type: ignore[arg-type]
 

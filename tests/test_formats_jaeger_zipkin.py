@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -194,20 +195,25 @@ def test_zipkin_ids_endpoints_annotations_and_times(samples):
 
 
 def test_store_holds_every_distinct_span(samples, tmp_path):
-    expected: set[tuple[str, str, bool]] = set()
+    """Identical records are stored once; records that only share ids (the same trace exported by
+    Jaeger, which keeps microseconds and the scope as tags, and as OTLP) are all kept, and counted."""
+    expected: set[str] = set()
+    ids: set[tuple[str, str, bool]] = set()
     per_file: dict[str, int] = {}
     for folder in (JAEGER, ZIPKIN):
         for path in sorted(folder.iterdir()):
             spans = spans_of(path)
             per_file[str(path)] = len(spans)
-            expected |= {(s.trace_id, s.span_id, s.shared) for s in spans}
+            expected |= {json.dumps(dataclasses.asdict(s), sort_keys=True, default=str) for s in spans}
+            ids |= {(s.trace_id, s.span_id, s.shared) for s in spans}
     with Store(tmp_path / "sessions.db") as store:
         results = list(ingest_paths(store, [str(JAEGER), str(ZIPKIN)]))
         assert [r.error for r in results if r.status != "stored"] == []
         assert {r.source: r.counts.spans_read for r in results} == per_file
         counts = totals(store.conn)
-    assert counts["spans"] == len(expected)
-    assert counts["traces"] == len({trace_id for trace_id, _, _ in expected})
+    assert counts["spans"] == len(expected) == sum(r.counts.spans_stored for r in results)
+    assert sum(r.counts.spans_id_reused for r in results) == len(expected) - len(ids) > 0
+    assert counts["traces"] == len({trace_id for trace_id, _, _ in ids})
 
 
 # Synthetic documents for the shapes and failures the samples do not cover.

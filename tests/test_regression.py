@@ -189,7 +189,8 @@ def test_drafted_files_pass_ruff_and_hold_none_of_the_planted_secrets(shop_db: P
         assert "\x00" not in source and "\u2028" not in source and "[REDACTED" not in source
         (drafts / f"test_hostile_{style}.py").write_text(source)
     assert len(list(drafts.iterdir())) >= len(EXPECTED) * 2
-    lint = ruff("check", str(drafts))
+    # Drafted tests live in the user's project: the ban on urllib.parse (use mcp_sessions.urls) is ours alone.
+    lint = ruff("check", "--extend-ignore", "TID251", str(drafts))
     assert lint.returncode == 0, lint.stdout
     for width in ("88", "120"):  # ruff's default line length, and this project's
         formatted = ruff("format", "--check", "--line-length", width, str(drafts))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from functools import partial
 from pathlib import Path
 
 import pytest
+from schema_shims import add_newer_schemas, remove_newer_schemas
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
 from mcp_sessions.ingest import ingest_file, ingest_paths
 from mcp_sessions.store import Store
-from mcp_sessions.store.sqlite import db, derive, rows, schema, summaries
+from mcp_sessions.store.sqlite import db, derive, rows, schema, summaries, url_templates
 
 
 def count(store: Store, sql: str) -> int:
@@ -192,6 +192,7 @@ def test_upgrade_to_schema_3_backfills_fingerprints_and_timing_exactly_as_ingest
     assert expected and all(row[1] for row in expected)
     assert any(row[3] for row in expected)
     conn = sqlite3.connect(db_path, isolation_level=None)  # turn the file back into schema 2
+    remove_newer_schemas(conn)
     for kind, name in conn.execute(  # schema 4's tables, triggers and indexes
         "SELECT type, name FROM sqlite_master WHERE name LIKE 'operation%' OR name LIKE '%_search' "
         "OR name LIKE 'trace_services%' OR name LIKE '%_derived_%' OR name IN ('traces_duration', 'traces_errors', "
@@ -214,18 +215,27 @@ SHOP_SPANS = SHOP / "recordings" / "shop" / "otlp"
 SHOP_BROWSER = SHOP / "recordings-browser" / "shop"  # requests that link to the spans: traces derived again
 
 
+def _schema_4_as_todays_writer_needs(conn: sqlite3.Connection) -> None:
+    schema.migrate(conn, target=4)
+    add_newer_schemas(conn)
+
+
 def test_upgrade_to_schema_5_hands_the_operation_summaries_from_triggers_to_derivation(tmp_path, monkeypatch):
     summary_tables = "SELECT * FROM operations ORDER BY id", "SELECT * FROM operation_traces ORDER BY 1, 2"
     with Store(tmp_path / "new.db") as new:  # schema 5 from the start
         list(ingest_paths(new, [str(SHOP_SPANS), str(SHOP_BROWSER)]))
         expected = [new.conn.execute(q).fetchall() for q in summary_tables]
     with monkeypatch.context() as schema_4:  # a file written by schema 4, its summaries kept by triggers alone
-        schema_4.setattr(db, "migrate", partial(schema.migrate, target=4))
+        schema_4.setattr(db, "migrate", _schema_4_as_todays_writer_needs)
         schema_4.setattr(derive, "update_operations", lambda *_: None)
+        schema_4.setattr(url_templates, "update", lambda *_: set())  # fingerprints as schema 4 kept them
         with Store(tmp_path / "old.db") as old:
             list(ingest_paths(old, [str(SHOP_SPANS)]))
             assert schema.current_version(old.conn) == 4
             before = [old.conn.execute(q).fetchall() for q in summary_tables]
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    remove_newer_schemas(conn)
+    conn.close()
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
         assert schema.current_version(conn) == schema.LATEST_VERSION
@@ -265,15 +275,21 @@ def _failed_requests_har(path: Path) -> Path:
     return path
 
 
+def _schema_5_as_todays_writer_needs(conn: sqlite3.Connection) -> None:
+    schema.migrate(conn, target=5)
+    add_newer_schemas(conn)
+
+
 def test_upgrade_to_schema_6_counts_every_failed_request_under_one_rule(tmp_path, monkeypatch):
     har = _failed_requests_har(tmp_path / "failed.har")
     with monkeypatch.context() as schema_5:
-        schema_5.setattr(db, "migrate", partial(schema.migrate, target=5))
+        schema_5.setattr(db, "migrate", _schema_5_as_todays_writer_needs)
         with Store(tmp_path / "old.db") as old:
             assert ingest_file(old, har).status == "stored"
             assert schema.current_version(old.conn) == 5
             statuses = sorted(str(r[0]) for r in old.conn.execute("SELECT status FROM events WHERE kind = 'network'"))
             old.conn.execute("UPDATE sessions SET frontend_error_count = 0")  # as an old rule would have left it
+            remove_newer_schemas(old.conn)
     with Store(tmp_path / "old.db") as upgraded:
         conn = upgraded.conn
         assert schema.current_version(conn) == schema.LATEST_VERSION

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from schema_shims import remove_newer_schemas
 
 from mcp_sessions.ingest import ingest_file, ingest_paths
 from mcp_sessions.model import SpanScope
@@ -129,6 +130,7 @@ def test_upgrading_from_schema_3_builds_the_kept_tables(tmp_path: Path, shop_db:
     with Store(db) as store:
         expected = operations_of(store.conn)
     conn = sqlite3.connect(db, isolation_level=None)  # turn the file back into schema 3
+    remove_newer_schemas(conn)
     for kind, name in conn.execute(
         "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index', 'table') "
         "AND (name LIKE 'operation%' OR name LIKE '%_search' OR name LIKE 'trace_services%' OR name LIKE '%_derived_%' "

@@ -12,6 +12,12 @@ key. The key is what a person would call the operation:
                GET /api/orders/1234/items?x=1   → GET /api/orders/{id}/items
     otherwise  the span name, with the same templating applied to its path-like parts
 
+Those are the templates one segment shows by itself. Ids only their company gives away
+(`/api/products/1YMWWN1N4O` beside `/api/products/OLJCESPC7Z`) are judged across the values
+stored at each path position (analysis/path_templates.py): the store applies what it learned
+to the fingerprints it keeps (`Span.fingerprint`, `Event.url_template`), and the functions
+here prefer those, so every tool reads the fingerprint the store keeps.
+
 Fingerprints never include the service: callers pair them with it where it matters.
 """
 
@@ -21,9 +27,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
-from mcp_sessions.model import Span
+from mcp_sessions import urls
+from mcp_sessions.model import Event, Span
 from mcp_sessions.semconv import first
 
 MAX_FINGERPRINT = 300
@@ -91,27 +97,49 @@ def template_path(path: str) -> str:
 
 def template_url(url: str, *, keep_host: bool = False) -> str:
     """`template_path` of a full or relative URL; `keep_host` prefixes the host (client calls)."""
-    try:
-        parts = urlsplit(url)
-        path, host = parts.path, parts.netloc.rsplit("@", 1)[-1]
-    except ValueError:  # e.g. a host redacted to "[REDACTED]" reads as a broken IPv6 literal
-        scheme, sep, rest = url.partition("://")
-        host, slash, path = rest.partition("/") if sep else ("", "", scheme)
-        path = slash + path
-    templated = template_path(path or "/")
-    if keep_host and host:
-        return f"{host}{templated}"
-    return templated
+    parts = urls.split(url)
+    if parts.opaque:
+        return _opaque(parts)
+    templated = template_path(parts.path or "/")
+    host = parts.host_port
+    return f"{host}{templated}" if keep_host and host else templated
 
 
-def request_fingerprint(method: str | None, url: str | None, route: str | None = None) -> str:
-    """`GET /api/products/{id}`: a recorded request or an HTTP span, by method and template."""
-    target = route or (template_url(url) if url else "?")
+def _opaque(parts: urls.Url) -> str:
+    """`data:image/png`, `blob:shop.example/{uuid}`, `about:blank`: a URL without a path hierarchy."""
+    if parts.scheme == "data":
+        media = parts.path.split(",", 1)[0].split(";", 1)[0].strip().lower()
+        return f"data:{media[:60]}"
+    if parts.scheme == "blob":
+        return f"blob:{template_url(parts.path, keep_host=True)}"
+    if parts.scheme == "about":
+        return f"about:{parts.path[:40]}"
+    return f"{parts.scheme}:"
+
+
+def request_fingerprint(
+    method: str | None, url: str | None, route: str | None = None, *, url_template: str | None = None
+) -> str:
+    """`GET /api/products/{id}`: a recorded request or an HTTP span, by method and template (the route,
+    else the URL template the store derived, else the URL templated here)."""
+    target = route or url_template or (template_url(url) if url else "?")
     return f"{(method or 'GET').upper()} {target}"
 
 
+def event_fingerprint(event: Event) -> str:
+    """A recorded request's fingerprint, with the URL template the store derived when it has one."""
+    return request_fingerprint(event.method, event.url, url_template=event.url_template)
+
+
+def event_url_template(event: Event) -> str:
+    """The path template of an event's URL (a page, a request): the store's when it has one."""
+    return event.url_template or template_url(event.url or "")
+
+
 def span_fingerprint(span: Span) -> str:
-    """The fingerprint of one span: its statement, its request template, or its templated name."""
+    """The fingerprint of one span: the store's, else its statement, its request template, or its name."""
+    if span.fingerprint is not None:
+        return span.fingerprint
     return attributes_fingerprint(span.name, span.kind, span.attributes)
 
 

@@ -95,11 +95,15 @@ def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
     client_half: dict[str, int] = {}
     for i, span in enumerate(spans):
         # Where a Zipkin RPC reports both halves, the server (shared) half owns the children.
-        if span.shared:
+        # Two different records with one id (both are stored): the earlier-starting (then the longer)
+        # one owns the children, whatever order the spans come in; the other stays beside it, childless.
+        held = by_id.get(span.span_id)
+        if held is None or _owns(span) > _owns(spans[held]):
             by_id[span.span_id] = i
-        else:
-            by_id.setdefault(span.span_id, i)
-            client_half[span.span_id] = i
+        if not span.shared:
+            held = client_half.get(span.span_id)
+            if held is None or _owns(span) > _owns(spans[held]):
+                client_half[span.span_id] = i
 
     parent: list[int | None] = []
     for i, span in enumerate(spans):
@@ -143,6 +147,11 @@ def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
         depth=tuple(depth),
         clamped=tuple(clamped),
     )
+
+
+def _owns(span: TimedSpan) -> tuple[bool, int, int]:
+    """Which of several spans with one id its children belong to: the largest key."""
+    return bool(span.shared), -span.start_ns, span.end_ns
 
 
 def _break_cycles(parent: list[int | None]) -> None:

@@ -123,7 +123,8 @@ def _session_sides(store: SessionStore, session_id: str, baseline: str | None) -
         why = (
             "it has no backend traces to recognise its flow by"
             if not routes
-            else f"no earlier session hit its routes about as often (at least {MIN_BASELINE_SIMILARITY:.0%} alike)"
+            else "no other session that started no later hit its routes about as often "
+            f"(at least {MIN_BASELINE_SIMILARITY:.0%} alike)"
         )
         raise NotFoundError(
             f"no automatic baseline for session {session_id!r}: {why}; pass baseline=<a known-good session id> "

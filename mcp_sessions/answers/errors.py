@@ -2,11 +2,14 @@
 
 Failed spans, browser problems and error logs are read from the store, turned into
 occurrences and grouped (analysis/errors.py); the user's actions are read only for the
-sessions of the groups that will be shown.
+sessions of the groups that will be shown. Where a trace holds an exception and other
+failures, its spans' parent links are read too, so an exception restated by the spans it
+propagated through counts as one failure.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -38,10 +41,18 @@ def find_errors(store: SessionStore, scope: SpanScope, sources: Collection[str],
         occurrences += [event_occurrence(e, sid) for sid, e in found.events]
     if "log" in sources:
         occurrences += [log_occurrence(r, sid) for sid, r in found.logs]
-    first_sessions = {g.session_ids[0] for g in group_errors(occurrences)[:shown] if g.session_ids}
-    groups = group_errors(occurrences, store.user_actions(sorted(first_sessions)))
+    # Traces where an exception may be restated by other spans (the spans it propagated through, the
+    # server span that answered 500): their parent links tell a restatement from a failure of its own.
+    raised = {o.trace_id for o in occurrences if o.kind == "exception" and o.trace_id}
+    failing = Counter(o.trace_id for o in occurrences if o.trace_id in raised)
+    parents = store.span_parents(sorted(t for t, n in failing.items() if n > 1 and t))
+    first_sessions = {g.session_ids[0] for g in group_errors(occurrences, parents=parents)[:shown] if g.session_ids}
+    groups = group_errors(occurrences, store.user_actions(sorted(first_sessions)), parents)
     by_source = {s: sum(1 for o in occurrences if o.source == s) for s in ("backend", "browser", "log")}
-    return ErrorsFound(groups, len(occurrences), by_source, found.truncated)
+    # An exception recorded again by the spans it propagated through is one failure.
+    repeats = sum(g.related.get("enclosing span", 0) for g in groups)
+    by_source["backend"] -= repeats
+    return ErrorsFound(groups, len(occurrences) - repeats, by_source, found.truncated)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.fingerprint import request_fingerprint
 from mcp_sessions.drafting.api import ApiModule, draft_api_module
 from mcp_sessions.drafting.model import (
@@ -66,13 +66,10 @@ def _media_type(value: object) -> str | None:
 
 
 def _origin(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
+    parts = urls.split(url)
     if not parts.scheme or not parts.netloc:
         return None
-    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    query = tuple(urls.query_items(parts.query))
     return f"{parts.scheme}://{parts.netloc}", parts.path or "/", query
 
 

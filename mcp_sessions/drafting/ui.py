@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.fingerprint import template_path
 from mcp_sessions.drafting.code import (
     Call,
@@ -217,7 +217,7 @@ def _action(
     is_first: bool,
 ) -> list[str] | None:
     if event.kind == "navigation":
-        parts = urlsplit(event.url or "/")
+        parts = urls.split(event.url or "/")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if is_first:
             width, height = event.detail.get("width"), event.detail.get("height")

@@ -44,8 +44,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.formats.coerce import expect_dict, expect_list, to_int
 from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
@@ -162,7 +162,7 @@ def _entry(entry: dict[str, Any], where: str, client_key: str) -> Event:
     )
     query = _named(request.get("queryString"), f"{where}.request.queryString")
     if not query and url and "?" in url:
-        query = dict(parse_qsl(url.split("?", 1)[1].split("#", 1)[0], keep_blank_values=True))
+        query = dict(urls.query_items(urls.split(url).query))
     detail: dict[str, Any] = {
         "timings": timings,
         "request_headers": request_headers,
@@ -337,10 +337,7 @@ def _text(value: Any) -> str | None:
 
 
 def _host(url: str) -> str:
-    try:
-        return urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
+    return urls.split(url).hostname
 
 
 def _bounded(text: str) -> str:

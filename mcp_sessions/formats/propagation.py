@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote, urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.config import SESSION_KEYS, USER_KEYS
 
 _TRACEPARENT = re.compile(r"\A\s*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})", re.IGNORECASE)
@@ -49,7 +49,7 @@ def baggage(headers: Mapping[str, str]) -> dict[str, str]:
     for member in headers.get("baggage", "").split(","):
         key, sep, value = member.split(";", 1)[0].partition("=")
         if sep and key.strip():
-            out[unquote(key.strip())] = unquote(value.strip())
+            out[urls.unquote(key.strip())] = urls.unquote(value.strip())
     return out
 
 
@@ -63,10 +63,5 @@ def session_and_user(headers: Mapping[str, str]) -> tuple[str | None, str | None
 
 def url_path(url: str) -> str:
     """Path and query of a URL, without scheme and host (the whole text when it has no host)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.netloc:
-        return url
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    parts = urls.split(url)
+    return parts.path_and_query if parts.has_authority else url

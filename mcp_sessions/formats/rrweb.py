@@ -151,6 +151,18 @@ def parse_posthog_line(doc: Any, line_number: int, state: RrwebState | None) -> 
     yield from reader.finish()
 
 
+def parse_batch(events: Any, state: RrwebState, *, session_key: str, client_key: str | None) -> list[Event]:
+    """The events of one live batch (the receiver's `/v1/rrweb`), read on from the `state` earlier batches left.
+
+    A run of inputs or scrolls ends with its batch; everything else (the node map, the page,
+    its time origin) carries over, so a click in batch 7 is named from batch 0's snapshot.
+    """
+    reader = _Reader(state, session_key=session_key, client_key=client_key)
+    for i, raw in enumerate(expect_list(events, "events")):
+        reader.feed(raw, f"events[{i}]")
+    return reader.finish()
+
+
 class _Reader:
     """Turns a batch of rrweb events into Events; the batch is buffered so runs can collapse."""
 

@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mcp_sessions.ingest import FileResult
+from mcp_sessions.ingest import FileResult, IngestCounts
 from mcp_sessions.render.markdown import Budget, call, quote
 from mcp_sessions.render.models import IngestedFile, IngestReport
+
+
+def ingest_notes(counts: IngestCounts) -> list[str]:
+    """What a person should know beyond the stored counts: records met twice, records that share ids."""
+    notes = []
+    duplicates = [
+        f"{n} {what}{'' if n == 1 else 's'}"
+        for n, what in ((counts.spans_duplicate, "span"), (counts.logs_duplicate, "log record"))
+        if n
+    ]
+    if duplicates:
+        notes.append(f"{' and '.join(duplicates)} identical to one already read (stored once)")
+    if counts.spans_id_reused:
+        n = counts.spans_id_reused
+        notes.append(
+            f"{n} span{' shares its' if n == 1 else 's share their'} trace and span id with a different record "
+            "(both kept)"
+        )
+    return notes
 
 
 def render_ingest(results: Sequence[FileResult], *, budget: Budget) -> tuple[str, IngestReport]:
@@ -17,6 +36,8 @@ def render_ingest(results: Sequence[FileResult], *, budget: Budget) -> tuple[str
             format=r.format,
             spans=r.counts.spans_stored,
             logs=r.counts.logs_stored,
+            duplicates=r.counts.spans_duplicate + r.counts.logs_duplicate,
+            spans_id_reused=r.counts.spans_id_reused,
             error=r.error,
         )
         for r in results
@@ -39,8 +60,12 @@ def render_ingest(results: Sequence[FileResult], *, budget: Budget) -> tuple[str
     ]
     if redactions:
         lines.append("**Masked**: " + ", ".join(f"{rule} {n}" for rule, n in sorted(redactions.items())))
-    for f in files:
-        detail = f.error if f.error else f"{f.format}: {f.spans} spans, {f.logs} logs"
+    for r, f in zip(results, files, strict=True):
+        detail = (
+            f.error
+            if f.error
+            else ", ".join([f"{f.format}: {f.spans} spans", f"{f.logs} logs", *ingest_notes(r.counts)])
+        )
         line = f"- {f.status} {quote(f.source, 100)}: {quote(detail, 200) if f.error else detail}"
         if not budget.fits(line, reserve=200):
             lines.append(f"- … {len(files) - (len(lines) - 3)} more files not listed")

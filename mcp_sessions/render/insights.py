@@ -12,11 +12,21 @@ from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
-from mcp_sessions.model import OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.model import CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
-from mcp_sessions.render.models import ErrorItem, ErrorList, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.models import ErrorItem, ErrorList, MessageCount, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.patterns import loop_model, loop_text
 
 SESSION_IDS_SHOWN = 5
+MESSAGES_SHOWN = 3
+
+
+def code_label(location: CodeLocation | None) -> str | None:
+    """`shop/cart.py:42 in shop.cart.load`, `shop/cart.py`, or `load`: what is known of a code location."""
+    if location is None or not (location.filepath or location.function):
+        return None
+    place = f"{location.filepath}:{location.lineno}" if location.filepath and location.lineno else location.filepath
+    return " in ".join(p for p in (place, location.function) if p)
 
 
 def scope_label(**given: str | None) -> str:
@@ -37,7 +47,7 @@ def _percent(share: float | None) -> str:
     return f" ({share:.0%} of the critical path)" if share is not None and share >= 0.005 else ""
 
 
-def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
+def operation_model(row: OperationRow, critical_total: int, loops: OperationLoops | None = None) -> SlowOperation:
     return SlowOperation(
         service=row.service,
         fingerprint=row.fingerprint,
@@ -52,10 +62,12 @@ def operation_model(row: OperationRow, critical_total: int) -> SlowOperation:
         share=_share(row.critical_ns, critical_total),
         worst_trace_id=row.worst_trace_id,
         worst_span_id=row.worst_span_id,
+        n_plus_one=loop_model(loops) if loops else None,
+        code_location=code_label(row.code),
     )
 
 
-def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
+def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
     service = f" · {row.service}" if row.service else ""
     calls = f"{row.count}× in {row.trace_count} trace{'s' if row.trace_count != 1 else ''}"
     spread = (
@@ -63,10 +75,12 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation) -> str:
         if row.count > 1 and row.p50_ns is not None and row.p95_ns is not None
         else f"{duration(row.max_ns)}"
     )
+    loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
+    code = f"\n   **Code**: {quote(model.code_location, 160)}" if model.code_location else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
         f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}\n"
+        f"{calls}; {spread}{loop}{code}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -79,6 +93,7 @@ def render_slow_operations(
     scope: str,
     budget: Budget,
     more_call: str | None,
+    loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
 ) -> tuple[str, SlowSpans]:
     head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
     if critical_total:
@@ -87,8 +102,9 @@ def render_slow_operations(
     text_head = "\n".join(head)
     budget.take(text_head)
     for rank, row in enumerate(rows, 1):
-        model = operation_model(row, critical_total)
-        block = _operation_lines(rank, row, model)
+        loop = (loops or {}).get((row.service, row.fingerprint))
+        model = operation_model(row, critical_total, loop)
+        block = _operation_lines(rank, row, model, loop)
         if not budget.fits(block, reserve=200):
             break
         budget.take(block)
@@ -126,13 +142,15 @@ def render_slow_spans(
             self_ms=ms(row.self_ns),
             critical_ms=ms(row.critical_ns),
             share=_share(row.critical_ns, row.trace_duration_ns),
+            code_location=code_label(row.code),
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
         service = f" · {row.service}" if row.service else ""
         block = (
             f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
             f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}\n"
-            f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
+            + (f"   **Code**: {quote(model.code_location, 160)}\n" if model.code_location else "")
+            + f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
         )
         if not budget.fits(block, reserve=200):
             break
@@ -161,10 +179,7 @@ def _footer(shown: int, total: int, noun: str, more_call: str | None) -> str:
 
 def error_model(group: ErrorGroup) -> ErrorItem:
     ex = group.example
-    location = None
-    if ex.code_filepath or ex.code_function:
-        place = f"{ex.code_filepath}:{ex.code_lineno}" if ex.code_filepath and ex.code_lineno else ex.code_filepath
-        location = " in ".join(p for p in (place, ex.code_function) if p)
+    location = code_label(CodeLocation(ex.code_function, ex.code_filepath, ex.code_lineno))
     action = group.preceding_action
     return ErrorItem(
         fingerprint=group.fingerprint,
@@ -183,6 +198,10 @@ def error_model(group: ErrorGroup) -> ErrorItem:
         code_location=location,
         stack=list(ex.stack),
         preceding_action=action.summary[:200] if action else None,
+        target=group.target,
+        messages=[MessageCount(message=m, count=n) for m, n in group.messages],
+        message_count=group.message_count,
+        also_seen_as=dict(group.related),
     )
 
 
@@ -194,6 +213,12 @@ def error_block(rank: int, group: ErrorGroup, model: ErrorItem, *, with_stack: b
             f", last {model.last_seen}" if model.last_seen and model.last_seen != model.first_seen else ""
         )
     lines = [f"{rank}. **{group.kind}**{service}: {quote(group.title, 200)} · {group.count}×{when}"]
+    if model.target:
+        lines.append(f"   **Target**: {quote(model.target, 120)}")
+    if group.message_count > 1:
+        shown = "; ".join(f"{n}× {quote(m, 120)}" for m, n in group.messages[:MESSAGES_SHOWN])
+        more = group.message_count - min(MESSAGES_SHOWN, len(group.messages))
+        lines.append(f"   **Messages** ({group.message_count} distinct): {shown}" + (f"; {more} more" if more else ""))
     if model.code_location:
         lines.append(f"   **Code**: {quote(model.code_location, 160)}")
     action = group.preceding_action
@@ -233,7 +258,9 @@ def render_errors(
     head = [f"# Errors · {scope}"]
     if groups:
         by_source = ", ".join(f"{n} {s}" for s, n in sources.items() if n)
-        head.append(f"**Failures**: {occurrences} ({by_source}) in {len(groups)} groups")
+        head.append(
+            f"**Failures**: {occurrences} ({by_source}) in {len(groups)} group{'s' if len(groups) != 1 else ''}"
+        )
     if truncated:
         head.append("**Note**: more failures exist than were read; narrow the scope (session, time) for all of them")
     text_head = "\n".join(head)
@@ -284,7 +311,13 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         return render_slow_spans(ranking.rows, total=ranking.total, scope=label, budget=budget, more_call=more)
     ops = work.ranking
     return render_slow_operations(
-        ops.rows, total=ops.total, critical_total=ops.critical_total_ns, scope=label, budget=budget, more_call=more
+        ops.rows,
+        total=ops.total,
+        critical_total=ops.critical_total_ns,
+        scope=label,
+        budget=budget,
+        more_call=more,
+        loops=work.loops,
     )
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
 from mcp_sessions.answers.session import SessionsFound
 from mcp_sessions.answers.trace import TraceQuery, TracesFound
-from mcp_sessions.model import Page, SessionSummary, TraceSummary
+from mcp_sessions.model import Page, SessionSummary, StoredPattern, TraceSummary
 from mcp_sessions.render.markdown import Budget, call, duration, given, ms, quote, timestamp
-from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList
+from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList, TracePatternMark
+from mcp_sessions.render.patterns import trace_marks
 
 R = TypeVar("R")
+# Patterns named per trace in a list (the most avoidable first); get_trace shows them all.
+MARKS_PER_TRACE = 5
 
 
-def _fit(rows: list[R], line: Callable[[R], str], budget: Budget, reserve: int) -> tuple[list[str], list[R]]:
+def _fit(rows: Sequence[R], line: Callable[[R], str], budget: Budget, reserve: int) -> tuple[list[str], list[R]]:
     """As many rows as the budget holds (leaving `reserve` for the footer), in order."""
     lines, shown = [], []
     for row in rows:
@@ -52,7 +55,7 @@ def session_item(s: SessionSummary) -> SessionItem:
     )
 
 
-def trace_item(t: TraceSummary) -> TraceItem:
+def trace_item(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> TraceItem:
     return TraceItem(
         trace_id=t.trace_id,
         session_id=t.session_id,
@@ -67,6 +70,17 @@ def trace_item(t: TraceSummary) -> TraceItem:
         span_count=t.span_count,
         error_count=t.error_count,
         services=list(t.services),
+        patterns=[
+            TracePatternMark(
+                kind=p.kind,
+                fingerprint=p.fingerprint,
+                service=p.service,
+                count=p.count,
+                impact_ms=ms(p.impact_ns),
+                parent_span_id=p.parent_span_id,
+            )
+            for p in patterns[:MARKS_PER_TRACE]
+        ],
     )
 
 
@@ -112,7 +126,7 @@ def render_session_list(found: SessionsFound, *, budget: Budget) -> tuple[str, S
     return "\n".join(lines), model
 
 
-def _trace_line(t: TraceSummary) -> str:
+def _trace_line(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> str:
     name = quote(t.root_name or "(no root span)", 80)
     route = f" {t.http_method or ''} {quote(t.http_route, 60)}".rstrip() if t.http_route else ""
     status = f" → {t.http_status}" if t.http_status else ""
@@ -121,7 +135,7 @@ def _trace_line(t: TraceSummary) -> str:
     service = quote(t.root_service, 40) if t.root_service else "unknown service"
     return (
         f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
-        f"{status} · {t.span_count} spans{errors}{session}"
+        f"{status} · {t.span_count} spans{errors}{session}{trace_marks(patterns)}"
     )
 
 
@@ -132,9 +146,9 @@ def _trace_heading(q: TraceQuery) -> str:
 
 
 def render_trace_list(found: TracesFound, *, budget: Budget) -> tuple[str, TraceList]:
-    page = found.page
+    page, marks = found.page, found.patterns
     next_call = given(**{**asdict(found.query), "unsessioned": found.query.unsessioned or None})
-    body, shown = _fit(page.rows, _trace_line, budget, reserve=300)
+    body, shown = _fit(page.rows, lambda t: _trace_line(t, marks.get(t.trace_id, ())), budget, reserve=300)
     lines = [f"# {_trace_heading(found.query)}", *body]
     cursor = _resume(page, len(shown))
     lines.insert(1, f"**Shown**: {len(shown)} of {page.total} traces")
@@ -142,7 +156,14 @@ def render_trace_list(found: TracesFound, *, budget: Budget) -> tuple[str, Trace
         lines.append("No trace matches. Drop a filter, or check `list_sessions`.")
     if cursor:
         lines.append(f"**More**: {call('list_traces', **{**next_call, 'cursor': cursor})}")
+    if any(t.trace_id in marks for t in shown):
+        lines.append("**Patterns**: N+1, duplicate and sequential calls; get_trace names each at the span making them")
     if shown:
         lines.append(f"**Next**: {call('get_trace', trace_id=shown[0].trace_id)} shows a trace as a tree")
-    model = TraceList(traces=[trace_item(t) for t in shown], total=page.total, shown=len(shown), next_cursor=cursor)
+    model = TraceList(
+        traces=[trace_item(t, marks.get(t.trace_id, ())) for t in shown],
+        total=page.total,
+        shown=len(shown),
+        next_cursor=cursor,
+    )
     return "\n".join(lines), model

@@ -33,6 +33,29 @@ class SessionList(BaseModel):
     unsessioned_traces: int = Field(description="traces that carry no session key; see list_traces")
 
 
+class PatternItem(BaseModel):
+    kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls | over_fetching")
+    fingerprint: str
+    service: str | None
+    count: int
+    total_ms: float
+    impact_ms: float
+    trace_id: str | None
+    parent_span_id: str | None
+    span_ids: list[str]
+    example: str | None
+    code_location: str | None
+
+
+class TracePatternMark(BaseModel):
+    kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls")
+    fingerprint: str
+    service: str | None
+    count: int = Field(description="calls involved")
+    impact_ms: float
+    parent_span_id: str | None
+
+
 class TraceItem(BaseModel):
     trace_id: str
     session_id: str | None
@@ -47,6 +70,9 @@ class TraceItem(BaseModel):
     span_count: int
     error_count: int
     services: list[str]
+    patterns: list[TracePatternMark] = Field(
+        default_factory=list, description="N+1, duplicate and sequential calls found in the trace at ingest"
+    )
 
 
 class TraceList(BaseModel):
@@ -89,6 +115,10 @@ class TraceView(BaseModel):
     error_spans: int
     log_count: int
     truncated: bool
+    patterns: list[PatternItem] = Field(
+        default_factory=list, description="N+1, duplicate and sequential calls in the trace (or under the focus)"
+    )
+    shared_ids: int = Field(0, description="spans stored beside a different record with the same span id")
 
 
 class IngestedFile(BaseModel):
@@ -97,6 +127,8 @@ class IngestedFile(BaseModel):
     format: str | None
     spans: int
     logs: int
+    duplicates: int = Field(0, description="records identical to one already read: stored once")
+    spans_id_reused: int = Field(0, description="spans kept beside a different record with the same trace and span id")
     error: str | None
 
 
@@ -139,6 +171,15 @@ class Timeline(BaseModel):
 # find_slow_spans, find_errors, get_session
 
 
+class LoopItem(BaseModel):
+    traces: int = Field(description="traces in scope where the operation runs as an N+1")
+    fewest_per_trace: int
+    most_per_trace: int
+    calls: int = Field(description="calls inside those loops, all traces together")
+    worst_trace_id: str
+    worst_parent_span_id: str | None = Field(description="the span that makes the calls of the longest loop")
+
+
 class SlowOperation(BaseModel):
     service: str | None
     fingerprint: str = Field(description="the operation: SQL normalised, URL templated")
@@ -153,6 +194,8 @@ class SlowOperation(BaseModel):
     share: float | None = Field(description="fraction of the scope's critical path")
     worst_trace_id: str
     worst_span_id: str
+    n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
+    code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
 
 
 class SlowSpan(BaseModel):
@@ -165,6 +208,7 @@ class SlowSpan(BaseModel):
     self_ms: float
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
+    code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
 
 
 class SlowSpans(BaseModel):
@@ -175,6 +219,11 @@ class SlowSpans(BaseModel):
     operations: list[SlowOperation]
     spans: list[SlowSpan]
     next_call: str | None
+
+
+class MessageCount(BaseModel):
+    message: str
+    count: int
 
 
 class ErrorItem(BaseModel):
@@ -191,9 +240,19 @@ class ErrorItem(BaseModel):
     trace_id: str | None
     span_id: str | None
     http_status: int | None
-    code_location: str | None
+    code_location: str | None = Field(
+        description="the first application frame of the stack (file:line in function), else the code.* attributes"
+    )
     stack: list[str]
     preceding_action: str | None = Field(description="the last thing the user did before the first occurrence")
+    target: str | None = Field(None, description="what the failing call went to: host:port, peer service, database")
+    messages: list[MessageCount] = Field(default_factory=list, description="distinct messages, most frequent first")
+    message_count: int = Field(0, description="how many distinct messages the group holds")
+    also_seen_as: dict[str, int] = Field(
+        default_factory=dict,
+        description="the same failure restated in the same traces: failed spans, error logs, "
+        "the enclosing spans an exception propagated through",
+    )
 
 
 class ErrorList(BaseModel):
@@ -213,20 +272,6 @@ class RequestItem(BaseModel):
     duration_ms: float | None
     trace_id: str | None
     backend_ms: float | None = None
-
-
-class PatternItem(BaseModel):
-    kind: str
-    fingerprint: str
-    service: str | None
-    count: int
-    total_ms: float
-    impact_ms: float
-    trace_id: str | None
-    parent_span_id: str | None
-    span_ids: list[str]
-    example: str | None
-    code_location: str | None
 
 
 class SessionOverview(BaseModel):

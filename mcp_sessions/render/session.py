@@ -12,49 +12,17 @@ from mcp_sessions.render.insights import error_block, error_model
 from mcp_sessions.render.lists import session_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import PatternItem, RequestItem, SessionOverview
+from mcp_sessions.render.patterns import code_note, pattern_model, pattern_text
 
 ERRORS_SHOWN = 5
 PATTERNS_SHOWN = 5
 
-PATTERN_NAMES = {
-    "n_plus_one": "N+1 queries",
-    "duplicate_calls": "duplicate calls",
-    "sequential_calls": "sequential calls that could overlap",
-    "over_fetching": "over-fetching",
-}
-
-
-def pattern_model(p: Pattern) -> PatternItem:
-    location = None
-    if p.code_filepath or p.code_function:
-        place = f"{p.code_filepath}:{p.code_lineno}" if p.code_filepath and p.code_lineno else p.code_filepath
-        location = " in ".join(x for x in (place, p.code_function) if x)
-    return PatternItem(
-        kind=p.kind,
-        fingerprint=p.fingerprint,
-        service=p.service,
-        count=p.count,
-        total_ms=ms(p.total_ns),
-        impact_ms=ms(p.impact_ns),
-        trace_id=p.trace_id,
-        parent_span_id=p.parent_span_id,
-        span_ids=list(p.span_ids[:5]),
-        example=p.example,
-        code_location=location,
-    )
-
 
 def pattern_line(p: Pattern, model: PatternItem, repeats: int = 1, repeat_impact_ns: int = 0) -> str:
-    name = PATTERN_NAMES.get(p.kind, p.kind)
-    service = f" · {p.service}" if p.service else ""
-    text = (
-        f"- **{name}**{service}: {quote(p.fingerprint, 140)} ×{p.count}, {duration(p.total_ns)} in all, "
-        f"about {duration(p.impact_ns)} avoidable"
-    )
+    text = f"- {pattern_text(p)}"
     if repeats > 1:
         text += f" (worst of {repeats} places with this pattern, {duration(repeat_impact_ns)} avoidable in all)"
-    if model.code_location:
-        text += f"; code {quote(model.code_location, 100)}"
+    text += code_note(model)
     if p.trace_id:
         text += f" → {call('get_trace', trace_id=p.trace_id, span_id=p.parent_span_id)}"
     return text

@@ -2,23 +2,29 @@
 
 Each shown span is a line: id, name, service, kind, duration, self time, offset from the
 trace start, status. Children left out are summarised under their parent by operation
-("+ 29 × `SELECT …` hidden, 310 ms in all") with the call that expands them.
+("+ 29 × `SELECT …` hidden, 310 ms in all") with the call that expands them. Patterns
+found in the trace (N+1, duplicate and sequential calls) are listed before the tree, each
+with the span that makes the calls, and that span's line says so.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
+from mcp_sessions.analysis.patterns import Pattern
 from mcp_sessions.analysis.selection import Selection, is_error
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.answers.trace import TraceAnswer
-from mcp_sessions.model import Span, TraceSummary
+from mcp_sessions.model import Span, StoredPattern, TraceSummary
 from mcp_sessions.render.lists import trace_item
 from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
 from mcp_sessions.render.models import HiddenGroup, SpanNode, TraceView
+from mcp_sessions.render.patterns import SHORT_NAMES, code_note, pattern_model, pattern_text
 from mcp_sessions.semconv import first
 
 _MAX_GROUPS = 3
+_PATTERNS_SHOWN = 5
 
 
 def _error_text(tree: TraceTree, node: int) -> str | None:
@@ -66,6 +72,8 @@ def render_trace(
     log_count: int,
     focus: int | None,
     budget: Budget,
+    patterns: Sequence[Pattern] = (),
+    stored: Sequence[StoredPattern] = (),
 ) -> tuple[str, TraceView]:
     t0 = summary.start_ns
     trace_id = summary.trace_id
@@ -91,7 +99,23 @@ def render_trace(
             f"**Focus**: subtree of `{span.span_id}` {quote(span.name, 80)} "
             f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace"
         )
-    for line in head:
+    reused = _reused_ids(tree)
+    if reused:
+        head.append(
+            f"**Shared ids**: {reused} spans share their span id with a different record (both kept; the one "
+            "that started first holds the children)"
+        )
+    pattern_models = [pattern_model(p) for p in patterns]
+    marks = _marks_by_parent(tree, patterns)
+    found = []
+    if patterns:
+        found.append(f"\n## Patterns ({len(patterns)}: calls a fix could batch, dedupe or overlap)")
+        for p, m in list(zip(patterns, pattern_models, strict=True))[:_PATTERNS_SHOWN]:
+            where = f"; made by `{p.parent_span_id}` {quote(p.parent_name or '', 60)}" if p.parent_span_id else ""
+            found.append(f"- {pattern_text(p)}{code_note(m)}{where}")
+        if len(patterns) > _PATTERNS_SHOWN:
+            found.append(f"(shows {_PATTERNS_SHOWN} of {len(patterns)} patterns; the structured content has all)")
+    for line in [*head, *found]:
         budget.take(line)
 
     nodes: list[SpanNode] = []
@@ -116,6 +140,8 @@ def render_trace(
         )
         if error:
             line += f" · **error** {quote(error, 160)}"
+        if node in marks:
+            line += " · " + ", ".join(f"**{SHORT_NAMES[p.kind]}** ×{p.count} below" for p in marks[node])
         groups = _hidden_groups(tree, selection.hidden_children.get(node, ()))
         group_lines = []
         if groups:
@@ -163,7 +189,7 @@ def render_trace(
         + (" (kept first: root, slowest branch, errors, most self time)" if shown < selection.scope_size else "")
         + f" · **Error spans**: {errors} · **Logs**: {log_count}"
     )
-    lines = [*head, "", "## Spans (duration, self time, offset from trace start)", *body]
+    lines = [*head, *found, "", "## Spans (duration, self time, offset from trace start)", *body]
     if truncated:
         lines.append(
             f"- … the text budget ran out after {shown} spans; expand a subtree with "
@@ -179,7 +205,7 @@ def render_trace(
     if summary.session_id:
         lines.append(f"**Session**: {call('list_traces', session_id=summary.session_id)} lists its other traces")
     view = TraceView(
-        trace=trace_item(summary),
+        trace=trace_item(summary, stored),
         focus_span_id=tree.spans[focus].span_id if focus is not None else None,
         spans=nodes,
         total_spans=selection.scope_size,
@@ -187,8 +213,38 @@ def render_trace(
         error_spans=errors,
         log_count=log_count,
         truncated=truncated or shown < selection.scope_size,
+        patterns=pattern_models,
+        shared_ids=reused,
     )
     return "\n".join(lines), view
+
+
+def _marks_by_parent(tree: TraceTree, patterns: Sequence[Pattern]) -> dict[int, list[Pattern]]:
+    """The patterns whose calls share a parent, by that parent's index in the tree."""
+    index: dict[str, list[int]] = {}
+    for i, span in enumerate(tree.spans):
+        index.setdefault(span.span_id, []).append(i)
+    out: dict[int, list[Pattern]] = {}
+    for p in patterns:
+        if p.parent_span_id is None or not p.span_ids:
+            continue
+        for call_index in index.get(p.span_ids[0], ()):
+            parent = tree.parent[call_index]
+            if parent is not None and tree.spans[parent].span_id == p.parent_span_id:
+                out.setdefault(parent, []).append(p)
+                break
+    return out
+
+
+def _reused_ids(tree: TraceTree) -> int:
+    """Spans beyond the first with one (span id, shared): records that share ids but differ."""
+    seen: set[tuple[str, bool]] = set()
+    reused = 0
+    for span in tree.spans:
+        key = (span.span_id, bool(span.shared))
+        reused += key in seen
+        seen.add(key)
+    return reused
 
 
 def _int(value: object) -> int | None:
@@ -207,4 +263,6 @@ def render_trace_view(answer: TraceAnswer, *, budget: Budget) -> tuple[str, Trac
         log_count=answer.log_count,
         focus=answer.focus,
         budget=budget,
+        patterns=answer.patterns,
+        stored=answer.marks,
     )

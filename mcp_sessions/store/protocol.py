@@ -1,6 +1,6 @@
 """The store seam: every question answers/ asks of stored data, as typed protocols.
 
-    answers/ ──► TraceStore  (sessions, traces, spans, operations, failures, baselines)
+    answers/ ──► TraceStore  (sessions, traces, spans, operations, patterns, failures, baselines)
              └─► EventStore  (the browser timeline: events, their counts, the user's actions)
                     ▲
                     └── store/sqlite/ (SqliteStore implements both); another store (ClickHouse,
@@ -20,6 +20,7 @@ from mcp_sessions.model import (
     Candidate,
     Event,
     Failures,
+    OperationLoops,
     OperationRanking,
     Page,
     SessionFilter,
@@ -28,6 +29,7 @@ from mcp_sessions.model import (
     Span,
     SpanRanking,
     SpanScope,
+    StoredPattern,
     TimelinePage,
     TraceFilter,
     TraceSummary,
@@ -35,7 +37,7 @@ from mcp_sessions.model import (
 
 
 class TraceStore(Protocol):
-    """Sessions and backend traces: lists, one trace's spans, rankings, failures, baselines."""
+    """Sessions and backend traces: lists, one trace's spans, rankings, patterns, failures, baselines."""
 
     def session(self, session_id: str) -> SessionSummary | None:
         """The session, or None when no session has this id."""
@@ -81,12 +83,26 @@ class TraceStore(Protocol):
         """Single spans ranked by time on the critical path, then self time."""
         ...
 
+    def operation_loops(
+        self, scope: SpanScope, operations: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], OperationLoops]:
+        """For each (service, fingerprint) that runs as an N+1 in some trace of `scope`: in how many, how often."""
+        ...
+
+    def trace_patterns(self, trace_ids: Sequence[str]) -> dict[str, list[StoredPattern]]:
+        """The N+1, duplicate and sequential findings of each trace that has any, most avoidable first."""
+        ...
+
     def failures(self, scope: SpanScope) -> Failures:
         """Failed spans, browser problems and error logs in a scope (bounded; `truncated` says so)."""
         ...
 
+    def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
+        """(trace id, span id) → parent span id for every span of these traces (a shared span: its client's)."""
+        ...
+
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:
-        """Earlier sessions whose traces hit the same routes about as often, most similar first."""
+        """Other sessions, started no later, whose traces hit the same routes about as often; most similar first."""
         ...
 
     def route_count(self, session_id: str) -> int:

@@ -56,6 +56,7 @@ class AppContext:
     store: SqliteStore
     ingest_roots: list[Path] = field(default_factory=list)
     redaction: RedactionRules | None = None  # None: the built-in rules
+    session_gap_ns: int | None = None  # None: the default gap between keyless browser sessions
 
 
 Ctx = Context[AppContext]

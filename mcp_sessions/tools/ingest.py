@@ -9,7 +9,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
+from mcp_sessions.config import DEFAULT_BUDGET_TOKENS, DEFAULT_SESSION_GAP_NS
 from mcp_sessions.formats.registry import readable
 from mcp_sessions.ingest import confine, ingest_file
 from mcp_sessions.render.ingest import render_ingest
@@ -40,9 +40,9 @@ def ingest_recording(
     with tool_errors():
         from mcp_sessions.redact import DEFAULT_RULES
 
-        results = [
-            ingest_file(app.store, f, rules=app.redaction or DEFAULT_RULES) for f in confine(path, app.ingest_roots)
-        ]
+        gap = app.session_gap_ns or DEFAULT_SESSION_GAP_NS
+        rules = app.redaction or DEFAULT_RULES
+        results = [ingest_file(app.store, f, rules=rules, session_gap_ns=gap) for f in confine(path, app.ingest_roots)]
         return result(*render_ingest(results, budget=Budget(budget_tokens)))
 
 

@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
+from mcp_sessions.analysis.patterns import calls_tree, trace_patterns
+from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.errors import QueryError
-from mcp_sessions.model import Page, SessionFilter, SpanScope, TraceFilter
+from mcp_sessions.model import Page, SessionFilter, SpanScope, TraceFilter, TraceSummary
 from mcp_sessions.store import protocol
 from mcp_sessions.store.protocol import SessionStore
 
@@ -270,6 +272,84 @@ def test_baseline_candidates_started_earlier_and_are_alike(store: SessionStore):
         assert similarities == sorted(similarities, reverse=True)
         for c in candidates:
             other = store.session(c.session_id)
-            assert other is not None and other.start_ns < session.start_ns and 0 < c.similarity <= 1
+            # started no later (two sessions may start in the same instant), never the session itself
+            assert other is not None and other.start_ns <= session.start_ns and c.session_id != sid
+            assert 0 < c.similarity <= 1
             seen += 1
     assert seen, "no session of the corpus found a baseline"
+
+
+def all_traces(store: SessionStore) -> list[TraceSummary]:
+    rows, _ = walk(lambda c: store.traces(TraceFilter(), sort="oldest", limit=100, cursor=c), lambda t: t)
+    return rows
+
+
+def all_trace_ids(store: SessionStore) -> list[str]:
+    return [t.trace_id for t in all_traces(store)]
+
+
+def test_trace_patterns_are_what_the_trace_read_back_shows(store: SessionStore):
+    """The patterns a store keeps per trace are the ones trace_patterns finds on its spans, most avoidable first."""
+    ids = all_trace_ids(store)
+    kept = store.trace_patterns(ids)
+    assert set(kept) <= set(ids) and any(p.kind == "n_plus_one" for ps in kept.values() for p in ps)
+    for tid in ids:
+        found = trace_patterns(calls_tree(build_tree(store.trace_spans(tid))))
+        assert Counter(
+            (p.kind, p.service, p.fingerprint, p.parent_span_id, p.count, p.impact_ns, p.span_id)
+            for p in kept.get(tid, [])
+        ) == Counter(
+            (p.kind, p.service, p.fingerprint, p.parent_span_id, p.count, p.impact_ns, p.span_ids[0]) for p in found
+        )
+        impacts = [p.impact_ns for p in kept.get(tid, [])]
+        assert impacts == sorted(impacts, reverse=True)
+    assert store.trace_patterns([]) == {} and store.trace_patterns(["f" * 32]) == {}
+
+
+def test_operation_loops_add_up_the_loops_of_each_trace_in_scope(store: SessionStore):
+    kept = store.trace_patterns(all_trace_ids(store))
+    loops_by_operation: dict[tuple[str | None, str], dict[str, int]] = {}
+    for tid, patterns in kept.items():
+        for p in patterns:
+            if p.kind == "n_plus_one":
+                per_trace = loops_by_operation.setdefault((p.service, p.fingerprint), {})
+                per_trace[tid] = per_trace.get(tid, 0) + p.count
+    assert loops_by_operation
+    everywhere = store.operation_loops(SpanScope(), [*loops_by_operation, (None, "no such operation")])
+    assert set(everywhere) == set(loops_by_operation)
+    for operation, per_trace in loops_by_operation.items():
+        loops = everywhere[operation]
+        assert (loops.traces, loops.fewest, loops.most, loops.calls) == (
+            len(per_trace),
+            min(per_trace.values()),
+            max(per_trace.values()),
+            sum(per_trace.values()),
+        )
+        assert per_trace[loops.worst_trace_id] >= 1
+        tid = loops.worst_trace_id
+        one = store.operation_loops(SpanScope(trace_id=tid), [operation])[operation]
+        assert (one.traces, one.calls, one.worst_trace_id) == (1, per_trace[tid], tid)
+        trace = store.trace(tid)
+        assert trace is not None
+        if trace.session_id:
+            session = store.operation_loops(SpanScope(session_id=trace.session_id), [operation])[operation]
+            assert 1 <= session.traces <= loops.traces
+        window = SpanScope(since_ns=trace.start_ns, until_ns=trace.end_ns)
+        assert store.operation_loops(window, [operation])[operation].traces >= 1
+    before_all = SpanScope(until_ns=min(t.start_ns for t in all_traces(store)) - 1)
+    assert store.operation_loops(before_all, list(loops_by_operation)) == {}
+
+
+def test_span_parents_are_the_parent_links_of_every_span_of_the_traces(store: SessionStore):
+    ids = [*all_trace_ids(store)[:20], HOSTILE_TRACE]
+    parents = store.span_parents(ids)
+    for tid in ids:
+        spans = store.trace_spans(tid)
+        assert {(tid, s.span_id) for s in spans} == {k for k in parents if k[0] == tid}
+        for s in spans:
+            # a Zipkin shared (server) half reuses its client's id: the client's parent is the one named
+            same_id = [o for o in spans if o.span_id == s.span_id]
+            clients = [o for o in same_id if not o.shared] or same_id
+            assert parents[(tid, s.span_id)] in {o.parent_span_id for o in clients}
+    assert parents[(HOSTILE_TRACE, "00000000000000a2")] == "00000000000000a1"
+    assert store.span_parents([]) == {} and store.span_parents(["f" * 32]) == {}

@@ -4,6 +4,7 @@ nodes.py      the counted tree a side is (steps → requests → backend operati
 fold.py       occurrences folded into counted nodes; critical-path waits
 side.py       a session (browser steps, or its traces) or a single trace → a side
 align.py      two sides aligned (steps in order, nodes by key) and how much of them matched
+statements.py whether one SQL statement is the per-item form of another (a loop's of a batch's)
 baseline.py   several earlier sessions → one median side (the automatic baseline)
 aggregate.py  aligned nodes summed over their steps, per parent occurrence
 noise.py      when a timing difference is a change: tolerances and the rank test

@@ -11,10 +11,15 @@ match, what is left over was done on one side only.
 Under a matched step, requests match by fingerprint (method + URL template); under a
 matched request, operations match by (service, fingerprint), level by level, so every
 node is compared with the same node on the other side, counts and all. Operations left
-over on both sides under one parent get a second chance with a looser key that reads
-`= ?` and `IN (?)` alike: a batched query that became one query per item (the N+1
+over on both sides under one parent get a second chance: first a looser key that reads
+`= ?` and `IN (?)` alike and an HTTP call whatever its host and port, then, for SQL, the
+statements themselves (statements.py: the same tables and columns, one predicate narrower,
+that one run more often). A batched query that became one query per item (the N+1
 signature) is then one node whose count went from 1 to 10 and whose statement changed,
-not one removed and one added node.
+not one removed and one added node:
+
+    baseline  SELECT id, name FROM products WHERE id IN (?) ORDER BY id     ×1  ┐ one node,
+    target    SELECT id, name FROM products WHERE id = ? LIMIT ?            ×25 ┘ 1× → 25×
 
 Trust is the share of each level that found a partner, 2·matched / (baseline + target)
 as `SequenceMatcher.ratio` counts it: actions (steps), requests (occurrences) and backend
@@ -30,6 +35,7 @@ from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from mcp_sessions.analysis.diff.nodes import Node, NodeKey, Side, Stats, Step
+from mcp_sessions.analysis.diff.statements import replacements
 
 
 class Pair(NamedTuple):
@@ -121,6 +127,11 @@ def align_nodes(a: Sequence[Node], b: Sequence[Node]) -> tuple[Pair, ...]:
             partner = loose_a.get(loose)
             if partner is not None:
                 matched[node.key] = partner
+        taken = {m.key for m in matched.values()}
+        rest_a = [n for n in left_a if n.key not in taken]
+        rest_b = [n for n in left_b if n.key not in matched]
+        if rest_a and rest_b:
+            matched.update(replacements(rest_a, rest_b))
     used_a = {m.key for m in matched.values()}
 
     pairs = []

@@ -4,7 +4,8 @@
 2. Classify: new errors and error statuses; operations added or removed; counts that
    changed; timings that changed on an unchanged structure; response sizes. See noise.py
    for when a timing change counts.
-3. Fold the statements of one N+1 loop into one finding (loops.py).
+3. Fold the statements of one N+1 loop into one finding, with the statement it replaced
+   (loops.py).
 4. Explain rather than repeat: a timing change on a node is dropped when findings below it
    account for at least half of it (the request got slower because the loop inside it
    grew).
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 
 from mcp_sessions.analysis.diff.aggregate import Aggregate, Path, aggregate
 from mcp_sessions.analysis.diff.align import Alignment
-from mcp_sessions.analysis.diff.loops import N_PLUS_ONE_MIN_COUNT, group_loops, loop_signature
+from mcp_sessions.analysis.diff.loops import N_PLUS_ONE_MIN_COUNT, fold_replaced, group_loops, loop_signature
 from mcp_sessions.analysis.diff.noise import MIN_DELTA_NS, confirmed, large_enough
 from mcp_sessions.analysis.diff.result import ERROR_KINDS, DiffResult, Finding, Totals
 
@@ -45,7 +46,7 @@ def diff(alignment: Alignment) -> DiffResult:
         p: f for p, (f, significant) in candidates.items() if f is not None and not significant and f.kind == "latency"
     }
     minor = sum(1 for f, significant in candidates.values() if f is not None and not significant) - len(unconfirmed)
-    findings = group_loops(aggs, findings, candidates)
+    findings = fold_replaced(aggs, group_loops(aggs, findings, candidates), candidates)
     below = _below(findings)
     kept = [f for p, f in findings.items() if not (f.kind == "latency" and _is_explained(below, p, f.delta_ns))]
     kept.sort(key=_rank)

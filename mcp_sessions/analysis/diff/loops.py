@@ -9,6 +9,17 @@ Runs that follow each other are two loops, not one:
     one loop      A  B  A  B  A  B  A  B        A: SELECT … FROM products WHERE id = ?
                   |--|--|--|--|--|--|--|        B: SELECT COUNT(*) … WHERE product_id = ?
     two loops     A  A  A  A  B  B  B  B        (one switch: A's loop ends, B's begins)
+
+A loop is matched to the statement it replaced when alignment paired them (under one
+parent). When the loop runs under another span of the same request (lazy loading while a
+template renders, where the view used to load everything at once), `fold_replaced` still
+makes the new loop and the gone statement one finding, if the loop's statement is the
+narrower form of the gone one (statements.py):
+
+    baseline  GET /api/cart ─┬─ SELECT … WHERE id IN (?)                  ×1    Gone
+                             └─ render cart.html
+    target    GET /api/cart ─── render cart.html ─ SELECT … WHERE id = ?  ×25   New
+                                                        one finding: N+1 loop, 1× → 25×
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from dataclasses import replace
 
 from mcp_sessions.analysis.diff.aggregate import Aggregate, Path
 from mcp_sessions.analysis.diff.result import Companion, Finding
+from mcp_sessions.analysis.diff.statements import narrower
 
 # A loop that runs at least this many times per parent call where it used to run at most
 # half as often is the N+1 signature, reported whatever its time (it grows with the data).
@@ -100,3 +112,64 @@ def group_loops(
 def _delta(candidates: dict[Path, tuple[Finding | None, bool]], path: Path) -> int:
     finding = candidates[path][0]
     return finding.delta_ns if finding is not None else 0
+
+
+def fold_replaced(
+    aggs: dict[Path, Aggregate],
+    findings: dict[Path, Finding],
+    candidates: dict[Path, tuple[Finding | None, bool]],
+) -> dict[Path, Finding]:
+    """A new loop and the statement it replaced elsewhere under the same request: one finding (see above).
+
+    The gone statement is looked for among all candidates, significant or not: a batch too quick
+    to count as a finding of its own is still what the loop replaced.
+    """
+    gone = {
+        p: f
+        for p, (f, _) in candidates.items()
+        if f is not None
+        and f.kind == "removed"
+        and f.level == "op"
+        and _per_parent(aggs[p], "a") < N_PLUS_ONE_MIN_COUNT
+    }
+    out = dict(findings)
+    for path, finding in findings.items():
+        agg = aggs[path]
+        if finding.kind != "added" or finding.level != "op" or _per_parent(agg, "b") < N_PLUS_ONE_MIN_COUNT:
+            continue
+        partner = next(
+            (
+                p
+                for p in gone
+                if p[0] == path[0]
+                and aggs[p].service == agg.service
+                and aggs[p].count_a < agg.count_b
+                and narrower(agg.label, aggs[p].label)
+            ),
+            None,
+        )
+        if partner is None:
+            continue
+        old = gone.pop(partner)
+        out.pop(partner, None)
+        deltas = dict(agg.deltas)
+        for index, d in aggs[partner].deltas.items():
+            deltas[index] = deltas.get(index, 0.0) + d
+        out[path] = replace(
+            finding,
+            kind="count",
+            baseline_label=old.label,
+            count_before=old.count_before,
+            wait_before_ns=old.wait_before_ns,
+            delta_ns=finding.delta_ns + old.delta_ns,
+            per_wait_delta_ns=round(statistics.median(deltas.values())) if deltas else 0,
+            baseline_trace_ids=old.baseline_trace_ids,
+            baseline_span_ids=old.baseline_span_ids,
+            baseline_session_ids=old.baseline_session_ids,
+        )
+    return out
+
+
+def _per_parent(agg: Aggregate, side: str) -> float:
+    count, parents = (agg.count_a, agg.parents_a) if side == "a" else (agg.count_b, agg.parents_b)
+    return count / max(1, parents)

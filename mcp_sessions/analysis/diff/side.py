@@ -50,7 +50,7 @@ from mcp_sessions.analysis.diff.fold import (
     trace_extent,
 )
 from mcp_sessions.analysis.diff.nodes import ACTION_KINDS, MAX_STEPS, Side
-from mcp_sessions.analysis.fingerprint import request_fingerprint, template_url
+from mcp_sessions.analysis.fingerprint import event_fingerprint, event_url_template
 from mcp_sessions.model import Event, Span
 
 # ---------------------------------------------------------------- sides
@@ -117,7 +117,7 @@ def _traces_only_side(session_id: str, analysed: Mapping[str, Analysed]) -> Side
 
 def _action_key(event: Event, page: str) -> tuple[tuple[str, str, str], str]:
     if event.kind == "navigation":
-        templated = template_url(event.url or "")
+        templated = event_url_template(event)
         return ("navigation", "", templated), f"navigate to {templated}"
     label = event.target or event.summary
     return (event.kind, label, page), event.summary or f"{event.kind} {label}"
@@ -145,7 +145,7 @@ def _browser_side(
     for event in events:
         if event.kind in ACTION_KINDS:
             if event.kind == "navigation":
-                page = template_url(event.url or "")
+                page = event_url_template(event)
             key, label = _action_key(event, page)
             if not steps or (steps[-1].key != key and len(steps) < MAX_STEPS):
                 steps.append(StepAcc(key, label, event.time_ns))
@@ -179,7 +179,7 @@ def _browser_side(
 def _add_request(
     step: StepAcc, event: Event, analysed: Mapping[str, Analysed], sizes: Mapping[str, int], used: set[str]
 ) -> None:
-    fingerprint = request_fingerprint(event.method, event.url)
+    fingerprint = event_fingerprint(event)
     acc = step.node(("request", fingerprint), fingerprint)
     item = analysed.get(event.trace_id) if event.trace_id else None
     duration = event.duration_ns

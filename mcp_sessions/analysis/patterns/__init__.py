@@ -2,16 +2,18 @@
 
 One entry point, `detect_patterns(trees, events)`, over a session's (or a trace's) trees
 and browser events; every finding comes back as one `Pattern`, ranked by the time a fix
-would plausibly save (`impact_ns`), in a stable order. The detectors live beside it:
+would plausibly save (`impact_ns`), in a stable order. `trace_patterns(tree)` is the part
+that needs one trace only: ingest stores it for every trace, sessioned or not, and
+`get_trace` shows it. The detectors live beside it:
 
     spans.py     inside traces: N+1, identical reads, back-to-back reads; duplicate
                  server requests when there are no browser requests to compare
     requests.py  in the browser: recorded copies merged, identical requests, fetch waterfalls
     payloads.py  over-fetching: more records than the URL's limit, or very large responses
 
-    trees ──► n_plus_one ──────────────┐ (its spans are not reported again below)
-          ├─► duplicate_spans ─────────┤
-          ├─► sequential_calls ────────┤
+    trees ──► n_plus_one ──────────────┐ (its spans are not reported again below)  ┐
+          ├─► duplicate_spans ─────────┤                                           ├ trace_patterns
+          ├─► sequential_calls ────────┤                                           ┘
           └─► duplicate_roots ─────────┤ (only without browser requests)
     events ─► merge_requests ──► duplicate_requests, waterfalls, over_fetching ──► rank
 """
@@ -20,7 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mcp_sessions.analysis.patterns.model import MAX_IDS, EventRef, Pattern, PatternKind, rank
+from mcp_sessions.analysis.patterns.model import (
+    MAX_IDS,
+    Call,
+    CallSpan,
+    CallT,
+    EventRef,
+    Pattern,
+    PatternKind,
+    as_call,
+    calls_tree,
+    rank,
+)
 from mcp_sessions.analysis.patterns.payloads import (
     LARGE_RESPONSE_BYTES,
     OVERFETCH_FACTOR,
@@ -45,9 +58,7 @@ from mcp_sessions.analysis.patterns.spans import (
     SEQUENTIAL_MIN_CALLS,
     SEQUENTIAL_MIN_SAVING_NS,
     duplicate_roots,
-    duplicate_spans,
-    n_plus_one,
-    sequential_calls,
+    trace_patterns,
 )
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.model import Event
@@ -64,14 +75,20 @@ __all__ = [
     "SEQUENTIAL_MIN_CALLS",
     "SEQUENTIAL_MIN_SAVING_NS",
     "WATERFALL_MAX_GAP_NS",
+    "Call",
+    "CallSpan",
+    "CallT",
     "EventRef",
     "Pattern",
     "PatternKind",
     "Request",
+    "as_call",
+    "calls_tree",
     "count_records",
     "detect_patterns",
     "merge_requests",
     "requested_limit",
+    "trace_patterns",
 ]
 
 
@@ -81,19 +98,14 @@ def detect_patterns(trees: Sequence[TraceTree], events: Sequence[Event] = ()) ->
     Pass one session's traces and events (or one trace and no events). Events may hold
     both the rrweb and the HAR copy of a request: they are merged, never counted twice.
     """
-    found: list[Pattern] = []
-    for tree in trees:
-        repeats = n_plus_one(tree)
-        found.extend(pattern for pattern, _ in repeats)
-        claimed = frozenset(node for _, members in repeats for node in members)
-        found.extend(duplicate_spans(tree, exclude=claimed))
-        found.extend(sequential_calls(tree, exclude=claimed))
+    calls = [calls_tree(tree) for tree in trees]
+    found: list[Pattern] = [pattern for tree in calls for pattern in trace_patterns(tree)]
     requests = merge_requests(events)
     if requests:
         found.extend(duplicate_requests(requests, events, trees))
         found.extend(waterfalls(requests, events, trees))
     else:
-        found.extend(duplicate_roots(trees))
+        found.extend(duplicate_roots(calls))
     payloads = over_fetching_requests(requests, trees)
     found.extend(payloads)
     found.extend(over_fetching_spans(trees, {p.trace_id for p in payloads if p.trace_id}))

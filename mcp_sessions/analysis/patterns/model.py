@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
+from mcp_sessions import urls
+from mcp_sessions.analysis.fingerprint import span_fingerprint
+from mcp_sessions.analysis.tree import TimedSpan, TraceTree
 from mcp_sessions.model import Span
-from mcp_sessions.semconv import first
+from mcp_sessions.semconv import promote
 
 PatternKind = Literal["n_plus_one", "duplicate_calls", "sequential_calls", "over_fetching"]
 
@@ -91,32 +94,135 @@ def bounded(ids: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def statement(span: Span) -> str | None:
-    value = first(span.attributes, "db.query.text", "db.statement")
-    return str(value) if value is not None else None
+class CallSpan(TimedSpan, Protocol):
+    """What the detectors inside traces read of a span: its place in the tree and what it called.
+
+    The promoted facts, as the writer stores them in their own columns (semconv.promote): a
+    model `Span` is read through `as_call`, a stored row carries them as they are, so patterns
+    found at ingest and on a trace read back are the same patterns.
+    """
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def service(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def fingerprint(self) -> str | None: ...
+    @property
+    def http_method(self) -> str | None: ...
+    @property
+    def http_route(self) -> str | None: ...
+    @property
+    def http_url(self) -> str | None: ...
+    @property
+    def db_system(self) -> str | None: ...
+    @property
+    def db_statement(self) -> str | None: ...
+    @property
+    def code_function(self) -> str | None: ...
+    @property
+    def code_filepath(self) -> str | None: ...
+    @property
+    def code_lineno(self) -> int | None: ...
 
 
-def http_method(span: Span) -> str | None:
-    value = first(span.attributes, "http.request.method", "http.method")
-    return str(value).upper() if value is not None else None
+CallT = TypeVar("CallT", bound=CallSpan)
 
 
-def is_outbound(span: Span) -> bool:
+class Call(NamedTuple):
+    """A model `Span` as the detectors read it (see `CallSpan`)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    shared: bool
+    kind: str
+    start_ns: int
+    end_ns: int
+    service: str | None
+    name: str
+    fingerprint: str
+    http_method: str | None
+    http_route: str | None
+    http_url: str | None
+    db_system: str | None
+    db_statement: str | None
+    code_function: str | None
+    code_filepath: str | None
+    code_lineno: int | None
+
+
+def as_call(span: Span) -> Call:
+    p = promote(span)
+    return Call(
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.shared,
+        span.kind,
+        span.start_ns,
+        span.end_ns,
+        span.service,
+        span.name,
+        span_fingerprint(span),
+        p.http_method,
+        p.http_route,
+        p.http_url,
+        p.db_system,
+        p.db_statement,
+        p.code_function,
+        p.code_filepath,
+        p.code_lineno,
+    )
+
+
+def calls_tree(tree: TraceTree[Span]) -> TraceTree[Call]:
+    """The same tree (indices, clamped times) over the spans read as calls."""
+    return TraceTree(
+        spans=tuple(as_call(s) for s in tree.spans),
+        roots=tree.roots,
+        parent=tree.parent,
+        children=tree.children,
+        depth=tree.depth,
+        clamped=tree.clamped,
+    )
+
+
+def statement(span: CallSpan) -> str | None:
+    return span.db_statement
+
+
+def http_method(span: CallSpan) -> str | None:
+    return span.http_method.upper() if span.http_method else None
+
+
+def fingerprint(span: CallSpan) -> str:
+    return span.fingerprint or span.name
+
+
+def is_outbound(span: CallSpan) -> bool:
     """A call that leaves the process: a client or producer span, or any database span."""
-    return span.kind in ("client", "producer") or first(span.attributes, "db.system.name", "db.system") is not None
+    return span.kind in ("client", "producer") or span.db_system is not None
 
 
 _READ_SQL = re.compile(r"^\s*\(?\s*(?:SELECT|WITH)\b", re.I)
 _WRITE_SQL = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE|UPSERT|REPLACE|CREATE|ALTER|DROP|TRUNCATE)\b", re.I)
 
 
-def is_read(span: Span) -> bool:
+def is_read(span: CallSpan) -> bool:
     """A call that changes nothing: a SELECT, or an HTTP GET/HEAD/OPTIONS. Unknown counts as a write."""
     text = statement(span)
     if text is not None:
-        return bool(_READ_SQL.match(text)) and not _WRITE_SQL.search(text)
+        return _reads_only(text)
     method = http_method(span)
     return method in SAFE_METHODS if method else False
+
+
+@lru_cache(maxsize=4096)  # ingest asks for every statement of every trace; a service sends few distinct ones
+def _reads_only(text: str) -> bool:
+    return bool(_READ_SQL.match(text)) and not _WRITE_SQL.search(text)
 
 
 _STATIC = re.compile(r"\.(?:js|mjs|css|map|png|jpe?g|gif|svg|webp|avif|ico|woff2?|ttf|otf|eot|mp4|webm|wasm)$", re.I)
@@ -124,24 +230,12 @@ _STATIC = re.compile(r"\.(?:js|mjs|css|map|png|jpe?g|gif|svg|webp|avif|ico|woff2
 
 def is_static_asset(url: str) -> bool:
     """A script, stylesheet, image, font or video: loaded by the browser, judged neither by size nor by repeats."""
-    return bool(_STATIC.search(urlsplit(url).path))
+    return bool(_STATIC.search(urls.path_of(url)))
 
 
-def code_location(spans: Iterable[Span]) -> tuple[str | None, str | None, int | None]:
-    """The first `code.*` location among `spans` (current names, then the older ones)."""
+def code_location(spans: Iterable[CallSpan]) -> tuple[str | None, str | None, int | None]:
+    """The first `code.*` location among `spans` (promoted: current names, then the older ones)."""
     for span in spans:
-        attrs = span.attributes
-        function = first(attrs, "code.function.name", "code.function")
-        path = first(attrs, "code.file.path", "code.filepath")
-        if function is None and path is None:
-            continue
-        namespace = attrs.get("code.namespace")
-        if function is not None and namespace and "." not in str(function):
-            function = f"{namespace}.{function}"
-        line = first(attrs, "code.line.number", "code.lineno")
-        try:
-            lineno = int(line) if line is not None else None
-        except (TypeError, ValueError):
-            lineno = None
-        return (str(function) if function is not None else None, str(path) if path is not None else None, lineno)
+        if span.code_function is not None or span.code_filepath is not None:
+            return span.code_function, span.code_filepath, span.code_lineno
     return None, None, None

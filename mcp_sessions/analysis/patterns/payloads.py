@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.fingerprint import request_fingerprint
 from mcp_sessions.analysis.patterns.model import EventRef, Pattern, bounded, is_static_asset
 from mcp_sessions.analysis.patterns.requests import Request, linked_roots
@@ -62,7 +62,9 @@ def over_fetching_requests(requests: Sequence[Request], trees: Sequence[TraceTre
         receive_ms = timings.get("receive") if isinstance(timings, Mapping) else None
         found.append(
             _pattern(
-                request_fingerprint(request.method, request.url, str(route) if route else None),
+                request_fingerprint(
+                    request.method, request.url, str(route) if route else None, url_template=request.url_template
+                ),
                 link[0].spans[link[1]].service if link else None,
                 request.duration_ns,
                 _impact(request.duration_ns, rule, counted, limit, receive_ms),
@@ -108,7 +110,7 @@ def over_fetching_spans(trees: Sequence[TraceTree], reported: set[str]) -> list[
 
 def requested_limit(url: str) -> int | None:
     """The page size a URL asks for (`?limit=10`), if it names one."""
-    for key, value in parse_qsl(urlsplit(url).query):
+    for key, value in urls.query_items(urls.split(url).query):
         if key.lower() in LIMIT_PARAMS and value.isdigit() and int(value) > 0:
             return int(value)
     return None

@@ -66,6 +66,7 @@ class Request:
     trace_id: str | None
     detail: Mapping[str, Any]  # the named copy's detail, completed by the other copies'
     body_key: str | None  # request body digest; "" for no body; None when unknown
+    url_template: str | None = None  # the store's template of `url` (learned across stored values)
 
     @property
     def end_ns(self) -> int:
@@ -207,7 +208,11 @@ def _request_pattern(
     fingerprints = []
     for request, link in zip(members, linked, strict=True):
         route = first(link[0].spans[link[1]].attributes, "http.route") if link else None
-        fingerprints.append(request_fingerprint(request.method, request.url, str(route) if route else None))
+        fingerprints.append(
+            request_fingerprint(
+                request.method, request.url, str(route) if route else None, url_template=request.url_template
+            )
+        )
     services = {link[0].spans[link[1]].service for link in linked if link}
     durations = [r.duration_ns for r in members]
     trace_ids = bounded(r.trace_id for r in members if r.trace_id)
@@ -285,6 +290,7 @@ def _request(copies: list[Event]) -> Request:
         trace_id=next((e.trace_id for e in copies if e.trace_id), None),
         detail=detail,
         body_key=_body_key(named.method, detail),
+        url_template=named.url_template,
     )
 
 

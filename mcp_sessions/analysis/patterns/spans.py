@@ -35,25 +35,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from mcp_sessions.analysis.fingerprint import request_fingerprint, span_fingerprint
 from mcp_sessions.analysis.patterns.model import (
     SAFE_METHODS,
+    CallSpan,
+    CallT,
     Pattern,
     PatternKind,
     bounded,
     code_location,
+    fingerprint,
     http_method,
     is_outbound,
     is_read,
     is_static_asset,
+    rank,
     statement,
 )
 from mcp_sessions.analysis.selftime import union_ns
 from mcp_sessions.analysis.tree import TraceTree
-from mcp_sessions.model import Span
-from mcp_sessions.semconv import first, http_url
 
 MS = 1_000_000
 
@@ -76,7 +78,26 @@ _BIND_MARKER = re.compile(r"\?|\$\d+|%s|%\(\w+\)s|(?<![:\w]):[A-Za-z_]\w*")
 _SQL_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 
 
-def n_plus_one(tree: TraceTree) -> list[tuple[Pattern, tuple[int, ...]]]:
+def trace_patterns(tree: TraceTree[CallT]) -> list[Pattern]:
+    """Every N+1, duplicate and sequential finding inside one trace, most avoidable time first.
+
+    The spans of an N+1 are not reported again as duplicates or as sequential calls. This is
+    what ingest stores per trace and what `get_trace` shows: the same function on the same spans.
+    """
+    if sum(map(is_outbound, tree.spans)) < 2:  # every finding needs two calls at least
+        return []
+    repeats = n_plus_one(tree)
+    claimed = frozenset(node for _, members in repeats for node in members)
+    return rank(
+        [
+            *(pattern for pattern, _ in repeats),
+            *duplicate_spans(tree, exclude=claimed),
+            *sequential_calls(tree, exclude=claimed),
+        ]
+    )
+
+
+def n_plus_one(tree: TraceTree[CallT]) -> list[tuple[Pattern, tuple[int, ...]]]:
     """Every parent's serial repeats of one outbound operation: (finding, all its spans' tree indices)."""
     found = []
     for parent in range(len(tree)):
@@ -84,20 +105,20 @@ def n_plus_one(tree: TraceTree) -> list[tuple[Pattern, tuple[int, ...]]]:
         for child in tree.children[parent]:
             span = tree.spans[child]
             if is_outbound(span):
-                groups.setdefault((span.service, span_fingerprint(span)), []).append(child)
-        for (service, fingerprint), members in groups.items():
+                groups.setdefault((span.service, fingerprint(span)), []).append(child)
+        for (service, operation), members in groups.items():
             if len(members) < N_PLUS_ONE_MIN_REPEATS:
                 continue
             intervals = [tree.clamped[m] for m in members]
             total = sum(end - start for start, end in intervals)
             if total and union_ns(intervals) < N_PLUS_ONE_MIN_SERIAL * total:
                 continue
-            pattern = _span_pattern(tree, "n_plus_one", members, fingerprint, service, parent, intervals)
+            pattern = _span_pattern(tree, "n_plus_one", members, operation, service, parent, intervals)
             found.append((pattern, tuple(members)))
     return found
 
 
-def duplicate_spans(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> list[Pattern]:
+def duplicate_spans(tree: TraceTree[CallT], exclude: frozenset[int] = frozenset()) -> list[Pattern]:
     """Identical reads within one trace (statements with literals only, or client requests)."""
     keyed: dict[tuple[str | None, str], list[int]] = {}
     writes: list[int] = []
@@ -124,7 +145,7 @@ def duplicate_spans(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> l
                     tree,
                     "duplicate_calls",
                     members,
-                    span_fingerprint(tree.spans[members[0]]),
+                    fingerprint(tree.spans[members[0]]),
                     service,
                     parent,
                     intervals,
@@ -134,7 +155,7 @@ def duplicate_spans(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> l
     return found
 
 
-def sequential_calls(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> list[Pattern]:
+def sequential_calls(tree: TraceTree[CallT], exclude: frozenset[int] = frozenset()) -> list[Pattern]:
     """Runs of back-to-back reads to different targets under one parent."""
     found = []
     for parent in range(len(tree)):
@@ -147,9 +168,9 @@ def sequential_calls(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> 
                 found.extend(_flush_run(tree, parent, run))
                 run = []
                 continue
-            fingerprint = span_fingerprint(span)
+            operation = fingerprint(span)
             follows = run and tree.clamped[child][0] >= tree.clamped[run[-1]][1]
-            if run and (not follows or fingerprint in {span_fingerprint(tree.spans[r]) for r in run}):
+            if run and (not follows or operation in {fingerprint(tree.spans[r]) for r in run}):
                 found.extend(_flush_run(tree, parent, run))
                 run = []
             run.append(child)
@@ -157,7 +178,7 @@ def sequential_calls(tree: TraceTree, exclude: frozenset[int] = frozenset()) -> 
     return found
 
 
-def duplicate_roots(trees: Sequence[TraceTree]) -> list[Pattern]:
+def duplicate_roots(trees: Sequence[TraceTree[CallT]]) -> list[Pattern]:
     """The same read request served more than once (server spans rooting the given traces)."""
     roots = []
     for tree in trees:
@@ -169,7 +190,7 @@ def duplicate_roots(trees: Sequence[TraceTree]) -> list[Pattern]:
     writes: list[int] = []
     for start, _, tree, root in roots:
         span = tree.spans[root]
-        method, url = http_method(span), http_url(span.attributes)
+        method, url = http_method(span), span.http_url
         if method is None or url is None:
             continue
         if method not in SAFE_METHODS:
@@ -180,14 +201,13 @@ def duplicate_roots(trees: Sequence[TraceTree]) -> list[Pattern]:
     for (service, method, url), members in keyed.items():
         for cluster in _clusters([t.spans[r].start_ns for t, r in members], writes):
             picked = [members[i] for i in cluster]
-            durations = [t.spans[r].duration_ns for t, r in picked]
+            durations = [max(0, t.spans[r].end_ns - t.spans[r].start_ns) for t, r in picked]
             starts = [t.spans[r].start_ns for t, r in picked]
-            route = first(picked[0][0].spans[picked[0][1]].attributes, "http.route")
             trace_ids = bounded(t.spans[r].trace_id for t, r in picked)
             found.append(
                 Pattern(
                     kind="duplicate_calls",
-                    fingerprint=request_fingerprint(method, url, str(route) if route else None),
+                    fingerprint=fingerprint(picked[0][0].spans[picked[0][1]]),
                     service=service,
                     count=len(picked),
                     total_ns=sum(durations),
@@ -206,13 +226,18 @@ def duplicate_roots(trees: Sequence[TraceTree]) -> list[Pattern]:
     return found
 
 
-def _exact_key(span: Span) -> str | None:
+def _exact_key(span: CallSpan) -> str | None:
     text = statement(span)
     if text is not None:
-        # With bind parameters the text says nothing of the values: equal text is not the same query.
-        return None if _BIND_MARKER.search(_SQL_STRING.sub("", text)) else text
-    method, url = http_method(span), http_url(span.attributes)
+        return None if _has_bind_parameters(text) else text
+    method, url = http_method(span), span.http_url
     return f"{method} {url}" if method and url else None
+
+
+@lru_cache(maxsize=4096)
+def _has_bind_parameters(text: str) -> bool:
+    """With bind parameters the text says nothing of the values: equal text is not the same query."""
+    return bool(_BIND_MARKER.search(_SQL_STRING.sub("", text)))
 
 
 def _clusters(starts: Sequence[int], writes: Sequence[int]) -> Iterable[list[int]]:
@@ -231,7 +256,7 @@ def _clusters(starts: Sequence[int], writes: Sequence[int]) -> Iterable[list[int
         yield cluster
 
 
-def _flush_run(tree: TraceTree, parent: int, run: list[int]) -> list[Pattern]:
+def _flush_run(tree: TraceTree[CallT], parent: int, run: list[int]) -> list[Pattern]:
     if len(run) < SEQUENTIAL_MIN_CALLS:
         return []
     intervals = [tree.clamped[r] for r in run]
@@ -239,7 +264,7 @@ def _flush_run(tree: TraceTree, parent: int, run: list[int]) -> list[Pattern]:
     saving = sum(durations) - max(durations)
     if saving < SEQUENTIAL_MIN_SAVING_NS:
         return []
-    steps = tuple(span_fingerprint(tree.spans[r]) for r in run)
+    steps = tuple(fingerprint(tree.spans[r]) for r in run)
     services = {tree.spans[r].service for r in run}
     return [
         _span_pattern(
@@ -257,10 +282,10 @@ def _flush_run(tree: TraceTree, parent: int, run: list[int]) -> list[Pattern]:
 
 
 def _span_pattern(
-    tree: TraceTree,
+    tree: TraceTree[CallT],
     kind: PatternKind,
     members: list[int],
-    fingerprint: str,
+    operation: str,
     service: str | None,
     parent: int | None,
     intervals: list[tuple[int, int]],
@@ -275,12 +300,12 @@ def _span_pattern(
     function, path, line = code_location(spans)
     raw = statement(spans[0])
     if raw is None:
-        method, url = http_method(spans[0]), http_url(spans[0].attributes)
+        method, url = http_method(spans[0]), spans[0].http_url
         raw = f"{method} {url}" if method and url else spans[0].name
     extra = {"max_ns": max(durations), "distinct_statements": len({statement(s) for s in spans})}
     return Pattern(
         kind=kind,
-        fingerprint=fingerprint,
+        fingerprint=operation,
         service=service,
         count=len(members),
         total_ns=total,

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.diff.align import Pair, StepPair
 from mcp_sessions.analysis.diff.nodes import Stats, Step
+from mcp_sessions.analysis.patterns.model import calls_tree
 from mcp_sessions.analysis.patterns.spans import n_plus_one
 from mcp_sessions.answers.diff import DiffAnswer
 from mcp_sessions.answers.session import Overview
@@ -68,7 +69,7 @@ def waterfall(answer: TraceAnswer) -> tuple[str, TraceWaterfall]:
         if s.node in row_of
     ]
     loops = []
-    for pattern, members in n_plus_one(answer.tree):
+    for pattern, members in n_plus_one(calls_tree(answer.tree)):
         parent = answer.tree.parent[members[0]]
         rows = [row_of[m] for m in members if m in row_of]
         if parent in row_of and len(rows) > 1:

@@ -1,13 +1,14 @@
 """The SQL a baseline diff needs: earlier sessions of the same flow, and response sizes.
 
 Candidates for an automatic baseline are found without loading any session. Among the
-CANDIDATE_POOL sessions that started last before the target with a trace count that could
-still be similar enough (`sessions_start` index), the SCORED closest in trace count have
-their traces counted per route (method and route of each trace's root, `traces_session`
-index), and each is scored against the target's counts by weighted Jaccard similarity,
-Σ min(count) / Σ max(count) over routes. Counting, not just sharing, routes is what tells
-a flow apart: buying one item and buying ten hit the same routes, ten times as often.
-The pool bounds the work however large the database is.
+CANDIDATE_POOL sessions that started last, no later than the target (two sessions can start
+in the same instant: a clock's resolution, requests from two tabs), never the target itself,
+with a trace count that could still be similar enough (`sessions_start` index), the SCORED
+closest in trace count have their traces counted per route (method and route of each
+trace's root, `traces_session` index), and each is scored against the target's counts by
+weighted Jaccard similarity, Σ min(count) / Σ max(count) over routes. Counting, not just
+sharing, routes is what tells a flow apart: buying one item and buying ten hit the same
+routes, ten times as often. The pool bounds the work however large the database is.
 
     route (three of them)      target  candidate   min  max
     GET /api/products/{id}       10        10        10   10
@@ -24,7 +25,7 @@ from collections import defaultdict
 from mcp_sessions.config import MIN_BASELINE_SIMILARITY as MIN_SIMILARITY
 from mcp_sessions.model import Candidate
 
-CANDIDATE_POOL = 200  # most recent earlier sessions considered
+CANDIDATE_POOL = 200  # most recent sessions considered (started no later than the target)
 SCORED = 40  # of those, the ones closest in trace count whose routes are compared
 MAX_BASELINES = 3  # sessions folded into the median baseline: the median of 3 outvotes one odd run
 
@@ -37,7 +38,7 @@ _TARGET = f"SELECT {_ROUTE}, count(*) FROM traces t WHERE t.session_id = ? GROUP
 _CANDIDATES = f"""
 WITH recent AS (
     SELECT session_id, start_ns, trace_count FROM sessions
-    WHERE start_ns < :start AND session_id != :session AND trace_count BETWEEN :fewest AND :most
+    WHERE start_ns <= :start AND session_id != :session AND trace_count BETWEEN :fewest AND :most
     ORDER BY start_ns DESC LIMIT :pool
 ),
 pool AS (
@@ -59,7 +60,7 @@ def baseline_candidates(
     limit: int = MAX_BASELINES,
     min_similarity: float = MIN_SIMILARITY,
 ) -> list[Candidate]:
-    """Earlier sessions whose traces hit the same routes as often as `session_id`'s, most similar first."""
+    """Other sessions, started no later, whose traces hit `session_id`'s routes as often; most similar first."""
     target = dict(conn.execute(_TARGET, (session_id,)).fetchall())
     if not target:
         return []

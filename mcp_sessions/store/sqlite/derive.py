@@ -17,15 +17,18 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from mcp_sessions import urls
 from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.patterns import Pattern, trace_patterns
 from mcp_sessions.analysis.selftime import self_times
-from mcp_sessions.analysis.tree import build_tree
-from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM
+from mcp_sessions.analysis.tree import TraceTree, build_tree
+from mcp_sessions.config import DEFAULT_SESSION_GAP_NS
+from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, PATTERN_COLUMNS
 from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
-# Keyless events of one client more than this far apart belong to different sessions.
-SESSION_GAP_NS = 30 * 60 * 1_000_000_000
+# Keyless events of one client more than this far apart belong to different sessions (the default; a setting).
+SESSION_GAP_NS = DEFAULT_SESSION_GAP_NS
 # A request and the server span it caused start within this window of each other (clocks differ).
 LINK_WINDOW_NS = 2 * 1_000_000_000
 # Traces derived per read of their spans: bounds memory however many traces an ingest touched.
@@ -134,9 +137,7 @@ def link_by_time_window(
 def _path_of(url: str | None) -> str | None:
     if not url:
         return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
+    parts = urls.split(url)
     return parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else None
 
 
@@ -174,6 +175,11 @@ class _StoredSpan(NamedTuple):
     http_route: str | None
     http_status: int | None
     http_url: str | None
+    db_system: str | None
+    db_statement: str | None
+    code_function: str | None
+    code_filepath: str | None
+    code_lineno: int | None
 
 
 _TRACE_COLUMNS = (
@@ -206,10 +212,11 @@ _NO_ROOT = (None,) * len(_ROOT_FIELDS)
 
 
 def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str]:
-    """Rebuild the `traces` rows of `trace_ids` and their operation summaries; returns every session touched.
+    """Rebuild the `traces` rows of `trace_ids`, their operation summaries and patterns; returns every session touched.
 
     One read of the touched spans serves the spans' self and critical-path times, the trace
-    rows and what each trace contributes to the operation summaries (store/summaries.py).
+    rows, what each trace contributes to the operation summaries (store/summaries.py) and the
+    patterns found in it (`trace_patterns`).
     Traces are derived `CHUNK_TRACES` at a time, in trace id order, each chunk written before
     the next is read.
     """
@@ -225,9 +232,12 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         timing: list[tuple[int, int, int]] = []
         rows: list[list[Any]] = []
         operations = {}
+        patterns: list[tuple[Any, ...]] = []
         for spans in _touched_spans_by_trace(conn, first, last):
-            times = _span_times(spans)
+            tree = build_tree(spans)
+            times = _span_times(tree)
             timing += _timing_changes(spans, times)
+            patterns += _pattern_rows(tree)
             rows.append(_trace_row(spans))
             operations[spans[0].trace_id] = trace_operations(
                 OperationSpan(s.span_id, s.service, s.fingerprint, s.duration_ns, critical_ns, self_ns)
@@ -237,6 +247,7 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         _sessions_from_requests(conn, rows, first, last)
         _write_traces(conn, rows)
         update_operations(conn, operations)
+        _write_patterns(conn, patterns, first, last)
         sessions.update(row[_SESSION] for row in rows if row[_SESSION] is not None)
     return sessions
 
@@ -249,28 +260,64 @@ def _touched_chunks(conn: sqlite3.Connection) -> Iterator[tuple[str, str]]:
         yield chunk[0], chunk[-1]
 
 
-def _touched_spans_by_trace(conn: sqlite3.Connection, first: str, last: str) -> Iterator[list[_StoredSpan]]:
+def _touched_spans_by_trace(
+    conn: sqlite3.Connection, first: str, last: str, *, last_key: str = "record_hash"
+) -> Iterator[list[_StoredSpan]]:
     """The spans of each trace in `touched_traces` from `first` to `last`, by trace id, each trace's in index order.
 
     The order is the one the analyses see, so their ties fall the same way on every run.
+    Records that share ids come in `spans_identity` order, by record hash; a backfill for a
+    schema older than 7 passes another `last_key` (ids were unique there, any will do).
     """
     cursor = conn.execute(
         f"SELECT {', '.join(_StoredSpan._fields)} FROM spans "
-        "WHERE trace_id IN (SELECT id FROM touched_traces WHERE id BETWEEN ? AND ?) ORDER BY trace_id, span_id, shared",
+        "WHERE trace_id IN (SELECT id FROM touched_traces WHERE id BETWEEN ? AND ?) "
+        f"ORDER BY trace_id, span_id, shared, {last_key}",
         (first, last),
     )
     for _, spans in groupby(map(_StoredSpan._make, cursor), attrgetter("trace_id")):
         yield list(spans)
 
 
-def _span_times(spans: list[_StoredSpan]) -> list[tuple[int, int]]:
+def _span_times(tree: TraceTree[_StoredSpan]) -> list[tuple[int, int]]:
     """(self_ns, critical_ns) of each span of one trace, in order.
 
     Kept in columns so that ranking spans across all data is one indexed query, not a tree
     walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
     """
-    tree = build_tree(spans)
     return list(zip(self_times(tree), critical_path(tree).by_span, strict=True))
+
+
+def _pattern_rows(tree: TraceTree[_StoredSpan]) -> list[tuple[Any, ...]]:
+    """The `trace_patterns` rows of one trace, in `PATTERN_COLUMNS` order."""
+    return [_pattern_row(p) for p in trace_patterns(tree)]
+
+
+def _pattern_row(p: Pattern) -> tuple[Any, ...]:
+    return (
+        p.trace_id,
+        p.kind,
+        p.service,
+        p.fingerprint,
+        p.parent_span_id,
+        p.parent_name,
+        p.count,
+        p.total_ns,
+        p.impact_ns,
+        p.span_ids[0],
+    )
+
+
+def _write_patterns(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], first: str, last: str) -> None:
+    """Replace the patterns of the touched traces from `first` to `last`."""
+    conn.execute(
+        "DELETE FROM trace_patterns WHERE trace_id IN (SELECT id FROM touched_traces WHERE id BETWEEN ? AND ?)",
+        (first, last),
+    )
+    conn.executemany(
+        f"INSERT INTO trace_patterns ({', '.join(PATTERN_COLUMNS)}) VALUES ({', '.join('?' * len(PATTERN_COLUMNS))})",
+        rows,
+    )
 
 
 def _timing_changes(spans: list[_StoredSpan], times: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -355,7 +402,7 @@ def _most_common(values: Iterable[str | None]) -> str | None:
 
 
 def backfill_span_analysis(conn: sqlite3.Connection) -> None:
-    """Fingerprints, self and critical-path times for spans stored before schema 3."""
+    """Fingerprints, self and critical-path times for spans stored before schema 3 (run at schema 3)."""
     rows = conn.execute("SELECT id, name, kind, attributes FROM spans WHERE fingerprint IS NULL").fetchall()
     conn.executemany(
         "UPDATE spans SET fingerprint = ? WHERE id = ?",
@@ -365,10 +412,18 @@ def backfill_span_analysis(conn: sqlite3.Connection) -> None:
     for first, last in _touched_chunks(conn):
         changes = [
             change
-            for spans in _touched_spans_by_trace(conn, first, last)
-            for change in _timing_changes(spans, _span_times(spans))
+            for spans in _touched_spans_by_trace(conn, first, last, last_key="id")
+            for change in _timing_changes(spans, _span_times(build_tree(spans)))
         ]
         _write_timing(conn, changes)
+
+
+def backfill_patterns(conn: sqlite3.Connection) -> None:
+    """The patterns of every stored trace (for traces derived before schema 7)."""
+    _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    for first, last in _touched_chunks(conn):
+        rows = [row for spans in _touched_spans_by_trace(conn, first, last) for row in _pattern_rows(build_tree(spans))]
+        _write_patterns(conn, rows, first, last)
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:

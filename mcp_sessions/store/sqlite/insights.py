@@ -8,13 +8,14 @@ tree walk per trace.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import orjson
 
 from mcp_sessions.analysis.percentile import nearest_rank, nearest_rank_index
-from mcp_sessions.model import Event, Failures, OperationRow, Span, SpanRow, SpanScope
+from mcp_sessions.model import CodeLocation, Event, Failures, OperationRow, Span, SpanRow, SpanScope
 from mcp_sessions.store.sqlite import scope as scopes
 from mcp_sessions.store.sqlite.rows import (
     BROWSER_PROBLEM,
@@ -42,10 +43,42 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
     the traces that cross the edge of the time window; every figure stays exact.
     """
     if scope.trace_id or scope.session_id:
-        return _slow_operations_in(conn, scope, limit)
-    if scope.route is None and scope.since_ns is None and scope.until_ns is None:
-        return _slow_operations_everywhere(conn, scope.service, limit)
-    return _slow_operations_of_traces(conn, scope, limit)
+        rows, total, critical = _slow_operations_in(conn, scope, limit)
+    elif scope.route is None and scope.since_ns is None and scope.until_ns is None:
+        rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit)
+    else:
+        rows, total, critical = _slow_operations_of_traces(conn, scope, limit)
+    return with_code_locations(conn, rows), total, critical
+
+
+_Row = TypeVar("_Row", OperationRow, SpanRow)
+# Spans of an operation read for a code location when its worst span has none (bounded: a hot
+# operation has millions).
+CODE_SAMPLE = 2_000
+
+
+def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[_Row]:
+    """The rows, each with the code.* location of its span (an operation's worst span, else one of its spans)."""
+    out = []
+    for row in rows:
+        if isinstance(row, OperationRow):
+            trace_id, span_id = row.worst_trace_id, row.worst_span_id
+        else:
+            trace_id, span_id = row.trace_id, row.span_id
+        found = conn.execute(
+            "SELECT code_function, code_filepath, code_lineno FROM spans WHERE trace_id = ? AND span_id = ? "
+            "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY shared LIMIT 1",
+            (trace_id, span_id),
+        ).fetchone()
+        if found is None and isinstance(row, OperationRow):
+            found = conn.execute(
+                "SELECT code_function, code_filepath, code_lineno FROM (SELECT code_function, code_filepath, "
+                "code_lineno FROM spans WHERE fingerprint = ? AND service IS ? LIMIT ?) "
+                "WHERE code_function IS NOT NULL OR code_filepath IS NOT NULL LIMIT 1",
+                (row.fingerprint, row.service, CODE_SAMPLE),
+            ).fetchone()
+        out.append(replace(row, code=CodeLocation(*found)) if found else row)
+    return out
 
 
 _OPERATION_ORDER = "ORDER BY critical_ns DESC, self_ns DESC, fingerprint, coalesce(service, '')"
@@ -302,7 +335,7 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
             f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
             {**params, "limit": limit},
         ).fetchall()
-        return [SpanRow(*r) for r in rows], total
+        return with_code_locations(conn, [SpanRow(*r) for r in rows]), total
     total = _span_total(conn, scope)
     if total <= DIRECT_SPANS:
         if scope.since_ns is not None or scope.until_ns is not None:  # reach the spans through their traces
@@ -324,7 +357,7 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
                 f"{select.format(index='')} WHERE (s.critical_ns IS NULL OR s.critical_ns <= 0) AND {where} {order}",
                 {**params, "limit": limit - len(rows)},
             ).fetchall()
-    return [SpanRow(*r) for r in rows], total
+    return with_code_locations(conn, [SpanRow(*r) for r in rows]), total
 
 
 def _window(scope: SpanScope, prefix: str = "") -> dict[str, int]:
@@ -417,6 +450,20 @@ def session_actions(conn: sqlite3.Connection, session_ids: list[str]) -> dict[st
             (sid, *ACTION_KINDS),
         )
         out[sid] = [event_from_row(row) for row in cur]
+    return out
+
+
+def span_parents(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[tuple[str, str], str | None]:
+    """(trace id, span id) → parent span id, for every span of these traces (the ancestry of their failures)."""
+    out: dict[tuple[str, str], str | None] = {}
+    for chunk in range(0, len(trace_ids), 500):
+        part = trace_ids[chunk : chunk + 500]
+        for trace_id, span_id, parent in conn.execute(
+            f"SELECT trace_id, span_id, parent_span_id FROM spans WHERE trace_id IN ({','.join('?' * len(part))}) "
+            "ORDER BY shared",  # a Zipkin shared span reuses its client's id: the client's parent wins
+            part,
+        ):
+            out.setdefault((trace_id, span_id), parent)
     return out
 
 

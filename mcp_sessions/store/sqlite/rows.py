@@ -13,7 +13,16 @@ from typing import Any
 
 import orjson
 
-from mcp_sessions.model import Event, LogRecord, SessionSummary, Span, SpanEvent, SpanLink, TraceSummary
+from mcp_sessions.model import (
+    Event,
+    LogRecord,
+    SessionSummary,
+    Span,
+    SpanEvent,
+    SpanLink,
+    StoredPattern,
+    TraceSummary,
+)
 
 SESSION_COLUMNS = (
     "session_id",
@@ -55,14 +64,14 @@ TRACE_SELECT = f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces"
 
 SPAN_SELECT = (
     "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
-    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared "
+    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared, s.fingerprint "
     "FROM spans s JOIN resources r ON r.id = s.resource_id"
 )
 
-# Every Event field but `detail` in order, then `detail` (JSON).
+# Every Event field but `detail` in order, then `detail` (JSON), then the URL template the store derived.
 EVENT_COLUMNS = (
     "source, seq, time_ns, kind, summary, url, target, level, method, status, duration_ns, trace_id, "
-    "span_id, session_key, client_key, user_id, detail"
+    "span_id, session_key, client_key, user_id, detail, url_template"
 )
 
 LOG_COLUMNS = (
@@ -70,6 +79,21 @@ LOG_COLUMNS = (
     "l.scope, l.trace_id, l.span_id, l.event_name"
 )
 LOG_FROM = "logs l JOIN resources r ON r.id = l.resource_id"
+
+# The StoredPattern fields, in order: derivation writes `trace_patterns` rows in it, readers select it.
+PATTERN_COLUMNS = (
+    "trace_id",
+    "kind",
+    "service",
+    "fingerprint",
+    "parent_span_id",
+    "parent_name",
+    "count",
+    "total_ns",
+    "impact_ns",
+    "span_id",
+)
+PATTERN_SELECT = f"SELECT {', '.join(PATTERN_COLUMNS)} FROM trace_patterns"
 
 # A browser event that shows something went wrong: a console error, an uncaught error, or a
 # request that failed. A request failed when it got a 4xx or 5xx answer (the browser is the
@@ -115,6 +139,11 @@ def session_from_row(row: Sequence[Any]) -> SessionSummary:
     )
 
 
+def pattern_from_row(row: Sequence[Any]) -> StoredPattern:
+    """A row of PATTERN_COLUMNS."""
+    return StoredPattern(*row)
+
+
 def trace_from_row(row: Sequence[Any]) -> TraceSummary:
     """A row of TRACE_COLUMNS."""
     c = dict(zip(TRACE_COLUMNS, row, strict=True))
@@ -141,7 +170,8 @@ def trace_from_row(row: Sequence[Any]) -> TraceSummary:
 
 def event_from_row(row: Sequence[Any]) -> Event:
     """A row of EVENT_COLUMNS."""
-    return Event(*(*row[:16], orjson.loads(row[16])))
+    fields: tuple[Any, ...] = (*row[:16], orjson.loads(row[16]), row[17])
+    return Event(*fields)
 
 
 def log_from_row(row: Sequence[Any]) -> LogRecord:
@@ -186,6 +216,7 @@ def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
                 events=tuple(SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(row[12])),
                 links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
                 shared=bool(row[14]),
+                fingerprint=row[15],
             )
         )
     return spans

@@ -380,6 +380,80 @@ UPDATE sessions SET frontend_error_count = (
     SELECT count(*) FROM events WHERE events.session_id = sessions.session_id AND shadowed = 0 AND {BROWSER_PROBLEM});
 """
 
+# Two spans may share (trace id, span id, shared) and still be different records (a re-sent span
+# changed on the way, ids from a seeded generator, one trace exported by two tools): both are
+# kept, told apart by a hash of their content; a record sent twice unchanged is stored once.
+# Patterns (N+1, duplicate and sequential calls) are found in each trace when it is derived,
+# so trace lists and rankings over all data can name them without walking any tree.
+_V7 = """
+ALTER TABLE spans ADD COLUMN record_hash INTEGER;   -- 64 bits of the record's content (writer.record_hash)
+ALTER TABLE ingests ADD COLUMN spans_id_reused INTEGER NOT NULL DEFAULT 0;  -- kept beside another record's ids
+DROP INDEX spans_identity;
+CREATE TABLE trace_patterns (
+    trace_id        TEXT NOT NULL,
+    kind            TEXT NOT NULL,      -- n_plus_one | duplicate_calls | sequential_calls
+    service         TEXT,
+    fingerprint     TEXT NOT NULL,      -- the operation (spans.fingerprint), or the steps joined
+    parent_span_id  TEXT,
+    parent_name     TEXT,
+    count           INTEGER NOT NULL,   -- calls involved
+    total_ns        INTEGER NOT NULL,
+    impact_ns       INTEGER NOT NULL,   -- the time a fix would plausibly save
+    span_id         TEXT NOT NULL       -- the first call
+);
+CREATE INDEX trace_patterns_trace ON trace_patterns(trace_id);
+CREATE INDEX trace_patterns_operation ON trace_patterns(fingerprint, service, trace_id, count)
+    WHERE kind = 'n_plus_one';
+CREATE TRIGGER trace_patterns_delete AFTER DELETE ON traces BEGIN
+    DELETE FROM trace_patterns WHERE trace_id = old.trace_id;
+END;
+"""
+
+
+def _backfill_v7(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.sqlite.derive import backfill_patterns
+    from mcp_sessions.store.sqlite.writer import backfill_record_hashes
+
+    backfill_record_hashes(conn)
+    conn.execute("CREATE UNIQUE INDEX spans_identity ON spans(trace_id, span_id, shared, record_hash)")
+    backfill_patterns(conn)
+
+
+# URL templates judged across the values stored at each path position (url_templates.py):
+# the values and rules, kept as hashes and shapes; requests get their URL template beside the URL.
+_V8 = """
+CREATE TABLE url_values (
+    position TEXT NOT NULL,              -- hash of the templated path before the position
+    value    TEXT NOT NULL,              -- hash of the value ('' for a route's placeholder)
+    shape    TEXT NOT NULL,              -- its kinds of characters and length (path_templates.shape_of)
+    declared INTEGER NOT NULL DEFAULT 0, -- an http.route has a placeholder at the position
+    PRIMARY KEY (position, value)
+) WITHOUT ROWID;
+CREATE TABLE url_rules (
+    position TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,              -- declared | many | shape
+    kinds    TEXT NOT NULL,
+    min_len  INTEGER NOT NULL,
+    max_len  INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE events ADD COLUMN url_template TEXT;
+CREATE INDEX events_url_template ON events(url_template) WHERE url_template IS NOT NULL;
+"""
+
+
+def _backfill_v8(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.analysis.fingerprint import template_url
+    from mcp_sessions.store.sqlite.derive import backfill_patterns
+    from mcp_sessions.store.sqlite.summaries import rebuild
+    from mcp_sessions.store.sqlite.url_templates import relearn_everything
+
+    rows = conn.execute("SELECT id, url FROM events WHERE url IS NOT NULL").fetchall()
+    conn.executemany("UPDATE events SET url_template = ? WHERE id = ?", ((template_url(u), i) for i, u in rows))
+    if relearn_everything(conn):  # fingerprints changed: what is kept per operation and per trace follows
+        rebuild(conn)
+        backfill_patterns(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -388,6 +462,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "operation summaries kept by derivation, not by triggers on inserted traces", _V5),
     Migration(
         6, "one browser-problem rule: the problem index and frontend error counts include 4xx and no answer", _V6
+    ),
+    Migration(7, "distinct span records sharing ids kept apart by content hash; patterns per trace", _V7, _backfill_v7),
+    Migration(
+        8, "URL templates learned across stored values: url_values, url_rules, events.url_template", _V8, _backfill_v8
     ),
 )
 

@@ -38,6 +38,16 @@ LOGS: Mapping[str, str] = {
     "until_ns": "l.time_ns <= :until_ns",
 }
 
+# A finding is in scope when its trace is: one trace, a session's, a root route's, one that
+# overlaps the window. Its service is the operation's own, matched with the operation.
+PATTERNS: Mapping[str, str] = {
+    "trace_id": "p.trace_id = :trace_id",
+    "session_id": "p.trace_id IN (SELECT trace_id FROM traces WHERE session_id = :session_id)",
+    "route": "p.trace_id IN (SELECT trace_id FROM traces WHERE http_route = :route)",
+    "since_ns": "p.trace_id IN (SELECT trace_id FROM traces WHERE end_ns >= :since_ns)",
+    "until_ns": "p.trace_id IN (SELECT trace_id FROM traces WHERE start_ns <= :until_ns)",
+}
+
 
 def scope_where(scope: SpanScope, clauses: Mapping[str, str] = SPANS) -> tuple[str, dict[str, Any]]:
     """The WHERE condition (`1` when nothing is set) and its parameters, from one table's clauses."""

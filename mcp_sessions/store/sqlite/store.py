@@ -1,9 +1,10 @@
 """SqliteStore: the SQLite file behind the store seam (store/protocol.py), both protocols at once.
 
 Each method asks the query module that owns the question on this thread's connection
-(queries.py: lists, spans, the timeline; insights.py: rankings and failures; baselines.py:
-automatic baselines) and returns its model records. A database fault (locked, unreadable)
-leaves as a StoreError whose message says to retry, never as SQLite's own text.
+(queries.py: lists, spans, the timeline; insights.py: rankings and failures; patterns.py: the
+patterns found at ingest; baselines.py: automatic baselines) and returns its model records.
+A database fault (locked, unreadable) leaves as a StoreError whose message says to retry,
+never as SQLite's own text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mcp_sessions.model import (
     Candidate,
     Event,
     Failures,
+    OperationLoops,
     OperationRanking,
     Page,
     SessionFilter,
@@ -28,11 +30,12 @@ from mcp_sessions.model import (
     Span,
     SpanRanking,
     SpanScope,
+    StoredPattern,
     TimelinePage,
     TraceFilter,
     TraceSummary,
 )
-from mcp_sessions.store.sqlite import baselines, insights, queries
+from mcp_sessions.store.sqlite import baselines, insights, patterns, queries
 from mcp_sessions.store.sqlite.db import Store
 
 log = logging.getLogger(__name__)
@@ -113,8 +116,22 @@ class SqliteStore(Store):
         return SpanRanking(*insights.slow_spans(self.conn, scope, limit))
 
     @_faults
+    def operation_loops(
+        self, scope: SpanScope, operations: Sequence[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], OperationLoops]:
+        return patterns.operation_loops(self.conn, scope, operations)
+
+    @_faults
+    def trace_patterns(self, trace_ids: Sequence[str]) -> dict[str, list[StoredPattern]]:
+        return patterns.patterns_of_traces(self.conn, trace_ids)
+
+    @_faults
     def failures(self, scope: SpanScope) -> Failures:
         return insights.failures(self.conn, scope)
+
+    @_faults
+    def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
+        return insights.span_parents(self.conn, list(trace_ids))
 
     @_faults
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:

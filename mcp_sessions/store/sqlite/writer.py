@@ -3,14 +3,20 @@
     with IngestWriter(conn, source=..., fmt=..., content_hash=...) as w:
         if not w.already_ingested:
             w.add(records)            # RowBuilder → write(batch): executemany, INSERT OR IGNORE
-            w.finish(redactions)      # derive traces + sessions for what was touched
+            w.finish(redactions)      # learn URL templates, derive traces + sessions for what was touched
 
 `RowBuilder` turns records into rows without the database; `write` stores a batch of
 them, wherever it was built.
 
 Either everything of the ingest is committed or nothing is: an exception inside the
-block rolls back. Spans are identified by (trace_id, span_id, shared), log records by a
-hash of their content, so overlapping files add nothing twice.
+block rolls back. Log records and events are identified by a hash of their content, so
+overlapping files add nothing twice. Spans are identified by (trace_id, span_id, shared)
+and a hash of their content (`record_hash`): ids alone do not name one record, so
+
+    the same record again (a Collector retry, an overlapping file) ─► stored once, counted
+                                                                      as a duplicate
+    another record with the same ids (a span re-sent changed, ids ─► kept beside the first,
+    from a seeded generator, one trace exported by two tools)         counted as reusing ids
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -26,9 +32,11 @@ from typing import Any
 import orjson
 
 from mcp_sessions import semconv
-from mcp_sessions.analysis.fingerprint import attributes_fingerprint
+from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
+from mcp_sessions.store.sqlite import url_templates
 from mcp_sessions.store.sqlite.derive import (
+    SESSION_GAP_NS,
     derive_sessions,
     derive_traces,
     link_by_time_window,
@@ -72,7 +80,28 @@ _SPAN_COLUMNS = (
     "resource_id",
     "ingest_id",
     "fingerprint",
+    "record_hash",
 )
+# What makes a span record the record it is, by column: the ids, times, names, status, attributes,
+# events, links, scope and resource. The rest is promoted from these or derived later.
+_RECORD_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "shared",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "scope",
+    "attributes",
+    "events",
+    "links",
+    "resource_id",
+)
+_RECORD_FIELDS = itemgetter(*(_SPAN_COLUMNS.index(c) for c in _RECORD_COLUMNS))
 # A span row names its resource by hash (rows are built away from the database, see RowBuilder).
 _INSERT_SPAN = "INSERT OR IGNORE INTO spans ({}) VALUES ({})".format(
     ", ".join(_SPAN_COLUMNS),
@@ -117,11 +146,31 @@ _EVENT_COLUMNS = (
     "link_method",
     "detail",
     "ingest_id",
+    "url_template",
 )
 _INSERT_EVENT = (
     f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
+_FINGERPRINT = _SPAN_COLUMNS.index("fingerprint")
+_ROUTE = _SPAN_COLUMNS.index("http_route")
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
+
+
+def record_hash(fields: Sequence[Any]) -> int:
+    """64 bits of a span record's content (`_RECORD_COLUMNS` values, the resource by its hash), as a signed integer.
+
+    Only records that share their ids are ever compared, so 64 bits leave no room for a collision
+    that matters. The values are JSON-encoded, so None, "" and "None" hash apart.
+    """
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(fields), digest_size=8).digest(), "big", signed=True)
+
+
+def backfill_record_hashes(conn: sqlite3.Connection) -> None:
+    """The `record_hash` of every stored span, computed from its columns as the writer computes it."""
+    columns = ", ".join("r.hash" if c == "resource_id" else f"s.{c}" for c in _RECORD_COLUMNS)
+    rows = conn.execute(f"SELECT s.id, {columns} FROM spans s JOIN resources r ON r.id = s.resource_id")
+    while batch := rows.fetchmany(BATCH_ROWS):
+        conn.executemany("UPDATE spans SET record_hash = ? WHERE id = ?", [(record_hash(r[1:]), r[0]) for r in batch])
 
 
 def _json(value: Any) -> str:
@@ -135,6 +184,7 @@ _EMPTY_LIST = _json([])  # most spans have no events and no links
 class IngestCounts:
     spans_read: int = 0
     spans_stored: int = 0
+    spans_id_reused: int = 0  # stored beside a different record with the same ids (both kept)
     logs_read: int = 0
     logs_stored: int = 0
     events_read: int = 0
@@ -146,6 +196,7 @@ class IngestCounts:
 
     @property
     def spans_duplicate(self) -> int:
+        """Records identical to one stored before (in this ingest or an earlier one): stored once."""
         return self.spans_read - self.spans_stored
 
     @property
@@ -211,7 +262,7 @@ class RowBuilder:
 
     def _span_row(self, span: Span, batch: RowBatch) -> tuple[Any, ...]:
         p = semconv.promote(span)
-        return (
+        row = (
             span.trace_id,
             span.span_id,
             span.parent_span_id,
@@ -249,13 +300,23 @@ class RowBuilder:
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
         )
+        return (*row, record_hash(_RECORD_FIELDS(row)))
 
 
 class IngestWriter:
     """Writes one ingest atomically; see the module docstring."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str, fmt: str, content_hash: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        source: str,
+        fmt: str,
+        content_hash: str,
+        session_gap_ns: int = SESSION_GAP_NS,
+    ) -> None:
         self.conn = conn
+        self.session_gap_ns = session_gap_ns
         self.source = source
         self.fmt = fmt
         self.content_hash = content_hash
@@ -265,9 +326,15 @@ class IngestWriter:
         self._resource_ids: dict[str, int] = {}
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
+        self._last_span_row = 0  # spans stored by this ingest have larger row ids
+        # What URL templates are learned from (url_templates.py): this ingest's distinct values.
+        self._fingerprints: set[str] = set()
+        self._routes: set[str] = set()
+        self._url_templates: set[str] = set()
 
     def __enter__(self) -> IngestWriter:
         self.conn.execute("BEGIN IMMEDIATE")
+        self._last_span_row = self.conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
         row = self.conn.execute("SELECT id FROM ingests WHERE content_hash = ?", (self.content_hash,)).fetchone()
         if row:
             self.already_ingested = True
@@ -304,6 +371,8 @@ class IngestWriter:
             counts.spans_read += len(batch.spans)
             counts.spans_stored += conn.executemany(_INSERT_SPAN, batch.spans).rowcount
             self._trace_ids.update(map(itemgetter(0), batch.spans))
+            self._fingerprints.update(f for f in map(itemgetter(_FINGERPRINT), batch.spans) if f)
+            self._routes.update(r for r in map(itemgetter(_ROUTE), batch.spans) if r)
         if batch.logs:
             counts.logs_read += len(batch.logs)
             rows = [self._log_row(record, self._resource_id(digest)) for record, digest in batch.logs]
@@ -311,6 +380,7 @@ class IngestWriter:
         if batch.events:
             counts.events_read += len(batch.events)
             counts.events_stored += conn.executemany(_INSERT_EVENT, batch.events).rowcount
+            self._url_templates.update(r[-1] for r in batch.events if r[-1])
         for kind, n in batch.skipped.items():
             counts.skipped[kind] = counts.skipped.get(kind, 0) + n
 
@@ -318,7 +388,7 @@ class IngestWriter:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
         event_sessions: set[str] = set()
         if self.counts.events_stored:
-            sessionize(self.conn, self.ingest_id)
+            sessionize(self.conn, self.ingest_id, self.session_gap_ns)
             event_sessions = {
                 r[0]
                 for r in self.conn.execute(
@@ -326,8 +396,15 @@ class IngestWriter:
                     (self.ingest_id,),
                 )
             }
+        if self.counts.spans_stored:
+            self.counts.spans_id_reused = self._count_id_reuse()
+        # Fingerprints with the URL templates learned from everything stored, this ingest included;
+        # traces of earlier ingests whose fingerprints a new template changed are derived again.
+        relearned = url_templates.update(
+            self.conn, self.ingest_id, self._fingerprints, self._routes, self._url_templates
+        )
         # Traces first, so requests (stored now or earlier) can be matched to them by time window.
-        sessions = derive_traces(self.conn, self._trace_ids)
+        sessions = derive_traces(self.conn, self._trace_ids | relearned)
         self.counts.events_linked = link_by_time_window(self.conn, self.ingest_id, self._trace_ids)
         # Traces that gained a request, from this ingest or an earlier one, take its session. Traces that
         # arrive later find these requests when they are derived (derive_traces looks at events).
@@ -348,11 +425,12 @@ class IngestWriter:
         self.counts.sessions_touched = len(sessions)
         c = self.counts
         self.conn.execute(
-            "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, logs_stored = ?, logs_duplicate = ?, "
-            "skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
+            "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, spans_id_reused = ?, logs_stored = ?, "
+            "logs_duplicate = ?, skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
             (
                 c.spans_stored,
                 c.spans_duplicate,
+                c.spans_id_reused,
                 c.logs_stored,
                 c.logs_duplicate,
                 _json(c.skipped),
@@ -362,6 +440,19 @@ class IngestWriter:
             ),
         )
         return c
+
+    def _count_id_reuse(self) -> int:
+        """Spans this ingest stored whose ids a different record, stored before them, already had.
+
+        A span whose ids first appear twice in this ingest counts once (the second record), as
+        does one that meets a record of an earlier ingest: each is what collapsing by ids would
+        have lost.
+        """
+        return self.conn.execute(
+            "SELECT count(*) FROM spans s WHERE s.id > ? AND EXISTS (SELECT 1 FROM spans o "
+            "WHERE o.trace_id = s.trace_id AND o.span_id = s.span_id AND o.shared = s.shared AND o.id < s.id)",
+            (self._last_span_row,),
+        ).fetchone()[0]
 
     def _resource_id(self, digest: str) -> int:
         resource_id = self._resource_ids.get(digest)
@@ -448,4 +539,5 @@ def _event_row(event: Event, ingest_id: int) -> tuple[Any, ...]:
         link,
         detail,
         ingest_id,
+        template_url(event.url) if event.url else None,  # learned templates applied at finish
     )

@@ -1,0 +1,67 @@
+"""Older schemas as today's writer needs them, for upgrade tests that write a file "as an older version did".
+
+Today's writer stores what schemas 7 and 8 added (span record hashes and patterns per trace;
+learned URL templates and each request's template). A test that builds an older file with
+today's code adds those first (`add_schema_7`, `add_schema_8`), and takes them away again
+(`remove_schema_8`, then `remove_schema_7`) before the file is upgraded, so the upgrade sees
+exactly the older schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from mcp_sessions.store.sqlite import schema
+
+
+def add_schema_7(conn: sqlite3.Connection) -> None:
+    """Schema 7's tables and columns on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V7}\nCOMMIT;")
+    conn.execute("CREATE UNIQUE INDEX spans_identity ON spans(trace_id, span_id, shared, record_hash)")
+
+
+def remove_schema_7(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_7` (and what migration 7 did), keeping every older table's rows."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP TRIGGER trace_patterns_delete;
+        DROP TABLE trace_patterns;
+        DROP INDEX spans_identity;
+        ALTER TABLE spans DROP COLUMN record_hash;
+        ALTER TABLE ingests DROP COLUMN spans_id_reused;
+        CREATE UNIQUE INDEX spans_identity ON spans(trace_id, span_id, shared);
+        COMMIT;
+        """
+    )
+
+
+def add_schema_8(conn: sqlite3.Connection) -> None:
+    """Schema 8's tables and column on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V8}\nCOMMIT;")
+
+
+def remove_schema_8(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_8` (and what migration 8 did: learned URL templates), keeping every older table's rows."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP TABLE url_values;
+        DROP TABLE url_rules;
+        DROP INDEX events_url_template;
+        ALTER TABLE events DROP COLUMN url_template;
+        COMMIT;
+        """
+    )
+
+
+def add_newer_schemas(conn: sqlite3.Connection) -> None:
+    """What today's writer needs beyond schema 6: schemas 7 and 8."""
+    add_schema_7(conn)
+    add_schema_8(conn)
+
+
+def remove_newer_schemas(conn: sqlite3.Connection) -> None:
+    """Undo `add_newer_schemas` (or migrations 8 and 7)."""
+    remove_schema_8(conn)
+    remove_schema_7(conn)
