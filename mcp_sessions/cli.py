@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -842,6 +843,43 @@ def _scope(args: argparse.Namespace) -> Any:
     from mcp_sessions.answers.lookup import ScopeQuery
 
     return ScopeQuery(args.session_id, args.trace_id, args.service, args.route, args.since, args.until)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session_id", nargs="?", metavar="SESSION_ID", help="the session, as `sessions` lists it")
+    parser.add_argument("--trace", metavar="TRACE_ID", help="a report of this one trace instead of a session")
+    parser.add_argument("-o", "--output", metavar="FILE", help="where to write (default: mcp-sessions-report-ID.html)")
+
+
+@command(
+    "report",
+    help="write a session (or one trace) as one HTML file that opens offline",
+    description="Write the session timeline and its traces' waterfalls (the views MCP Apps hosts draw) into one "
+    "static HTML file, data embedded as stored (redacted at ingest), to attach to a bug report or open in a "
+    "browser; it fetches nothing.",
+    arguments=_report_arguments,
+)
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_sessions.answers.report import session_report, trace_report
+    from mcp_sessions.render.apps import TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
+    from mcp_sessions.render.apps.report import render_report
+
+    if bool(args.session_id) == bool(args.trace):
+        raise InvalidArgumentError("report takes a SESSION_ID or --trace TRACE_ID (one of them); see `sessions`")
+    with closing(_reader(settings)) as store:
+        if args.trace:
+            answer = trace_report(store, args.trace, spans_per_trace=WATERFALL_MAX_SPANS)
+        else:
+            answer = session_report(
+                store, args.session_id, entry_limit=TIMELINE_MAX_ENTRIES, spans_per_trace=WATERFALL_MAX_SPANS
+            )
+        html = render_report(answer)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", args.trace or args.session_id)[:80]
+    out = Path(args.output or f"mcp-sessions-report-{name}.html")
+    out.write_text(html, encoding="utf-8")
+    held = f"{len(answer.traces)} of {answer.trace_count} traces"
+    print(f"wrote {out} ({held}, {len(html) / 1e3:.0f} kB); it opens offline in a browser")
+    return EXIT_OK
 
 
 # ---- the demo, settings, completion -----------------------------------------------------------

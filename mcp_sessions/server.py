@@ -2,7 +2,8 @@
 
 Each tool is a module-level function in tools/ (parse → answer → render), declared in a
 registry the server walks; no SQL lives here (store/) and no formatting (render/). Writing
-is off unless `ingest_roots` names folders to read from.
+is off unless `ingest_roots` names folders to read from. The MCP Apps views (tools/views.py)
+ride on the same tools: their `ui://` resources, and `_meta.ui` on the tools they draw.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_sessions import __version__
 from mcp_sessions.store import SqliteStore
-from mcp_sessions.tools import analysis, browse, diff, guides, regression
+from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
 from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The order tools are listed in: browsing first, the answers about one session last.
-TOOL_ORDER = (browse, regression, diff, analysis, guides)
+TOOL_ORDER = (browse, regression, diff, analysis, guides, views)
 
 INSTRUCTIONS = """\
 mcp-sessions answers questions about recorded user sessions and the backend traces they caused.
@@ -66,11 +67,18 @@ def create_server(
         finally:
             store.close()
 
-    mcp = MCPServer("mcp-sessions", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    mcp = MCPServer(
+        "mcp-sessions",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        extensions=[views.apps_extension()],
+        middleware=[views.ViewsForAppsClients()],
+    )
     for module in TOOL_ORDER:
         for entry in TOOLS:
             if entry.function.__module__ == module.__name__:
-                mcp.tool(title=entry.title, annotations=entry.annotations)(entry.function)
+                mcp.tool(title=entry.title, annotations=entry.annotations, meta=views.ui_meta(entry))(entry.function)
     for res in RESOURCES:
         mcp.resource(res.uri, name=res.name, title=res.title, description=res.description, mime_type="text/markdown")(
             res.function

@@ -395,3 +395,74 @@ class RegressionDraft(BaseModel):
     notes: list[str]
     run: str = Field(description="the command that runs the file once saved")
     text_shows: Literal["file", "outline"] = Field(description="outline: the file did not fit the text budget")
+
+
+# The MCP Apps views (render/apps/): what the app-only view_* tools return and `mcp-sessions report`
+# embeds. Each wraps the answer model its tool returns, with what only a picture needs beside it.
+
+
+class CriticalStretch(BaseModel):
+    row: int = Field(description="index into trace.spans of the span the caller waited on")
+    start_ms: float = Field(description="offset from the trace start")
+    end_ms: float
+
+
+class SpanLoop(BaseModel):
+    fingerprint: str = Field(description="the repeated operation (statement normalised, URL templated)")
+    service: str | None
+    parent_row: int = Field(description="index into trace.spans of the span that ran the loop")
+    rows: list[int] = Field(description="indices into trace.spans of every repeated call, in time order")
+    total_ms: float
+    impact_ms: float = Field(description="estimated avoidable time")
+
+
+class TraceWaterfall(BaseModel):
+    trace: TraceView = Field(description="get_trace's answer with every span up to `span_limit`, in tree order")
+    critical: list[CriticalStretch] = Field(description="the critical path: what the root waited for, in time order")
+    loops: list[SpanLoop] = Field(description="N+1 loops: one operation repeated one call after another")
+    attributes: list[dict[str, str]] = Field(description="per row: recorded attributes as stored (redacted), bounded")
+    span_limit: int = Field(description="most spans a view draws; a larger trace keeps root, slowest branch, errors")
+
+
+class SessionPicture(BaseModel):
+    overview: SessionOverview
+    timeline: Timeline = Field(description="get_timeline's answer with every entry up to `entry_limit`")
+    entry_limit: int
+
+
+class AlignedSide(BaseModel):
+    count: int
+    wait_ms: float = Field(description="what the user waited for in it, summed")
+    errors: int
+    statuses: list[int]
+    trace_ids: list[str]
+    span_ids: list[str]
+
+
+class AlignedRow(BaseModel):
+    depth: int = Field(description="0: a step (user action or run of traces); 1: a request; deeper: backend work")
+    level: str = Field(description="step, request, op or error")
+    label: str
+    baseline_label: str | None = Field(description="what the baseline ran instead (matched loosely)")
+    baseline: AlignedSide | None = Field(description="null: the baseline has no such node")
+    target: AlignedSide | None = Field(description="null: the target has no such node")
+    findings: list[int] = Field(description="ranks (in diff.findings) of the findings about this node")
+
+
+class DiffPicture(BaseModel):
+    diff: DiffView = Field(description="diff_against_baseline's answer")
+    rows: list[AlignedRow] = Field(description="both sides aligned: steps, then the requests and work under each")
+    total_rows: int
+    truncated: bool = Field(description="true: more aligned nodes exist than `rows` holds")
+
+
+class ReportData(BaseModel):
+    """What `mcp-sessions report` embeds in its HTML file, for the same views to draw offline."""
+
+    kind: Literal["session", "trace"]
+    generated: str = Field(description="ISO 8601 UTC")
+    version: str = Field(description="the mcp-sessions version that wrote it")
+    session: SessionPicture | None
+    traces: dict[str, TraceWaterfall] = Field(description="by trace id; the traces a view may open")
+    main_trace: str | None = Field(description="the trace a trace report opens on")
+    trace_count: int = Field(description="traces of the session in all; those not in `traces` were left out")

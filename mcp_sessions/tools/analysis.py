@@ -24,7 +24,7 @@ ScopeRoute = Annotated[str | None, Field(description="only traces whose root has
 ErrorSource = Literal["backend", "browser", "log"]
 
 
-@tool("Session overview")
+@tool("Session overview", view="session")
 def get_session(
     ctx: Ctx, session_id: SessionId, budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS
 ) -> Annotated[CallToolResult, SessionOverview]:

@@ -97,7 +97,7 @@ def list_traces(
         return result(*render_trace_list(found, budget=Budget(budget_tokens)))
 
 
-@tool("A session's timeline")
+@tool("A session's timeline", view="session")
 def get_timeline(
     ctx: Ctx,
     session_id: Annotated[str, Field(max_length=MAX_ID_ARG, description="the session, as list_sessions shows it")],
@@ -132,7 +132,7 @@ def get_timeline(
         return result(*render_timeline_answer(answer, budget=Budget(budget_tokens), next_call=next_call))
 
 
-@tool("Show a trace as a tree")
+@tool("Show a trace as a tree", view="trace")
 def get_trace(
     ctx: Ctx,
     trace_id: Annotated[str, Field(max_length=MAX_ID_ARG, description="full trace id (32 hex; 16-hex ids are padded)")],

@@ -74,6 +74,8 @@ class ToolEntry:
     function: Callable[..., Any]
     title: str
     annotations: ToolAnnotations
+    view: str | None = None  # the MCP Apps view (render/apps VIEWS) that draws its answer
+    app_only: bool = False  # called by that view only: hidden from the model
 
 
 # Every read-only tool, in the order the server lists them; ingest_recording registers apart
@@ -81,11 +83,12 @@ class ToolEntry:
 TOOLS: list[ToolEntry] = []
 
 
-def tool(title: str) -> Callable[[F], F]:
-    """Declares a module-level function a read-only tool (its docstring is the description)."""
+def tool(title: str, *, view: str | None = None, app_only: bool = False) -> Callable[[F], F]:
+    """Declares a module-level function a read-only tool (its docstring is the description),
+    drawn by the MCP Apps view `view` in hosts that render Apps; `app_only` for the views' own tools."""
 
     def add(function: F) -> F:
-        TOOLS.append(ToolEntry(function, title, READ_ONLY))
+        TOOLS.append(ToolEntry(function, title, READ_ONLY, view, app_only))
         return function
 
     return add

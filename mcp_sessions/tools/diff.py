@@ -15,7 +15,7 @@ from mcp_sessions.render.models import DiffView
 from mcp_sessions.tools.common import BudgetTokens, Ctx, result, store_of, tool, tool_errors
 
 
-@tool("Diff against a good baseline")
+@tool("Diff against a good baseline", view="diff")
 def diff_against_baseline(
     ctx: Ctx,
     session_id: Annotated[
