@@ -1004,20 +1004,35 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _report_removed(what: str, removed: Removed, db_path: Path) -> None:
     r = removed
     print(
-        f"{what}: removed {r.sessions} sessions, {r.traces} traces, {r.spans} spans, {r.logs} logs; "
-        f"{db_path} went from {r.bytes_before / 1e6:.2f} MB to {r.bytes_after / 1e6:.2f} MB"
+        f"{what}: removed {r.sessions} sessions, {r.traces} traces, {r.spans} spans, {r.logs} logs, "
+        f"{r.events} browser events; {db_path} went from {r.bytes_before / 1e6:.2f} MB to "
+        f"{r.bytes_after / 1e6:.2f} MB, and no removed byte is left in it or its -wal"
+    )
+
+
+def _erase_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="how long to wait for another process writing the database, and for readers to finish, before "
+        "failing (default 30)",
     )
 
 
 def _prune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--older-than", required=True, metavar="AGE", help="an age such as 30d, 12h, 90m, 2w")
+    _erase_wait_option(parser)
 
 
 @command(
     "prune",
     help="delete sessions older than an age, then reclaim the space",
-    description="Delete every session that ended before the given age (with its traces, spans and logs), "
-    "and unsessioned traces and logs as old; then rewrite the file so nothing removed stays on disk.",
+    description="Delete every session that ended before the given age (with its traces, spans, logs and "
+    "browser events), and traces, logs and events of no session as old; then rewrite the file so nothing "
+    "removed stays on disk. Fails (status 2) rather than report success while a reader keeps removed bytes "
+    "in the file.",
     arguments=_prune_arguments,
 )
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
@@ -1026,28 +1041,37 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.store.sqlite.retention import prune_older_than
 
     cutoff = parse_age(args.older_than, "--older-than")
-    with Store(settings.database) as store:
-        removed = prune_older_than(store.conn, cutoff)
+    with Store(settings.database, busy_timeout_s=args.wait) as store:
+        removed = prune_older_than(store.conn, cutoff, wait_s=args.wait)
     _report_removed(f"pruned sessions older than {args.older_than}", removed, settings.database)
     return EXIT_OK
 
 
 def _forget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, metavar="ID", help="the user id as stored (see `sessions`)")
+    _erase_wait_option(parser)
 
 
 @command(
     "forget",
     help="erase everything of one user, then reclaim the space",
-    description="Delete every session, trace, span and log of a user (by user id), then rewrite the file so "
-    "nothing removed stays on disk.",
+    description="Delete every session and trace holding a record of the user (by user id) with everything in "
+    "them, then rewrite the file so nothing removed stays on disk. The user id and those session ids are "
+    "remembered as salted hashes: data arriving later under them is refused at ingest and counted. Fails "
+    "(status 2) rather than report success while a reader keeps removed bytes in the file.",
     arguments=_forget_arguments,
 )
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.store import Store
     from mcp_sessions.store.sqlite.retention import forget_user
 
-    with Store(settings.database) as store:
-        removed = forget_user(store.conn, args.user)
+    with Store(settings.database, busy_timeout_s=args.wait) as store:
+        removed = forget_user(store.conn, args.user, wait_s=args.wait)
     _report_removed(f"forgot user {args.user!r}", removed, settings.database)
+    sessions = f"{removed.sessions} session{'' if removed.sessions == 1 else 's'}"
+    traces = f"{removed.traces} trace{'' if removed.traces == 1 else 's'}"
+    print(
+        f"later data under user {args.user!r}, these {sessions} or their {traces} is refused at ingest and by the "
+        "receiver, and counted as refused; the ids are kept only as salted hashes"
+    )
     return EXIT_OK

@@ -10,7 +10,8 @@
     │   ├── SchemaTooOldError        a reader found an older schema: run `mcp-sessions migrate`
     │   ├── DatabaseMissingError     a reader found no database (or an empty one) at the path
     │   ├── DatabaseBusyError        another process holds the write lock (retry when it ends)
-    │   └── StorageFullError         the disk, or the configured storage quota, is full
+    │   ├── StorageFullError         the disk, or the configured storage quota, is full
+    │   └── ErasureIncompleteError   prune/forget could not rewrite the file (a reader held it)
     └── QueryError                   a question the caller can fix
         ├── NotFoundError            no such session / trace / span (suggests what exists)
         └── InvalidArgumentError     an argument out of range or unparsable
@@ -62,6 +63,10 @@ class DatabaseBusyError(StoreError):
 
 class StorageFullError(StoreError):
     """Nothing more can be stored: the disk is full, or the storage quota is reached."""
+
+
+class ErasureIncompleteError(StoreError):
+    """An erasure could not finish rewriting the file; the message says whether anything was removed."""
 
 
 class QueryError(McpSessionsError):

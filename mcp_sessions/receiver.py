@@ -23,7 +23,10 @@ known by its key), committed alone.
 Bad input is isolated at three depths. A span or log record whose values cannot be stored
 (an id of the wrong width, a time beyond the stored range, attributes nested too deep) is
 rejected alone: the others are stored and the answer is 200 with `partial_success` naming
-the count and the first reason; a request with nothing good in it is 400. A request the
+the count and the first reason; a request with nothing good in it is 400. Records under a
+session or user that `mcp-sessions forget` erased are refused by the writer (erased_ids.py):
+they are counted as rejected in `partial_success` too, with a message saying so, and the
+answer stays 200 (retrying cannot help, and nothing is wrong with the request). A request the
 parsers passed but the database refuses is retried alone, so it never fails the batch it
 shared: the others commit, it gets 400.
 
@@ -99,6 +102,7 @@ _JSON_KEYS: dict[Signal, tuple[str, ...]] = {
     "metrics": ("resourceMetrics", "resource_metrics"),
 }
 _REJECTED_KIND: dict[Signal, str] = {"traces": "rejected span", "logs": "rejected log", "metrics": "rejected metric"}
+_RECORDS: dict[Signal, str] = {"traces": "spans", "logs": "log records", "metrics": "data points"}
 # google.rpc.Code values used in Status bodies.
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _DEADLINE_EXCEEDED, _INTERNAL = 3, 8, 14, 4, 13
 RETRY_BUSY_S, RETRY_FULL_S = 2, 60
@@ -129,6 +133,7 @@ class Stored:
     events: int = 0
     duplicates: int = 0  # records already stored (an exporter's retry, an overlapping batch)
     already: bool = False  # the request as a whole was stored before (its ingest key is known)
+    refused: int = 0  # records under sessions or users that `forget` erased
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class ReceiverStats:
     logs_stored: int = 0
     events_stored: int = 0
     rejected: int = 0
+    records_refused: int = 0  # under erased sessions or users
     redactions: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)  # responses sent, by HTTP status
 
@@ -306,18 +312,23 @@ class BatchWriter:
             if w.already_ingested:
                 stored = [Stored(already=True) for _ in batch]
             else:
+                for pending in batch:  # a trace refused in one request is refused in all of them
+                    w.mark_refused(pending.records)
                 c = w.counts
                 for pending in batch:
                     read = c.spans_read + c.logs_read + c.events_read
                     before = (c.spans_stored, c.logs_stored, c.events_stored)
+                    refused_before = c.records_refused
                     w.add(pending.records)
                     read = c.spans_read + c.logs_read + c.events_read - read
                     added = (c.spans_stored - before[0], c.logs_stored - before[1], c.events_stored - before[2])
-                    stored.append(Stored(*added, duplicates=read - sum(added)))
+                    refused = c.records_refused - refused_before
+                    stored.append(Stored(*added, duplicates=read - sum(added), refused=refused))
                 counts = w.finish(redactions)
                 self.stats.spans_stored += counts.spans_stored
                 self.stats.logs_stored += counts.logs_stored
                 self.stats.events_stored += counts.events_stored
+                self.stats.records_refused += counts.records_refused
         self.stats.requests += len(batch)
         self.stats.transactions += 1
         for rule, n in redactions.items():

@@ -1,10 +1,12 @@
 """Older schemas as today's writer needs them, for upgrade tests that write a file "as an older version did".
 
-Today's writer stores what schemas 7 and 8 added (span record hashes and patterns per trace;
-learned URL templates and each request's template). A test that builds an older file with
-today's code adds those first (`add_schema_7`, `add_schema_8`), and takes them away again
-(`remove_schema_8`, then `remove_schema_7`) before the file is upgraded, so the upgrade sees
-exactly the older schema.
+Today's writer stores what schemas 7, 8 and 11 added (span record hashes and patterns per
+trace; learned URL templates and each request's template; the salt, erased ids and refused
+counts). A test that builds an older file with today's code adds those first (`add_schema_7`,
+`add_schema_8`, `add_schema_11`), and takes them away again (`remove_schema_11`, then
+`remove_schema_8`, then `remove_schema_7`) before the file is upgraded, so the upgrade sees
+exactly the older schema. Salted url_values cannot be unsalted: `remove_schema_11` leaves them
+as they are, so follow it with `remove_schema_8` (which drops them) before upgrading.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 from mcp_sessions.store.sqlite import schema
+from mcp_sessions.store.sqlite.erased_ids import create_salt
 
 
 def add_schema_7(conn: sqlite3.Connection) -> None:
@@ -55,13 +58,34 @@ def remove_schema_8(conn: sqlite3.Connection) -> None:
     )
 
 
+def add_schema_11(conn: sqlite3.Connection) -> None:
+    """Schema 11's tables and column, with a salt, on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V11}\nCOMMIT;")
+    create_salt(conn)
+
+
+def remove_schema_11(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_11` (and migration 11, but for salting url_values), keeping every older table's rows."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP TABLE salt;
+        DROP TABLE erased_ids;
+        ALTER TABLE ingests DROP COLUMN records_refused;
+        COMMIT;
+        """
+    )
+
+
 def add_newer_schemas(conn: sqlite3.Connection) -> None:
-    """What today's writer needs beyond schema 6: schemas 7 and 8."""
+    """What today's writer needs beyond schema 6: schemas 7, 8 and 11."""
     add_schema_7(conn)
     add_schema_8(conn)
+    add_schema_11(conn)
 
 
 def remove_newer_schemas(conn: sqlite3.Connection) -> None:
-    """Undo `add_newer_schemas` (or migrations 8 and 7)."""
+    """Undo `add_newer_schemas` (or migrations 11, 8 and 7)."""
+    remove_schema_11(conn)
     remove_schema_8(conn)
     remove_schema_7(conn)

@@ -79,7 +79,8 @@ def test_forget_user_leaves_no_trace_in_the_file(populated: Path):
     assert b"ANNOLDMARKER" in file_bytes(populated)
     result = run("forget", "--user", "ann", "--db", str(populated))
     assert result.returncode == 0, result.stderr
-    assert "forgot user 'ann': removed 2 sessions, 2 traces, 6 spans, 2 logs" in result.stdout.decode()
+    expected = "forgot user 'ann': removed 2 sessions, 2 traces, 6 spans, 2 logs, 0 browser events"
+    assert expected in result.stdout.decode()
     raw = file_bytes(populated)
     for gone in (b"ANNOLDMARKER", b"ANNNEWMARKER", b"s-ann-old", b"s-ann-new"):
         assert gone not in raw
@@ -90,7 +91,7 @@ def test_forget_user_leaves_no_trace_in_the_file(populated: Path):
 def test_prune_older_than_removes_old_sessions_only(populated: Path):
     result = run("prune", "--older-than", "30d", "--db", str(populated))
     assert result.returncode == 0, result.stderr
-    assert "removed 2 sessions, 2 traces, 6 spans, 2 logs" in result.stdout.decode()
+    assert "removed 2 sessions, 2 traces, 6 spans, 2 logs, 0 browser events" in result.stdout.decode()
     raw = file_bytes(populated)
     assert b"ANNOLDMARKER" not in raw and b"BOBOLDMARKER" not in raw
     assert b"ANNNEWMARKER" in raw and b"BOBNEWMARKER" in raw
@@ -102,7 +103,7 @@ def test_prune_older_than_removes_old_sessions_only(populated: Path):
 def test_forgetting_an_unknown_user_removes_nothing(populated: Path):
     result = run("forget", "--user", "nobody", "--db", str(populated))
     assert result.returncode == 0
-    assert "removed 0 sessions, 0 traces, 0 spans, 0 logs" in result.stdout.decode()
+    assert "removed 0 sessions, 0 traces, 0 spans, 0 logs, 0 browser events" in result.stdout.decode()
 
 
 @pytest.mark.parametrize("age", ["yesterday", "2024-01-01", "30"])

@@ -10,7 +10,7 @@ from mcp_sessions.render.models import IngestedFile, IngestReport
 
 
 def ingest_notes(counts: IngestCounts) -> list[str]:
-    """What a person should know beyond the stored counts: records met twice, records that share ids."""
+    """What a person should know beyond the stored counts: records met twice, sharing ids, or refused."""
     notes = []
     duplicates = [
         f"{n} {what}{'' if n == 1 else 's'}"
@@ -19,6 +19,9 @@ def ingest_notes(counts: IngestCounts) -> list[str]:
     ]
     if duplicates:
         notes.append(f"{' and '.join(duplicates)} identical to one already read (stored once)")
+    if counts.records_refused:
+        n = counts.records_refused
+        notes.append(f"{n} record{'' if n == 1 else 's'} under erased sessions/users refused (not stored)")
     if counts.spans_id_reused:
         n = counts.spans_id_reused
         notes.append(
@@ -38,6 +41,7 @@ def render_ingest(results: Sequence[FileResult], *, budget: Budget) -> tuple[str
             logs=r.counts.logs_stored,
             duplicates=r.counts.spans_duplicate + r.counts.logs_duplicate,
             spans_id_reused=r.counts.spans_id_reused,
+            records_refused=r.counts.records_refused,
             error=r.error,
         )
         for r in results

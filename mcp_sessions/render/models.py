@@ -129,6 +129,7 @@ class IngestedFile(BaseModel):
     logs: int
     duplicates: int = Field(0, description="records identical to one already read: stored once")
     spans_id_reused: int = Field(0, description="spans kept beside a different record with the same trace and span id")
+    records_refused: int = Field(0, description="records under a session or user erased by `forget`: not stored")
     error: str | None
 
 

@@ -454,6 +454,32 @@ def _backfill_v8(conn: sqlite3.Connection) -> None:
         backfill_patterns(conn)
 
 
+# Erasure that stays done (erased_ids.py, erasure_map.py): a random salt per database; the session,
+# user and trace ids `forget` erased, kept only as salted hashes so later data under them is refused
+# at ingest, and how many records each ingest refused so. url_values keeps its position and value
+# hashes salted from now on (re-keyed here from the unsalted hashes schema 8 stored).
+_V11 = """
+CREATE TABLE salt (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    value  BLOB NOT NULL                -- random, made once per database; never leaves it
+);
+CREATE TABLE erased_ids (
+    kind          TEXT NOT NULL,        -- session | user | trace
+    hash          BLOB NOT NULL,        -- erased_ids.digest(salt, kind, id): never the id itself
+    erased_at_ns  INTEGER NOT NULL,
+    PRIMARY KEY (kind, hash)
+) WITHOUT ROWID;
+ALTER TABLE ingests ADD COLUMN records_refused INTEGER NOT NULL DEFAULT 0;  -- under erased sessions/users
+"""
+
+
+def _backfill_v11(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.sqlite.erased_ids import create_salt
+    from mcp_sessions.store.sqlite.url_templates import salt_stored_values
+
+    salt_stored_values(conn, create_salt(conn))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -466,6 +492,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "distinct span records sharing ids kept apart by content hash; patterns per trace", _V7, _backfill_v7),
     Migration(
         8, "URL templates learned across stored values: url_values, url_rules, events.url_template", _V8, _backfill_v8
+    ),
+    Migration(
+        11,
+        "erased session, user and trace ids remembered as salted hashes (later data refused); url_values salted",
+        _V11,
+        _backfill_v11,
     ),
 )
 

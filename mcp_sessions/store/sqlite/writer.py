@@ -17,6 +17,13 @@ and a hash of their content (`record_hash`): ids alone do not name one record, s
                                                                       as a duplicate
     another record with the same ids (a span re-sent changed, ids ─► kept beside the first,
     from a seeded generator, one trace exported by two tools)         counted as reusing ids
+
+Records under an id `forget` erased (erased_ids.py) are refused, never stored: a span, log
+record or event whose session key or user id is erased, and every record of a trace that one
+of them belongs to. Most are dropped before they are written; those only found out later
+(a trace's first refused record in a later batch, keyless events whose inactivity session
+turns out to be an erased one) are deleted before the commit with `secure_delete` on. All
+are counted as `records_refused`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import orjson
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
-from mcp_sessions.store.sqlite import url_templates
+from mcp_sessions.store.sqlite import erased_ids, retention, url_templates
 from mcp_sessions.store.sqlite.derive import (
     SESSION_GAP_NS,
     derive_sessions,
@@ -43,6 +50,8 @@ from mcp_sessions.store.sqlite.derive import (
     mark_shadowed,
     sessionize,
 )
+from mcp_sessions.store.sqlite.erased_ids import Refusals, log_user
+from mcp_sessions.store.sqlite.erasure_map import REMOVED_SOURCE, refused_scope
 
 BATCH_ROWS = 2_000
 _RESOURCE_CACHE = 1_024
@@ -153,6 +162,10 @@ _INSERT_EVENT = (
 )
 _FINGERPRINT = _SPAN_COLUMNS.index("fingerprint")
 _ROUTE = _SPAN_COLUMNS.index("http_route")
+_SPAN_SESSION, _SPAN_USER = _SPAN_COLUMNS.index("session_id"), _SPAN_COLUMNS.index("user_id")
+_SPAN_RESOURCE = _SPAN_COLUMNS.index("resource_id")
+_EVENT_SESSION, _EVENT_USER = _EVENT_COLUMNS.index("session_key"), _EVENT_COLUMNS.index("user_id")
+_EVENT_TRACE = _EVENT_COLUMNS.index("trace_id")
 _INSERT_LOG = f"INSERT OR IGNORE INTO logs ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(_LOG_COLUMNS))})"
 
 
@@ -193,6 +206,7 @@ class IngestCounts:
     skipped: dict[str, int] = field(default_factory=dict)
     traces_touched: int = 0
     sessions_touched: int = 0
+    records_refused: int = 0  # spans, logs and events under an erased session or user: not stored
 
     @property
     def spans_duplicate(self) -> int:
@@ -327,6 +341,10 @@ class IngestWriter:
         self._trace_ids: set[str] = set()
         self._log_sessions: set[str] = set()
         self._last_span_row = 0  # spans stored by this ingest have larger row ids
+        self._last_event_row = 0
+        self._last_log_row = 0
+        self._refusals: Refusals | None = None
+        self._unwritten_resources: dict[str, tuple[str, str | None, str]] = {}  # met only on refused records
         # What URL templates are learned from (url_templates.py): this ingest's distinct values.
         self._fingerprints: set[str] = set()
         self._routes: set[str] = set()
@@ -335,6 +353,9 @@ class IngestWriter:
     def __enter__(self) -> IngestWriter:
         self.conn.execute("BEGIN IMMEDIATE")
         self._last_span_row = self.conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
+        self._last_event_row = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        self._last_log_row = self.conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
+        self._refusals = Refusals.load(self.conn)
         row = self.conn.execute("SELECT id FROM ingests WHERE content_hash = ?", (self.content_hash,)).fetchone()
         if row:
             self.already_ingested = True
@@ -360,9 +381,27 @@ class IngestWriter:
         for batch in RowBuilder(self.ingest_id).batches(records):
             self.write(batch)
 
+    def mark_refused(self, records: Iterable[Record]) -> None:
+        """Before adding them: note the traces `records` put under an erased id, so every record of those
+        traces is refused as it is written (the receiver, holding a whole batch, calls this)."""
+        refusals = self._refusals
+        if refusals is None:
+            return
+        for record in records:
+            if isinstance(record, (Span, LogRecord)):
+                refusals.under_erased(
+                    semconv.session_key(record.attributes, record.resource),
+                    log_user(record.attributes, record.resource),
+                    record.trace_id,
+                )
+            elif isinstance(record, Event):
+                refusals.under_erased(record.session_key, record.user_id, record.trace_id)
+
     def write(self, batch: RowBatch) -> None:
         """Store one batch: its resources first, then its rows (INSERT OR IGNORE: duplicates add nothing)."""
         conn, counts = self.conn, self.counts
+        if self._refusals is not None:
+            batch = self._refuse(batch)
         if batch.resources:
             conn.executemany(
                 "INSERT OR IGNORE INTO resources (hash, service, attributes) VALUES (?, ?, ?)", batch.resources
@@ -384,11 +423,131 @@ class IngestWriter:
         for kind, n in batch.skipped.items():
             counts.skipped[kind] = counts.skipped.get(kind, 0) + n
 
+    def _refuse(self, batch: RowBatch) -> RowBatch:
+        """The batch without its records under erased ids, with only the resources its kept records need.
+
+        A resource met only on refused records is held back (it may name the erased user), and
+        written when a later kept record needs it.
+        """
+        refusals = self._refusals
+        assert refusals is not None
+        kept = RowBatch(
+            spans=[r for r in batch.spans if not refusals.under_erased(r[_SPAN_SESSION], r[_SPAN_USER], r[0])],
+            logs=[
+                (record, digest)
+                for record, digest in batch.logs
+                if not refusals.under_erased(
+                    semconv.log_session_key(record), log_user(record.attributes, record.resource), record.trace_id
+                )
+            ],
+            events=[
+                r for r in batch.events if not refusals.under_erased(r[_EVENT_SESSION], r[_EVENT_USER], r[_EVENT_TRACE])
+            ],
+            skipped=batch.skipped,
+        )
+        self.counts.records_refused += len(batch) - len(kept)
+        self._unwritten_resources.update((r[0], r) for r in batch.resources)
+        needed = {r[_SPAN_RESOURCE] for r in kept.spans} | {digest for _, digest in kept.logs}
+        kept.resources = [r for h, r in self._unwritten_resources.items() if h in needed]  # in the order met
+        for resource in kept.resources:
+            del self._unwritten_resources[resource[0]]
+        return kept
+
+    def _refuse_late(self) -> None:
+        """Take back what turned out to be under an erased id only once stored (see the module docstring).
+
+        A trace refused in this ingest may hold records stored before its refused one was read (in
+        an earlier batch, or an earlier request the exporter sent on its own), and keyless events
+        may fall in an erased inactivity session. Those traces and sessions are erased whole,
+        earlier ingests' records of them included, by the one erasure mechanism (erasure_map.py),
+        and remembered, so their later records are refused as they come.
+        """
+        refusals, conn = self._refusals, self.conn
+        if refusals is None:
+            return
+        auto = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT session_id FROM events WHERE id > ? AND session_id LIKE 'auto-%'",
+                (self._last_event_row,),
+            )
+            if refusals.erased("session", r[0])
+        ]
+        if auto:
+            refusals.traces.update(
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT trace_id FROM events WHERE id > ? AND trace_id IS NOT NULL AND session_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (self._last_event_row, orjson.dumps(auto).decode()),
+                )
+            )
+        if not refusals.traces and not auto:
+            return
+        traces = sorted(refusals.traces)
+        stored = orjson.dumps(traces).decode()
+        if not auto and not any(
+            conn.execute(
+                f"SELECT 1 FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?)) LIMIT 1", (stored,)
+            ).fetchone()
+            for table in ("spans", "logs")
+        ):
+            erased_ids.remember(conn, "trace", traces)  # every record was refused as it came
+            return
+        in_traces = "trace_id IN (SELECT value FROM json_each(?))"
+        sessions = orjson.dumps(auto).decode()
+        spans, logs, events = (  # this ingest's own rows among them: refused, not merely removed
+            conn.execute(f"SELECT count(*) FROM spans WHERE id > ? AND {in_traces}", (self._last_span_row, stored)),
+            conn.execute(f"SELECT count(*) FROM logs WHERE id > ? AND {in_traces}", (self._last_log_row, stored)),
+            conn.execute(
+                f"SELECT count(*) FROM events WHERE id > ? AND ({in_traces} OR session_id IN "
+                "(SELECT value FROM json_each(?)))",
+                (self._last_event_row, stored, sessions),
+            ),
+        )
+        spans, logs, events = (cursor.fetchone()[0] for cursor in (spans, logs, events))
+        secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+        conn.execute("PRAGMA secure_delete = ON")
+        try:
+            retention.erase_rows(conn, refused_scope(traces, auto))
+        finally:
+            conn.execute(f"PRAGMA secure_delete = {int(secure)}")
+        c = self.counts
+        c.spans_read, c.spans_stored = c.spans_read - spans, c.spans_stored - spans
+        c.logs_read, c.logs_stored = c.logs_read - logs, c.logs_stored - logs
+        c.events_read, c.events_stored = c.events_read - events, c.events_stored - events
+        c.records_refused += spans + logs + events
+        # What URL templates learn from and which traces are derived: only what stays.
+        self._trace_ids -= refusals.traces
+        self._fingerprints, self._routes = set(), set()
+        for fingerprint, route in conn.execute(
+            "SELECT DISTINCT fingerprint, http_route FROM spans WHERE id > ?", (self._last_span_row,)
+        ):
+            if fingerprint:
+                self._fingerprints.add(fingerprint)
+            if route:
+                self._routes.add(route)
+        self._url_templates = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT url_template FROM events WHERE id > ? AND url_template IS NOT NULL",
+                (self._last_event_row,),
+            )
+        }
+        self._log_sessions = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT session_id FROM logs WHERE id > ? AND session_id IS NOT NULL", (self._last_log_row,)
+            )
+        }
+
     def finish(self, redactions: Mapping[str, int]) -> IngestCounts:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
         event_sessions: set[str] = set()
         if self.counts.events_stored:
             sessionize(self.conn, self.ingest_id, self.session_gap_ns)
+        self._refuse_late()
+        if self.counts.events_stored:
             event_sessions = {
                 r[0]
                 for r in self.conn.execute(
@@ -426,7 +585,8 @@ class IngestWriter:
         c = self.counts
         self.conn.execute(
             "UPDATE ingests SET spans_stored = ?, spans_duplicate = ?, spans_id_reused = ?, logs_stored = ?, "
-            "logs_duplicate = ?, skipped = ?, redactions = ?, events_stored = ? WHERE id = ?",
+            "logs_duplicate = ?, skipped = ?, redactions = ?, events_stored = ?, records_refused = ?, source = ? "
+            "WHERE id = ?",
             (
                 c.spans_stored,
                 c.spans_duplicate,
@@ -436,6 +596,8 @@ class IngestWriter:
                 _json(c.skipped),
                 _json(dict(redactions)),
                 c.events_stored,
+                c.records_refused,
+                REMOVED_SOURCE if c.records_refused else self.source,  # the file's name may be the erased user's
                 self.ingest_id,
             ),
         )
