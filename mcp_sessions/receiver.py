@@ -549,6 +549,9 @@ class Intake:
                 kept = sum(r.count for r in records if isinstance(r, SkippedRecords) and r.kind == "metric")
             source = "otlp-grpc" if transport == "grpc" else "otlp-http"
             stored = await self.writer.submit(records, body_hash, report.as_dict(), transport=source)
+            if stored.refused:  # under erased sessions or users: rejected too, and retrying cannot help
+                rejected += stored.refused
+                reason = reason or f"{stored.refused} {_RECORDS[signal]} under erased sessions or users refused"
             return Outcome(kept, rejected, reason, stored, report.as_dict())
 
     async def rrweb(self, read: BodyReader, encoding: str, header_session: str | None) -> Outcome:
