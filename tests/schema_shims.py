@@ -3,9 +3,9 @@
 Today's writer stores what schemas 7, 8 and 11 added (span record hashes and patterns per
 trace; learned URL templates and each request's template; the salt, erased ids and refused
 counts). A test that builds an older file with today's code adds those first (`add_schema_7`,
-`add_schema_8`, `add_schema_11`), and takes them away again (`remove_schema_11`, then
+`add_schema_8`, `add_schema_9`), and takes them away again (`remove_schema_9`, then
 `remove_schema_8`, then `remove_schema_7`) before the file is upgraded, so the upgrade sees
-exactly the older schema. Salted url_values cannot be unsalted: `remove_schema_11` leaves them
+exactly the older schema. Salted url_values cannot be unsalted: `remove_schema_9` leaves them
 as they are, so follow it with `remove_schema_8` (which drops them) before upgrading.
 """
 
@@ -58,14 +58,14 @@ def remove_schema_8(conn: sqlite3.Connection) -> None:
     )
 
 
-def add_schema_11(conn: sqlite3.Connection) -> None:
-    """Schema 11's tables and column, with a salt, on a file at an older version (its version number unchanged)."""
-    conn.executescript(f"BEGIN;\n{schema._V11}\nCOMMIT;")
+def add_schema_9(conn: sqlite3.Connection) -> None:
+    """Schema 9's tables and column, with a salt, on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V9}\nCOMMIT;")
     create_salt(conn)
 
 
-def remove_schema_11(conn: sqlite3.Connection) -> None:
-    """Undo `add_schema_11` (and migration 11, but for salting url_values), keeping every older table's rows."""
+def remove_schema_9(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_9` (and migration 9, but for salting url_values), keeping every older table's rows."""
     conn.executescript(
         """
         BEGIN;
@@ -81,11 +81,11 @@ def add_newer_schemas(conn: sqlite3.Connection) -> None:
     """What today's writer needs beyond schema 6: schemas 7, 8 and 11."""
     add_schema_7(conn)
     add_schema_8(conn)
-    add_schema_11(conn)
+    add_schema_9(conn)
 
 
 def remove_newer_schemas(conn: sqlite3.Connection) -> None:
     """Undo `add_newer_schemas` (or migrations 11, 8 and 7)."""
-    remove_schema_11(conn)
+    remove_schema_9(conn)
     remove_schema_8(conn)
     remove_schema_7(conn)

@@ -39,7 +39,7 @@ SALT_BYTES = 16
 
 
 def create_salt(conn: sqlite3.Connection) -> bytes:
-    """Make this database's salt (once: schema 11); returns it."""
+    """Make this database's salt (once: schema 9); returns it."""
     value = os.urandom(SALT_BYTES)
     conn.execute("INSERT INTO salt (id, value) VALUES (1, ?)", (value,))
     return value
@@ -47,7 +47,7 @@ def create_salt(conn: sqlite3.Connection) -> bytes:
 
 def salt_of(conn: sqlite3.Connection) -> bytes:
     row = conn.execute("SELECT value FROM salt WHERE id = 1").fetchone()
-    if row is None:  # a database at schema 11 always has one: a missing row is damage, never a default
+    if row is None:  # a database at schema 9 always has one: a missing row is damage, never a default
         raise StoreError("the database has lost its salt (table `salt` is empty); it is damaged, check --db")
     return bytes(row[0])
 

@@ -458,7 +458,7 @@ def _backfill_v8(conn: sqlite3.Connection) -> None:
 # user and trace ids `forget` erased, kept only as salted hashes so later data under them is refused
 # at ingest, and how many records each ingest refused so. url_values keeps its position and value
 # hashes salted from now on (re-keyed here from the unsalted hashes schema 8 stored).
-_V11 = """
+_V9 = """
 CREATE TABLE salt (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
     value  BLOB NOT NULL                -- random, made once per database; never leaves it
@@ -473,7 +473,7 @@ ALTER TABLE ingests ADD COLUMN records_refused INTEGER NOT NULL DEFAULT 0;  -- u
 """
 
 
-def _backfill_v11(conn: sqlite3.Connection) -> None:
+def _backfill_v9(conn: sqlite3.Connection) -> None:
     from mcp_sessions.store.sqlite.erased_ids import create_salt
     from mcp_sessions.store.sqlite.url_templates import salt_stored_values
 
@@ -494,10 +494,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         8, "URL templates learned across stored values: url_values, url_rules, events.url_template", _V8, _backfill_v8
     ),
     Migration(
-        11,
+        9,
         "erased session, user and trace ids remembered as salted hashes (later data refused); url_values salted",
-        _V11,
-        _backfill_v11,
+        _V9,
+        _backfill_v9,
     ),
 )
 

@@ -67,7 +67,7 @@ MAX_KEYINGS = 64
 
 def _salt(conn: sqlite3.Connection) -> bytes | None:
     """The database's salt; None while migration 8 relearns an older file (stored as schema 8 did,
-    unsalted, and salted by migration 11)."""
+    unsalted, and salted by migration 9)."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'salt'").fetchone() is None:
         return None
     return salt_of(conn)
@@ -81,7 +81,7 @@ def _keyed(salt: bytes | None, key: str) -> str:
 
 
 def salt_stored_values(conn: sqlite3.Connection, salt: bytes) -> None:
-    """Key every stored position and value hash with `salt` (schema 11)."""
+    """Key every stored position and value hash with `salt` (schema 9)."""
     rows = conn.execute("SELECT position, value, shape, declared FROM url_values").fetchall()
     conn.execute("DELETE FROM url_values")
     conn.executemany(
