@@ -16,10 +16,18 @@ already in the page cache and the repetitions interleaved (machines are shared a
               fingerprints or derivation), executemany into a new database (diagnostic)
     naive     json.loads line by line, one flattened dict per span (attributes as JSON),
               sqlite-utils insert_all into a new database: what a user might write
+    duckdb    DuckDB's own read_json of the file, spans unnested into a table with promoted
+              columns (service, session id, route, statement) and a MAP of attributes
+    chdb      the ClickHouse engine in-process (chdb): the lines read as strings, spans
+              extracted with JSONExtract into a MergeTree table with a Map of attributes
+    control   the ingest pipeline again, the identical code: its ratio to ingest shows the noise
 
-and prints spans/s for each (median over --repeat), then ingest/ceiling (target >= 0.6)
-and ingest/naive (target >= 3). --profile then runs ingest once in this process under
-cProfile and prints the top 25 functions by cumulative and by own time.
+duckdb and chdb are optional (`pip install -e '.[bench]'`); a missing one is named and
+skipped. It prints spans/s for each (median over --repeat) and, for every pipeline, the
+median over rounds of its paired ratio to ingest in the same round (time of ingest / time
+of the pipeline: above 1 means that pipeline is faster than ours), then ingest/ceiling
+(target >= 0.6) and ingest/naive (target >= 3). --profile then runs ingest once in this
+process under cProfile and prints the top 25 functions by cumulative and by own time.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import orjson
@@ -43,7 +52,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dataset import ensure_dataset
 
-PIPELINES = ("ingest", "parse", "store", "ceiling", "naive")
+PIPELINES = ("ingest", "parse", "store", "ceiling", "naive", "duckdb", "chdb", "control")
+OPTIONAL = {"duckdb": "duckdb", "chdb": "chdb"}  # pipeline -> the module it needs
 
 
 def run_ingest(path: Path, db: Path) -> int:
@@ -118,15 +128,22 @@ def run_store(path: Path, db: Path) -> int:
                             attrs = {a["key"]: value(a["value"]) for a in span.get("attributes", ())}
                             get = attrs.get
                             start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
-                            rows.append((
-                                span["traceId"], span["spanId"], span.get("parentSpanId"), 0, get("session.id"),
-                                get("user.id"), service, span["name"], span.get("kind", ""), start, end, end - start,
-                                "unset", None, get("http.method"), get("http.route"), get("http.status_code"),
-                                get("http.url"), get("db.system"), get("db.statement"), None, None,
-                                get("code.function"), get("code.filepath"), get("code.lineno"), None,
-                                orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode(), "[]", "[]", resource_id,
-                                ingest_id, span["name"],
-                            ))  # fmt: skip
+                            row = {
+                                "trace_id": span["traceId"], "span_id": span["spanId"],
+                                "parent_span_id": span.get("parentSpanId"), "shared": 0,
+                                "session_id": get("session.id"), "user_id": get("user.id"), "service": service,
+                                "name": span["name"], "kind": span.get("kind", ""), "start_ns": start, "end_ns": end,
+                                "duration_ns": end - start, "status_code": "unset",
+                                "http_method": get("http.method"), "http_route": get("http.route"),
+                                "http_status": get("http.status_code"), "http_url": get("http.url"),
+                                "db_system": get("db.system"), "db_statement": get("db.statement"),
+                                "code_function": get("code.function"), "code_filepath": get("code.filepath"),
+                                "code_lineno": get("code.lineno"),
+                                "attributes": orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode(),
+                                "events": "[]", "links": "[]", "resource_id": resource_id, "ingest_id": ingest_id,
+                                "fingerprint": span["name"], "record_hash": span["spanId"],
+                            }  # fmt: skip
+                            rows.append(tuple(row.get(column) for column in _SPAN_COLUMNS))
                             if len(rows) >= 2_000:
                                 conn.executemany(insert, rows)
                                 rows.clear()
@@ -172,7 +189,102 @@ def run_naive(path: Path, db: Path) -> int:
     return spans
 
 
-RUNNERS = {"ingest": run_ingest, "parse": run_parse, "store": run_store, "ceiling": run_ceiling, "naive": run_naive}
+def run_duckdb(path: Path, db: Path) -> int:
+    import duckdb
+
+    conn = duckdb.connect(str(db.with_suffix(".duckdb")))
+    conn.execute(
+        """
+        CREATE TABLE spans AS
+        WITH requests AS (
+            SELECT unnest(resourceSpans) AS rs
+            FROM read_json(?, format = 'newline_delimited', maximum_object_size = 1073741824)
+        ),
+        scopes AS (SELECT rs.resource.attributes AS resource, unnest(rs.scopeSpans) AS ss FROM requests),
+        spans AS (SELECT resource, unnest(ss.spans) AS s FROM scopes),
+        flat AS (
+            SELECT resource, s, map_from_entries(list_transform(s.attributes, lambda a: struct_pack(
+                k := a.key, v := coalesce(a.value.stringValue, CAST(a.value AS JSON)::VARCHAR)))) AS attributes
+            FROM spans
+        )
+        SELECT s.traceId AS trace_id, s.spanId AS span_id, s.parentSpanId AS parent_span_id,
+               list_filter(resource, lambda a: a.key = 'service.name')[1].value.stringValue AS service,
+               s.name AS name, s.kind AS kind,
+               CAST(s.startTimeUnixNano AS UBIGINT) AS start_ns, CAST(s.endTimeUnixNano AS UBIGINT) AS end_ns,
+               attributes['session.id'] AS session_id, attributes['http.route'] AS http_route,
+               attributes['db.statement'] AS db_statement, attributes
+        FROM flat
+        """,
+        [str(path)],
+    )
+    (spans,) = conn.execute("SELECT count(*) FROM spans").fetchone()
+    conn.close()
+    return int(spans)
+
+
+def run_chdb(path: Path, db: Path) -> int:
+    from chdb import session
+
+    if "'" in str(path) or "\\" in str(path):
+        raise SystemExit(f"chdb pipeline: a path with quotes or backslashes is not supported: {path}")
+    engine = session.Session(str(db.with_suffix(".chdb")))
+    engine.query("CREATE DATABASE IF NOT EXISTS bench")
+    engine.query(
+        """
+        CREATE TABLE bench.spans (
+            trace_id String, span_id String, parent_span_id String, service LowCardinality(String),
+            name String, kind LowCardinality(String), start_ns UInt64, end_ns UInt64, session_id String,
+            attributes Map(LowCardinality(String), String)
+        ) ENGINE = MergeTree ORDER BY (service, start_ns)
+        """
+    )
+    value = (
+        "if(JSONHas(a, 'value', 'stringValue'), JSONExtractString(a, 'value', 'stringValue'), "
+        "JSONExtractRaw(a, 'value'))"
+    )
+    engine.query(
+        f"""
+        INSERT INTO bench.spans
+        SELECT JSONExtractString(s, 'traceId'), JSONExtractString(s, 'spanId'), JSONExtractString(s, 'parentSpanId'),
+               service, JSONExtractString(s, 'name'), JSONExtractString(s, 'kind'),
+               toUInt64OrZero(JSONExtractString(s, 'startTimeUnixNano')),
+               toUInt64OrZero(JSONExtractString(s, 'endTimeUnixNano')), attrs['session.id'], attrs
+        FROM (
+            SELECT s, service, mapFromArrays(
+                arrayMap(a -> JSONExtractString(a, 'key'), JSONExtractArrayRaw(s, 'attributes')),
+                arrayMap(a -> {value}, JSONExtractArrayRaw(s, 'attributes'))) AS attrs
+            FROM (
+                SELECT arrayJoin(JSONExtractArrayRaw(ss, 'spans')) AS s, service
+                FROM (
+                    SELECT arrayJoin(JSONExtractArrayRaw(rs, 'scopeSpans')) AS ss,
+                           JSONExtractString(JSONExtractRaw(arrayFirst(
+                               a -> JSONExtractString(a, 'key') = 'service.name',
+                               JSONExtractArrayRaw(JSONExtractRaw(rs, 'resource'), 'attributes')), 'value'),
+                               'stringValue') AS service
+                    FROM (
+                        SELECT arrayJoin(JSONExtractArrayRaw(line, 'resourceSpans')) AS rs
+                        FROM file('{path}', 'LineAsString', 'line String')
+                    )
+                )
+            )
+        )
+        """
+    )
+    spans = int(str(engine.query("SELECT count() FROM bench.spans", "CSV")).strip())
+    engine.close()
+    return spans
+
+
+RUNNERS = {
+    "ingest": run_ingest,
+    "parse": run_parse,
+    "store": run_store,
+    "ceiling": run_ceiling,
+    "naive": run_naive,
+    "duckdb": run_duckdb,
+    "chdb": run_chdb,
+    "control": run_ingest,
+}
 
 
 def child(mode: str, path: Path) -> None:
@@ -232,20 +344,33 @@ def main() -> None:
         f"file: {path} ({size / 1e6:,.0f} MB, {summary.spans:,} spans, {summary.lines:,} lines, "
         f"{summary.spans_per_line:.0f} spans/line)"
     )
-    times: dict[str, list[float]] = {mode: [] for mode in PIPELINES}
+    pipelines = tuple(mode for mode in PIPELINES if mode not in OPTIONAL or find_spec(OPTIONAL[mode]))
+    for mode in PIPELINES:
+        if mode not in pipelines:
+            print(f"{mode}: not installed (pip install -e '.[bench]'), skipped")
+    times: dict[str, list[float]] = {mode: [] for mode in pipelines}
     for round_ in range(args.repeat):
-        order = PIPELINES[round_ % len(PIPELINES) :] + PIPELINES[: round_ % len(PIPELINES)]
+        order = pipelines[round_ % len(pipelines) :] + pipelines[: round_ % len(pipelines)]
         for mode in order:
             seconds, spans = measure(mode, path)
             if spans != summary.spans:
                 raise SystemExit(f"{mode} saw {spans:,} spans, the file has {summary.spans:,}")
             times[mode].append(seconds)
     rate = {mode: summary.spans / statistics.median(values) for mode, values in times.items()}
-    print(f"\n{'pipeline':<10} {'spans/s':>11} {'MB/s':>7} {'median s':>9}  runs (s)")
-    for mode in PIPELINES:
+    # paired: each round's ingest time over that round's time of the pipeline, then the median
+    paired = {
+        mode: statistics.median(ours / theirs for ours, theirs in zip(times["ingest"], times[mode], strict=True))
+        for mode in pipelines
+    }
+    print(f"\n{'pipeline':<10} {'spans/s':>11} {'MB/s':>7} {'median s':>9} {'speed / ours':>13}  runs (s)")
+    for mode in pipelines:
         median = statistics.median(times[mode])
         runs = " ".join(f"{t:.2f}" for t in times[mode])
-        print(f"{mode:<10} {rate[mode]:>11,.0f} {size / 1e6 / median:>7.1f} {median:>9.2f}  {runs}")
+        print(
+            f"{mode:<10} {rate[mode]:>11,.0f} {size / 1e6 / median:>7.1f} {median:>9.2f} {paired[mode]:>13.2f}  {runs}"
+        )
+    print("(speed / ours: median over rounds of ingest's time / the pipeline's time in the same round;")
+    print(" the control row is ingest's identical code, so its distance from 1.00 is the noise)")
     print()
     for label, value, target in (
         ("ingest / ceiling", rate["ingest"] / rate["ceiling"], 0.6),
