@@ -347,3 +347,48 @@ def test_serve_refuses_store_with_ingest(tmp_path: Path, capsys: pytest.CaptureF
 
     code = main(["serve", "--store", f"jaeger+http://h:1?cache={tmp_path}/c.db", "--allow-ingest", str(tmp_path)])
     assert code == 2 and "does not go with --allow-ingest" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["jaeger", "tempo"])
+async def test_list_sessions_over_a_window_answers_as_ingested(tmp_path: Path, kind: str):
+    fake = FakeSource(kind, Traces([SERVER_ERROR, SECRETS]))
+    args = {"since": "2000-01-01T00:00:00Z"}
+    here, there = await both(local_db(tmp_path, SERVER_ERROR, SECRETS), remote(tmp_path, fake), "list_sessions", args)
+    assert not there.is_error, text(there)
+    assert same_answer(there) == same_answer(here)
+    assert {s["session_id"] for s in there.structured_content["sessions"]} == {SERVER_ERROR_SESSION, SECRETS_SESSION}
+    searches = [r for r in fake.requests if r.url.path in ("/api/v3/traces", "/api/search")]
+    if kind == "jaeger":  # one search per service, each asking for what the limit leaves
+        assert [r.url.params["query.service_name"] for r in searches] == ["payments", "shop"]
+        assert int(searches[1].url.params["query.search_depth"]) == 50 - 1
+    else:
+        assert searches[0].url.params["q"] == "{}" and searches[0].url.params["limit"] == "50"
+
+
+async def test_jaeger_answers_streamed_as_several_documents_are_read_whole(tmp_path: Path):
+    traces = Traces([SERVER_ERROR])
+    fake = FakeSource("jaeger", traces)
+    ids = sorted(traces.spans)[:2]
+
+    def streamed(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v3/services":
+            return httpx.Response(200, json={"services": ["shop"]})
+        body = "".join(json.dumps({"result": traces.otlp([t], hex_ids=True)}) + "\n" for t in ids)
+        return httpx.Response(200, text=body, headers={"content-type": "application/json"})
+
+    fake.override = streamed
+    store = remote(tmp_path, fake)
+    async with Client(remote_server(store)) as client:
+        listed = await client.call_tool("list_traces", {"since": "2000-01-01T00:00:00Z"})
+    assert not listed.is_error, text(listed)
+    assert {t["trace_id"] for t in listed.structured_content["traces"]} == set(ids)
+
+
+async def test_a_session_id_cannot_change_the_search(tmp_path: Path):
+    fake = FakeSource("tempo", Traces([SERVER_ERROR]))
+    hostile = 'x" } || { .a = "b'
+    async with Client(remote_server(remote(tmp_path, fake))) as client:
+        result = await client.call_tool("get_session", {"session_id": hostile})
+    assert result.is_error and "no session" in text(result)
+    q = next(r for r in fake.requests if r.url.path == "/api/search").url.params["q"]
+    assert '.session.id = "x\\" } || { .a = \\"b"' in q

@@ -321,8 +321,8 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
 
 
 def _traceql_string(value: str | None) -> str:
-    """A TraceQL string literal: the value quoted, its backslashes and quotes escaped."""
-    return json.dumps(value or "")
+    """A TraceQL string literal: the value quoted, its backslashes, quotes and control characters escaped."""
+    return json.dumps(value or "", ensure_ascii=False)
 
 
 def rfc3339(ns: int) -> str:

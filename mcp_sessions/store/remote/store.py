@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ from mcp_sessions.store.sqlite.store import SqliteStore
 from mcp_sessions.store.sqlite.writer import IngestWriter
 
 log = logging.getLogger(__name__)
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class RemoteStore:
     # ---- making sure the cache holds a scope ---------------------------------------------------------
 
     def ensure_trace(self, trace_id: str) -> None:
+        if not _TRACE_ID.fullmatch(trace_id):
+            return  # not an id the source could hold (the answers layer says so): nothing to ask
         with self._lock:
             if self._fresh(self._traces.get(trace_id)):
                 return
