@@ -628,7 +628,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         from mcp_sessions.store.open import open_store
 
         rules = _redaction_rules(settings)
-        open_store(args.store, redaction=rules).close()  # a bad URL, option or cache path fails now, not per call
+        opened = open_store(args.store, redaction=rules)  # a bad URL, option or cache path fails now, not per call
+        print(
+            f"mcp-sessions: answering from {opened.config.label}, cached in {opened.config.cache_path}", file=sys.stderr
+        )
+        opened.close()
         opener = functools.partial(open_store, args.store, redaction=rules)
     else:
         # Open the file once now, so setup errors surface before the protocol starts: a writer creates or

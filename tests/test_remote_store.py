@@ -16,6 +16,7 @@ from mcp import Client
 
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.ingest import ingest_paths
+from mcp_sessions.model import TraceFilter
 from mcp_sessions.server import create_server
 from mcp_sessions.store import Store
 from mcp_sessions.store.open import open_store
@@ -392,3 +393,41 @@ async def test_a_session_id_cannot_change_the_search(tmp_path: Path):
     assert result.is_error and "no session" in text(result)
     q = next(r for r in fake.requests if r.url.path == "/api/search").url.params["q"]
     assert '.session.id = "x\\" } || { .a = \\"b"' in q
+
+
+async def test_an_answer_over_the_size_limit_is_refused_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import mcp_sessions.store.remote.client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_DOCUMENT_BYTES", 2048)
+    traces = Traces([SERVER_ERROR])
+    fake = FakeSource("jaeger", traces)
+    store = remote(tmp_path, fake)
+    async with Client(remote_server(store)) as client:
+        result = await client.call_tool(
+            "get_trace", {"trace_id": max(traces.spans, key=lambda t: len(traces.spans[t]))}
+        )
+    assert result.is_error and "more than 2048 bytes" in text(result) and "nothing of it was cached" in text(result)
+    assert store.cache.traces(TraceFilter(), sort="recent", limit=1, cursor=None).total == 0
+
+
+async def test_serve_store_over_stdio_answers_from_tempo(tmp_path: Path):
+    import os
+    import sys
+
+    from mcp import StdioServerParameters
+
+    traces = Traces([SERVER_ERROR])
+    fake = FakeSource("tempo", traces)
+    trace_id = a_trace_with_errors(traces)
+    with serve_on_socket(fake.handle) as address:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mcp_sessions", "serve", "--store", f"tempo+http://{address}?cache={tmp_path / 'stdio.db'}"],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "MCP_SESSIONS_DB": str(tmp_path / "unused.db")},
+        )
+        async with Client(params, read_timeout_seconds=60) as client:
+            trace = await client.call_tool("get_trace", {"trace_id": trace_id})
+    assert not trace.is_error, text(trace)
+    assert trace.structured_content["trace"]["trace_id"] == trace_id
+    assert "**Source**: Tempo at http://127.0.0.1:" in text(trace)
+    assert not (tmp_path / "unused.db").exists()  # the database the settings name is never opened

@@ -107,9 +107,12 @@ def _bounded(answer: httpx.Response, shown: str) -> bytes:
     for chunk in answer.iter_bytes():
         size += len(chunk)
         if size > MAX_DOCUMENT_BYTES:
+            limit = (
+                f"{MAX_DOCUMENT_BYTES >> 20} MiB" if MAX_DOCUMENT_BYTES >= 1 << 20 else f"{MAX_DOCUMENT_BYTES} bytes"
+            )
             raise SourceError(
-                f"{shown} answered with more than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB; lower ?limit= in the "
-                "--store URL or ask about one trace"
+                f"{shown} answered with more than {limit}, the most one answer may hold; nothing of it was cached "
+                "(a search: lower ?limit= in the --store URL)"
             )
         chunks.append(chunk)
     return b"".join(chunks)
