@@ -629,10 +629,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         rules = _redaction_rules(settings)
         opened = open_store(args.store, redaction=rules)  # a bad URL, option or cache path fails now, not per call
-        print(
-            f"mcp-sessions: answering from {opened.config.label}, cached in {opened.config.cache_path}", file=sys.stderr
-        )
-        opened.close()
+        print(f"mcp-sessions: answering from {getattr(opened, 'label', args.store)}", file=sys.stderr)
+        getattr(opened, "close", lambda: None)()
         opener = functools.partial(open_store, args.store, redaction=rules)
     else:
         # Open the file once now, so setup errors surface before the protocol starts: a writer creates or

@@ -15,13 +15,16 @@ from mcp_sessions.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
-    from mcp_sessions.store.remote import RemoteStore
+    from mcp_sessions.store.protocol import SessionStore
 
 REMOTE_SCHEMES = ("jaeger+http", "jaeger+https", "tempo+http", "tempo+https")
 
 
-def open_store(dsn: str, *, redaction: RedactionRules | None = None) -> RemoteStore:
-    """The store `dsn` names, ready to answer (remote sources redact what they fetch under `redaction`)."""
+def open_store(dsn: str, *, redaction: RedactionRules | None = None) -> SessionStore:
+    """The store `dsn` names, ready to answer (remote sources redact what they fetch under `redaction`).
+
+    What it returns may also have `close()`, `describe()` (a line on what it holds, added to every answer)
+    and `label` (what it answers from, for the command line)."""
     scheme = urls.split(dsn).scheme
     if scheme in REMOTE_SCHEMES:
         from mcp_sessions.redact import DEFAULT_RULES

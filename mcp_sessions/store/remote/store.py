@@ -104,6 +104,10 @@ class RemoteStore:
         self.failing: str | None = None  # the last SourceError, while the cache answers in its place
         self.opened_ns = now_ns()
 
+    @property
+    def label(self) -> str:
+        return f"{self.config.label}, cached in {self.config.cache_path}"
+
     def close(self) -> None:
         self.client.close()
         self.cache.close()
