@@ -431,3 +431,17 @@ async def test_serve_store_over_stdio_answers_from_tempo(tmp_path: Path):
     assert trace.structured_content["trace"]["trace_id"] == trace_id
     assert "**Source**: Tempo at http://127.0.0.1:" in text(trace)
     assert not (tmp_path / "unused.db").exists()  # the database the settings name is never opened
+
+
+async def test_a_relative_window_asked_again_is_answered_from_the_cache(tmp_path: Path):
+    fake = FakeSource("jaeger", Traces([SERVER_ERROR]))
+    store = remote(tmp_path, fake, "&window=3650d")
+    async with Client(remote_server(store)) as client:
+        await client.call_tool("list_traces", {})
+        sent = len(fake.requests)
+        for args in ({}, {"since": "30d"}, {"has_errors": True}):
+            again = await client.call_tool("list_traces", args)
+            assert not again.is_error
+        assert len(fake.requests) == sent  # inside the window searched a moment ago
+        await client.call_tool("list_traces", {"service": "payments"})
+        assert len(fake.requests) == sent + 1  # another filter the source applies: asked

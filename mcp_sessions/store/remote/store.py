@@ -99,7 +99,7 @@ class RemoteStore:
         self._lock = threading.RLock()
         self._traces: dict[str, int] = {}  # trace id → when the source last answered for it (found or not)
         self._sessions: dict[str, int] = {}
-        self._windows: dict[tuple[int | None, int | None, str | None], int] = {}
+        self._searches: list[Searched] = []  # the window searches younger than `ttl`
         self.last_search: Searched | None = None
         self.failing: str | None = None  # the last SourceError, while the cache answers in its place
         self.opened_ns = now_ns()
@@ -172,11 +172,10 @@ class RemoteStore:
 
     def ensure_window(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
         with self._lock:
-            key = (since_ns, until_ns, service)
-            if self._fresh(self._windows.get(key)):
-                return
             end = until_ns if until_ns is not None else now_ns()
             start = since_ns if since_ns is not None else end - self.config.window_ns
+            if self._window_covered(start, end, service):
+                return
             try:
                 fetched = self.source.window(start, max(end, start + 1), service)
             except SourceError as exc:
@@ -184,7 +183,23 @@ class RemoteStore:
                 self._fall_back(exc, held > 0)
                 return
             self._store_search(fetched, "traces", start, end, service)
-            self._windows[key] = now_ns()
+
+    def _window_covered(self, start: int, end: int, service: str | None) -> bool:
+        """Whether a search younger than `ttl` covered this window: one that held every trace of a wider
+        window, or one of this very window that hit the limit (asking again would bring the same).
+
+        A relative window (`since="2h"`, or none) moves with the clock: asked again within `ttl`, it
+        lies inside the last one but for the seconds since, less than `ttl`, which are let pass."""
+        now, ttl = now_ns(), self.config.ttl_ns
+        for searched in self._searches:
+            if searched.service != service or now - searched.at_ns >= ttl:
+                continue
+            if searched.truncated:
+                if abs(searched.start_ns - start) < ttl and abs(searched.end_ns - end) < ttl:
+                    return True
+            elif searched.start_ns <= start and end - searched.end_ns < ttl:
+                return True
+        return False
 
     def ensure_scope(self, scope: SpanScope) -> None:
         if scope.trace_id:
@@ -201,6 +216,8 @@ class RemoteStore:
         for trace_id in fetched.trace_ids:
             self._traces[trace_id] = at
         self.last_search = Searched(what, start, end, service, len(fetched.trace_ids), fetched.truncated, at)
+        if what == "traces":
+            self._searches = [s for s in self._searches if at - s.at_ns < self.config.ttl_ns] + [self.last_search]
         self.failing = None
 
     def _fresh(self, fetched_at: int | None) -> bool:
