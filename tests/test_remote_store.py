@@ -445,3 +445,20 @@ async def test_a_relative_window_asked_again_is_answered_from_the_cache(tmp_path
         assert len(fake.requests) == sent  # inside the window searched a moment ago
         await client.call_tool("list_traces", {"service": "payments"})
         assert len(fake.requests) == sent + 1  # another filter the source applies: asked
+
+
+async def test_what_was_erased_from_the_cache_is_not_fetched_back(tmp_path: Path):
+    from mcp_sessions.cli import main
+
+    fake = FakeSource("jaeger", Traces([SERVER_ERROR]))
+    store = remote(tmp_path, fake, "&ttl=0")
+    async with Client(remote_server(store)) as client:
+        assert not (await client.call_tool("get_session", {"session_id": SERVER_ERROR_SESSION})).is_error
+    store.close()
+    assert main(["--db", str(tmp_path / "cache.db"), "prune", "--older-than", "1d"]) == 0
+    store = remote(tmp_path, fake, "&ttl=0")
+    sent = len(fake.requests)
+    async with Client(remote_server(store)) as client:
+        again = await client.call_tool("get_session", {"session_id": SERVER_ERROR_SESSION})
+    assert len(fake.requests) > sent  # the source was asked, and answered with the session's traces
+    assert again.is_error and "no session" in text(again)
