@@ -167,6 +167,23 @@ class FakeSource:
         return httpx.Response(404, text="404 page not found\n", headers={"content-type": "text/plain"})
 
     def _jaeger1(self, request: httpx.Request) -> httpx.Response:
+        path, q = request.url.path, request.url.params
+        if path == "/api/services":
+            names = {p["serviceName"] for d in self.jaeger_docs.values() for p in d["processes"].values()}
+            return httpx.Response(200, json={"data": sorted(names), "total": len(names), "errors": None})
+        if path == "/api/traces":
+            start, end, tags = int(q["start"]), int(q["end"]), json.loads(q.get("tags", "{}"))
+            hits = [
+                d
+                for d in self.jaeger_docs.values()
+                if any(p["serviceName"] == q["service"] for p in d["processes"].values())
+                and start <= min(s["startTime"] for s in d["spans"]) <= end
+                and all(
+                    any(t["key"] == k and str(t["value"]) == v for s in d["spans"] for t in s.get("tags", []))
+                    for k, v in tags.items()
+                )
+            ][: int(q["limit"])]
+            return httpx.Response(200, json={"data": hits, "total": len(hits), "limit": 0, "offset": 0, "errors": None})
         if match := re.fullmatch(r"/api/traces/([0-9a-f]+)", request.url.path):
             doc = self.jaeger_docs.get(match.group(1))
             if doc is None:
@@ -192,6 +209,11 @@ class FakeSource:
             trace_id = match.group(1).rjust(32, "0")
             if trace_id not in self.traces.spans:
                 return not_found
+            if self.protobuf and "protobuf" in request.headers.get("accept", ""):
+                # tempopb.TraceByIDResponse: field 1 the Trace (wire-compatible with the export request), 2 status
+                trace = _protobuf(self.traces.otlp([trace_id]))
+                body = b"\x0a" + _varint(len(trace)) + trace + b"\x10\x00"
+                return httpx.Response(200, content=body, headers={"content-type": "application/protobuf"})
             return httpx.Response(200, json={"trace": self.traces.otlp([trace_id]), "status": "COMPLETE"})
         if match := re.fullmatch(r"/api/traces/([0-9a-f]+)", path):
             trace_id = match.group(1).rjust(32, "0")
@@ -223,6 +245,15 @@ class FakeSource:
             ]
             return httpx.Response(200, json={"traces": rows, "metrics": {"inspectedTraces": len(self.traces.spans)}})
         return httpx.Response(404, text="404 page not found\n", headers={"content-type": "text/plain"})
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def _protobuf(doc: dict[str, Any]) -> bytes:

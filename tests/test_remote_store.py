@@ -462,3 +462,27 @@ async def test_what_was_erased_from_the_cache_is_not_fetched_back(tmp_path: Path
         again = await client.call_tool("get_session", {"session_id": SERVER_ERROR_SESSION})
     assert len(fake.requests) > sent  # the source was asked, and answered with the session's traces
     assert again.is_error and "no session" in text(again)
+
+
+async def test_tempo_v2_protobuf_is_read(tmp_path: Path):
+    traces = Traces([SERVER_ERROR])
+    fake = FakeSource("tempo", traces, protobuf=True)
+    trace_id = a_trace_with_errors(traces)
+    here, there = await both(
+        local_db(tmp_path, SERVER_ERROR), remote(tmp_path, fake), "get_trace", {"trace_id": trace_id}
+    )
+    assert there.structured_content == here.structured_content
+    assert fake.paths() == [f"/api/v2/traces/{trace_id}"]
+
+
+async def test_jaeger_classic_api_searches_a_window_by_service(tmp_path: Path):
+    if not JAEGER_SAMPLE.exists():
+        pytest.skip("the public samples are not here")
+    docs = {t["traceID"]: t for t in json.loads(JAEGER_SAMPLE.read_text())["data"]}
+    fake = FakeSource("jaeger1", Traces([]), jaeger_docs=docs)
+    args = {"since": "2000-01-01T00:00:00Z"}
+    here, there = await both(local_db(tmp_path, JAEGER_SAMPLE), remote(tmp_path, fake), "list_traces", args)
+    assert not there.is_error, text(there)
+    assert same_answer(there) == same_answer(here) and there.structured_content["total"] == len(docs)
+    search = next(r for r in fake.requests if r.url.path == "/api/traces")
+    assert search.url.params["start"] == str(946_684_800 * 1_000_000)  # microseconds, as the classic API takes
