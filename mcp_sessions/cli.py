@@ -17,6 +17,7 @@ Exit codes: 0 success, 1 some input failed (the rest was done), 2 usage or setup
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import logging
@@ -586,8 +587,15 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="also receive OTLP/HTTP in the same process (default: the receiver's host and port, 127.0.0.1:4318)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="answer from a running Jaeger or Tempo (fetched traces cached locally) instead of the database: "
+        "jaeger+http://HOST:16686, tempo+http://HOST:3200, https too (options in the README)",
+    )
     _receiver_options(parser, " (with --collect)")
-    _redaction_option(parser, " for --allow-ingest and --collect")
+    _redaction_option(parser, " for --allow-ingest, --collect and --store")
     _session_gap_option(parser)
 
 
@@ -611,10 +619,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     writes = bool(roots or args.collect)
     rules = _redaction_rules(settings) if writes else DEFAULT_RULES
     collect = _collect_settings(args, settings) if args.collect else None
-    # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
-    # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
-    Store(db_path, readonly=not writes).close()
-    mcp = create_server(db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns)
+    opener = None
+    if args.store:
+        if writes:
+            raise InvalidArgumentError(
+                "--store answers from a remote source; it does not go with --allow-ingest or --collect"
+            )
+        from mcp_sessions.store.open import open_store
+
+        rules = _redaction_rules(settings)
+        opened = open_store(args.store, redaction=rules)  # a bad URL, option or cache path fails now, not per call
+        print(f"mcp-sessions: answering from {getattr(opened, 'label', args.store)}", file=sys.stderr)
+        getattr(opened, "close", lambda: None)()
+        opener = functools.partial(open_store, args.store, redaction=rules)
+    else:
+        # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
+        # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
+        Store(db_path, readonly=not writes).close()
+    mcp = create_server(
+        db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns, open_store=opener
+    )
     mcp_http = None
     if args.http or args.collect:  # the HTTP stack loads only when asked for: stdio starts faster without it
         from mcp_sessions import http, receiver

@@ -11,7 +11,8 @@
     │   ├── DatabaseMissingError     a reader found no database (or an empty one) at the path
     │   ├── DatabaseBusyError        another process holds the write lock (retry when it ends)
     │   ├── StorageFullError         the disk, or the configured storage quota, is full
-    │   └── ErasureIncompleteError   prune/forget could not rewrite the file (a reader held it)
+    │   ├── ErasureIncompleteError   prune/forget could not rewrite the file (a reader held it)
+    │   └── SourceError              a remote trace source (Jaeger, Tempo) did not answer as documented
     └── QueryError                   a question the caller can fix
         ├── NotFoundError            no such session / trace / span (suggests what exists)
         └── InvalidArgumentError     an argument out of range or unparsable
@@ -67,6 +68,10 @@ class StorageFullError(StoreError):
 
 class ErasureIncompleteError(StoreError):
     """An erasure could not finish rewriting the file; the message says whether anything was removed."""
+
+
+class SourceError(StoreError):
+    """A remote trace source (Jaeger, Tempo) is down, refused us, or answered in a shape we do not read."""
 
 
 class QueryError(McpSessionsError):

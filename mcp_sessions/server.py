@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +20,15 @@ from mcp.server.mcpserver import MCPServer
 from mcp_sessions import __version__
 from mcp_sessions.store import SqliteStore
 from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
-from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext
+from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext, SourceNote
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
+    from mcp_sessions.store.protocol import SessionStore
+
+
+# What `--store` opens: a store answering the seam; its `close()` and `describe()` are used when it has them.
+StoreOpener = Callable[[], "SessionStore"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ def create_server(
     ingest_roots: list[Path] | None = None,
     redaction: RedactionRules | None = None,
     session_gap_ns: int | None = None,
+    open_store: StoreOpener | None = None,
 ) -> MCPServer:
     """The MCP server over `db_path`: read-only, unless `ingest_roots` enables `ingest_recording`.
 
@@ -50,12 +56,23 @@ def create_server(
 
     What that tool stores is redacted under `redaction` (the built-in rules unless a config adds some),
     its keyless browser events cut into sessions by `session_gap_ns` (None: the default gap).
+
+    With `open_store` (`--store`), the lifespan asks the store it opens instead of `db_path`; every answer
+    then ends with the store's `describe()` line (what it holds, how old, what its last search covered).
     """
     roots = [Path(r) for r in ingest_roots or ()]
     readonly = not roots
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
+        if open_store is not None:
+            opened = open_store()
+            describe = getattr(opened, "describe", None)
+            try:
+                yield AppContext(opened, describe_store=describe)
+            finally:
+                getattr(opened, "close", lambda: None)()
+            return
         # A read-only server never creates, upgrades or writes the file (see store/sqlite/db.py).
         store = SqliteStore(db_path, readonly=readonly)
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
@@ -73,7 +90,7 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         extensions=[views.apps_extension()],
-        middleware=[views.ViewsForAppsClients()],
+        middleware=[views.ViewsForAppsClients(), SourceNote()],
     )
     for module in TOOL_ORDER:
         for entry in TOOLS:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -15,10 +16,11 @@ from pydantic import BaseModel, Field
 
 from mcp_sessions.config import MAX_BUDGET_TOKENS
 from mcp_sessions.errors import McpSessionsError
-from mcp_sessions.store import SqliteStore, database_faults
+from mcp_sessions.store import database_faults
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules  # loaded only when the server may ingest
+    from mcp_sessions.store.protocol import SessionStore
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 INGEST = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -53,16 +55,17 @@ SessionId = Annotated[str, Field(max_length=MAX_ID_ARG, description="the session
 class AppContext:
     """What the server's lifespan holds: the store, and where (and how) ingest_recording may read."""
 
-    store: SqliteStore
+    store: SessionStore
     ingest_roots: list[Path] = field(default_factory=list)
     redaction: RedactionRules | None = None  # None: the built-in rules
     session_gap_ns: int | None = None  # None: the default gap between keyless browser sessions
+    describe_store: Callable[[], str] | None = None  # a remote store's line on what it holds (SourceNote adds it)
 
 
 Ctx = Context[AppContext]
 
 
-def store_of(ctx: Ctx) -> SqliteStore:
+def store_of(ctx: Ctx) -> SessionStore:
     return ctx.request_context.lifespan_context.store
 
 
@@ -151,3 +154,23 @@ def result(text: str, model: BaseModel) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
     )
+
+
+class SourceNote:
+    """Server middleware: with a remote store (`serve --store`), every tool answer ends with the store's line
+    on what its cache holds, how old it is and what window and limit its last search covered (in the text
+    and in `_meta["mcp-sessions/source"]`), so no answer passes off a bounded search as all the data."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        answer = await call_next(ctx)
+        describe = getattr(ctx.lifespan_context, "describe_store", None)
+        if ctx.method != "tools/call" or describe is None or answer is None:
+            return answer
+        body = answer.model_dump(by_alias=True, exclude_none=True) if isinstance(answer, BaseModel) else dict(answer)
+        if body.get("isError"):
+            return answer
+        with database_faults():
+            note = describe()
+        body["content"] = [*body.get("content", []), {"type": "text", "text": note}]
+        body["_meta"] = {**(body.get("_meta") or {}), "mcp-sessions/source": note}
+        return body

@@ -15,6 +15,7 @@ from mcp_sessions.ingest import confine, ingest_file
 from mcp_sessions.render.ingest import render_ingest
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import IngestReport
+from mcp_sessions.store import Store
 from mcp_sessions.tools.common import INGEST, BudgetTokens, Ctx, result, tool_errors
 
 
@@ -42,7 +43,9 @@ def ingest_recording(
 
         gap = app.session_gap_ns or DEFAULT_SESSION_GAP_NS
         rules = app.redaction or DEFAULT_RULES
-        results = [ingest_file(app.store, f, rules=rules, session_gap_ns=gap) for f in confine(path, app.ingest_roots)]
+        store = app.store
+        assert isinstance(store, Store), "ingest_recording is offered only over the local SQLite file"
+        results = [ingest_file(store, f, rules=rules, session_gap_ns=gap) for f in confine(path, app.ingest_roots)]
         return result(*render_ingest(results, budget=Budget(budget_tokens)))
 
 

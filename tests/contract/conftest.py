@@ -42,7 +42,100 @@ def sqlite_store(folder: Path, ingests: Sequence[Sequence[Record]]) -> SessionSt
     return store
 
 
-FACTORIES: dict[str, Factory] = {"sqlite": sqlite_store}
+def _any_value(value: object) -> dict[str, object]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [_any_value(v) for v in value]}}
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": _attributes(value)}}
+    return {} if value is None else {"stringValue": str(value)}
+
+
+def _attributes(values: dict) -> list[dict[str, object]]:
+    return [{"key": k, "value": _any_value(v)} for k, v in values.items()]
+
+
+def _otlp_span(span: Span) -> dict[str, object]:
+    kinds = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+    statuses = {"unset": 0, "ok": 1, "error": 2}
+    out: dict[str, object] = {
+        "traceId": span.trace_id,
+        "spanId": span.span_id,
+        "name": span.name,
+        "kind": kinds[span.kind],
+        "startTimeUnixNano": str(span.start_ns),
+        "endTimeUnixNano": str(span.end_ns),
+        "attributes": _attributes(span.attributes),
+        "status": {
+            "code": statuses[span.status_code],
+            **({"message": span.status_message} if span.status_message else {}),
+        },
+        "events": [
+            {"timeUnixNano": str(e.time_ns), "name": e.name, "attributes": _attributes(e.attributes)}
+            for e in span.events
+        ],
+        "links": [
+            {"traceId": ln.trace_id, "spanId": ln.span_id, "attributes": _attributes(ln.attributes)}
+            for ln in span.links
+        ],
+    }
+    if span.parent_span_id:
+        out["parentSpanId"] = span.parent_span_id
+    return {
+        "resource": {"attributes": _attributes(span.resource)},
+        "scopeSpans": [{"scope": {"name": span.scope or ""}, "spans": [out]}],
+    }
+
+
+def jaeger_store(folder: Path, ingests: Sequence[Sequence[Record]]) -> SessionStore:
+    """A RemoteStore over a fake Jaeger api_v3 serving the corpus' spans as OTLP/JSON; what a trace source
+    does not hold (browser events, log records) is in its cache already, as a local ingest would leave it."""
+    import json
+
+    import httpx
+
+    from mcp_sessions.store.remote import RemoteStore, parse_dsn
+    from mcp_sessions.store.sqlite.writer import IngestWriter
+
+    spans = [r for records in ingests for r in records if isinstance(r, Span)]
+    by_trace: dict[str, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path, q = request.url.path, request.url.params
+        if path == "/api/v3/services":
+            return httpx.Response(200, json={"services": sorted({s.service or "" for s in spans} - {""})})
+        if path.startswith("/api/v3/traces/"):
+            found = by_trace.get(path.rsplit("/", 1)[1])
+            if not found:
+                return httpx.Response(404, json={"error": {"httpCode": 404, "message": "trace not found"}})
+            return httpx.Response(200, json={"result": {"resourceSpans": [_otlp_span(s) for s in found]}})
+        chosen = [
+            s for group in by_trace.values() if any(x.service == q["query.service_name"] for x in group) for s in group
+        ]
+        return httpx.Response(200, text=json.dumps({"result": {"resourceSpans": [_otlp_span(s) for s in chosen]}}))
+
+    config = parse_dsn(
+        f"jaeger+http://contract.test:1?limit=1000&window=3650d&lookback=3650d&ttl=1d&cache={folder / 'cache.db'}"
+    )
+    store = RemoteStore(config, transport=httpx.MockTransport(answer))
+    for n, records in enumerate(ingests):
+        rest = [r for r in records if not isinstance(r, Span)]
+        with IngestWriter(
+            store.cache.conn, source=f"ingest-{n}", fmt="records", content_hash=f"contract-{n}"
+        ) as writer:
+            writer.add(rest)
+            writer.finish({})
+    return store
+
+
+FACTORIES: dict[str, Factory] = {"sqlite": sqlite_store, "jaeger": jaeger_store}
 
 
 def hostile() -> list[Record]:
