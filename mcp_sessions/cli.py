@@ -691,7 +691,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.answers.session import SessionQuery, list_sessions
     from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
     from mcp_sessions.render.lists import render_session_list
-    from mcp_sessions.render.markdown import Budget, duration, timestamp
+    from mcp_sessions.render.markdown import Budget, duration, plain, timestamp
 
     db_path = settings.database
     query = SessionQuery(args.query, args.service, args.user, has_errors=True if args.errors else None, sort=args.sort)
@@ -707,14 +707,14 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
     for s in page.rows:
         rows.append(
             (
-                s.session_id,
+                plain(s.session_id, 200),
                 timestamp(s.start_ns)[:19].replace("T", " "),
                 duration(s.duration_ns),
-                s.user_id or "-",
+                plain(s.user_id, 60) if s.user_id else "-",
                 str(s.trace_count),
                 str(s.span_count),
                 str(s.error_count),
-                (s.first_url or "-")[:60],
+                plain(s.first_url, 60) if s.first_url else "-",
             )
         )
     if page.rows:
