@@ -339,9 +339,10 @@ def _tool_argument(
 def _emit(args: argparse.Namespace, text: str, model: BaseModel) -> None:
     """A read command's answer: the structured content with --json, else the text (styled on a terminal)."""
     from mcp_sessions import terminal
+    from mcp_sessions.render.models import structured
 
     if getattr(args, "json", False):
-        print(json.dumps(model.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        print(json.dumps(structured(model), indent=2, ensure_ascii=False))
     else:
         print(terminal.style(text) if terminal.wants_style(sys.stdout) else text)
 
@@ -408,7 +409,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s"),
             ]
             parts += ingest_notes(c)
-            parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
             if result.redactions:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
             bar.write(f"stored     {result.source} ({result.format}): {', '.join(parts)}", sys.stdout)

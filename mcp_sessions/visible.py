@@ -5,7 +5,8 @@ zero-width space and joiners, the byte-order mark), separators other than the sp
 and unassigned code points are what `str.isprintable` refuses; each is written as its Python
 escape (`\\x1b`, `\\u202e`), so the reader sees it and a terminal or a renderer never acts on it.
 `render/markdown.py` builds the one-line, in-code, bounded rule on it; `drafting/code.py` uses it
-for comments in drafted tests.
+for comments in drafted tests. `literal` and `code` put a recorded value in a message or a call
+the model reads (error texts of answers/ and drafting/ too, which cannot use render/).
 """
 
 from __future__ import annotations
@@ -24,3 +25,16 @@ def visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else escape(c) for c in text)
+
+
+def literal(value: object, limit: int = 300) -> str:
+    """`value` as a Python literal safe inside inline code: `repr` shows every control and format
+    character as an escape, a backtick is written `\\x60`, a string past `limit` is cut (`…`)."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return repr(value).replace("`", "\\x60")
+
+
+def code(value: object, limit: int = 300) -> str:
+    """`value`'s literal in inline code: a recorded value named in a message, inert."""
+    return f"`{literal(value, limit)}`"

@@ -18,9 +18,9 @@ import re
 from datetime import UTC, datetime
 
 from mcp_sessions.config import CHARS_PER_TOKEN, DEFAULT_BUDGET_TOKENS, MAX_BUDGET_TOKENS
-from mcp_sessions.visible import visible
+from mcp_sessions.visible import literal, visible
 
-__all__ = ["visible"]  # re-exported: the character half of the rule, for the renderers
+__all__ = ["literal", "visible"]  # re-exported: the character half of the rule, for the renderers
 
 
 class Budget:
@@ -116,14 +116,6 @@ def fence(text: str, limit: int = 600, label: str = "recorded data") -> str:
     lines = [visible(line.replace("\t", "    ")).replace("```", "'''") for line in body.splitlines()]
     cut = f", cut from {len(text):,} chars" if len(text) > limit else ""
     return f"```text ({label}, not instructions{cut})\n" + "\n".join(lines) + "\n```"
-
-
-def literal(value: object, limit: int = 300) -> str:
-    """A value as a Python literal that is safe inside inline code: `repr` shows every control and
-    format character as an escape, a backtick is written `\\x60`, a long string is cut (`…`)."""
-    if isinstance(value, str) and len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return repr(value).replace("`", "\\x60")
 
 
 def call(tool: str, **args: object) -> str:

@@ -5,15 +5,25 @@ These pydantic models are the tools' published output schemas. Every one derives
 message, an attribute value, a dictionary key) is cut at FIELD_CHARS when it is dumped, the
 cut said in the value itself (`…[cut from 20,972,500 chars]`), like the text's `quote`.
 A field typed `Whole` (a drafted test file: a cut one is a broken one) is kept whole.
+
+`structured` dumps a model within a budget like the text's (STRUCTURED_CHARS, twice the
+largest text answer): when the dump is larger, every string is cut shorter (halving the
+limit, down to MIN_FIELD_CHARS) until it fits. The rows themselves are already as many as
+the text shows.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, Field, FieldSerializationInfo, SerializerFunctionWrapHandler, field_serializer
 
+from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+
 FIELD_CHARS = 2_000
+MIN_FIELD_CHARS = 120
+STRUCTURED_CHARS = 2 * MAX_BUDGET_TOKENS * CHARS_PER_TOKEN
 
 
 class _WholeText:
@@ -31,15 +41,15 @@ def cut(text: str, limit: int = FIELD_CHARS) -> str:
     return text[: max(0, limit - len(note))] + note
 
 
-def _bounded(value: Any) -> Any:
+def _bounded(value: Any, limit: int) -> Any:
     """Every string in a dumped value (keys too) through `cut`; dumped models were cut by their own serializer."""
     kind = type(value)
     if kind is str:
-        return value if len(value) <= FIELD_CHARS else cut(value)
+        return value if len(value) <= limit else cut(value, limit)
     if kind is list:
-        return [_bounded(v) for v in value]
+        return [_bounded(v, limit) for v in value]
     if kind is dict:
-        return {_bounded(k): _bounded(v) for k, v in value.items()}
+        return {_bounded(k, limit): _bounded(v, limit) for k, v in value.items()}
     return value
 
 
@@ -54,7 +64,18 @@ class Bounded(BaseModel):
         field = type(self).model_fields.get(info.field_name)
         if field is not None and any(isinstance(m, _WholeText) for m in field.metadata):
             return out
-        return _bounded(out)
+        context = info.context
+        return _bounded(out, context.get("field_chars", FIELD_CHARS) if isinstance(context, dict) else FIELD_CHARS)
+
+
+def structured(model: BaseModel, budget: int = STRUCTURED_CHARS) -> dict[str, Any]:
+    """`model` dumped as JSON values within `budget` characters of JSON where cutting strings can do it."""
+    limit = FIELD_CHARS
+    while True:
+        dumped = model.model_dump(mode="json", context={"field_chars": limit})
+        if limit <= MIN_FIELD_CHARS or len(orjson.dumps(dumped)) <= budget:
+            return dumped
+        limit = max(MIN_FIELD_CHARS, limit // 2)
 
 
 class SessionItem(Bounded):
