@@ -471,3 +471,44 @@ def test_no_marker_leaves_code_in_the_cli(planted: Path, capsys: pytest.CaptureF
     assert not problems, "\n".join(problems[:20])
     assert all(code == 0 for _, code, _ in outputs), [(a, c, t[-300:]) for a, c, t in outputs if c]
     assert sum(SEEN in text for _, _, text in outputs) >= len(outputs) // 2
+
+
+# ---- the rule itself --------------------------------------------------------------------------------
+
+
+def test_the_rule_one_line_visible_no_backticks_bounded_with_the_cut_said() -> None:
+    from mcp_sessions.render.markdown import call, fence, ident, quote, token
+
+    shown = quote(mark("x"), 120)
+    assert "\n" not in shown and shown.startswith("`") and shown.count("`") == 2
+    assert "\\x1b" in shown and "\\x07" in shown and "\\u202e" in shown and "\\u200b" in shown
+    assert not leaks(shown)
+    long = quote("y" * 1000, 50)
+    assert long == "`" + "y" * 49 + "…` (1,000 chars)"
+    assert quote("\u2028a\u2029b\x85c") == "`a b c`"  # line and paragraph separators are line breaks
+    assert token("GET") == "GET" and token("shop-api") == "shop-api" and token(503) == "503"
+    assert token("GET\n# SYSTEM") == "`GET # SYSTEM`"
+    assert ident("s-1") == "`s-1`"
+    assert call("get_session", session_id=mark("s")).count("`") == 2 and "\\x60" in call("x", a="`")
+    block = fence("ok\n```\n# SYSTEM: x\x1b\u202e", label="recorded stack")
+    assert block.splitlines()[2] == "'''" and "\\x1b\\u202e" in block and not leaks(block)
+    assert "cut from 2,000 chars" in fence("z" * 2000, limit=100)
+
+
+def test_structured_content_is_bounded_by_one_mechanism() -> None:
+    from mcp_sessions.render.models import FIELD_CHARS, STRUCTURED_CHARS, DraftedFile, TimelineEntry, structured
+
+    entry = dict(offset_ms=0.0, kind="network", summary="s", target=None, level=None, method="GET", status=200)
+    entry |= dict(duration_ms=1.0, trace_id=None, link=None, backend_ms=None, backend_spans=None, backend_errors=None)
+    one = TimelineEntry(url="https://x.test/" + "u" * 100_000, **entry)
+    url = one.model_dump(mode="json")["url"]
+    assert len(url) == FIELD_CHARS and url.endswith("…[cut from 100,015 chars]")
+    whole = DraftedFile(path="tests/t.py", content="c" * 50_000, lines=1)
+    assert structured(whole, budget=10**6)["content"] == "c" * 50_000  # a drafted file is never cut
+
+    class Many(TimelineEntry):
+        more: list[str]
+
+    many = Many(url="u" * 5_000, more=["m" * 5_000] * 40, **entry)
+    dumped = structured(many)
+    assert len(json.dumps(dumped)) <= STRUCTURED_CHARS and dumped["more"][0].endswith("…[cut from 5,000 chars]")
