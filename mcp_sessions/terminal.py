@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
-from mcp_sessions.render.markdown import visible
+from mcp_sessions.visible import visible
 
 BOLD, DIM, CYAN, RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[0m"
 
@@ -34,7 +34,7 @@ def wants_style(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool
 
 
 def _visible(text: str) -> str:
-    """Every control, bidi and zero-width character as an escape (markdown.visible), tabs kept."""
+    """Every control, bidi and zero-width character as an escape (mcp_sessions.visible), tabs kept."""
     return "\t".join(visible(part) for part in text.split("\t"))
 
 

@@ -36,5 +36,8 @@ def literal(value: object, limit: int = 300) -> str:
 
 
 def code(value: object, limit: int = 300) -> str:
-    """`value`'s literal in inline code: a recorded value named in a message, inert."""
+    """A recorded value named in a message, inert: in inline code as it is when it is printable
+    text without backticks, else as its `literal`."""
+    if isinstance(value, str) and value and value.isprintable() and "`" not in value and len(value) <= limit:
+        return f"`{value}`"
     return f"`{literal(value, limit)}`"

@@ -32,7 +32,7 @@ from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span
 from mcp_sessions.render.apps import ALIGNED_MAX_ROWS, DIFF_MAX_FINDINGS, TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
 from mcp_sessions.render.diff import render_diff_answer
-from mcp_sessions.render.markdown import Budget, duration, ident, ms
+from mcp_sessions.render.markdown import Budget, duration, ident, ms, quote
 from mcp_sessions.render.models import (
     AlignedRow,
     AlignedSide,
@@ -134,7 +134,8 @@ def diff_picture(answer: DiffAnswer) -> tuple[str, DiffPicture]:
         if len(rows) < ALIGNED_MAX_ROWS:
             rows.append(row)
     text = (
-        f"Aligned data of the diff of {view.target.kind} {ident(view.target.name)} against {view.baseline.name}: "
+        f"Aligned data of the diff of {view.target.kind} {ident(view.target.name)} against "
+        f"{quote(view.baseline.name, 200)}: "
         f"{len(rows)} of {total} nodes, {view.shown} findings; drawn by the mcp-sessions diff view "
         "(diff_against_baseline gives the same diff as text)."
     )
