@@ -340,9 +340,10 @@ def _tool_argument(
 def _emit(args: argparse.Namespace, text: str, model: BaseModel) -> None:
     """A read command's answer: the structured content with --json, else the text (styled on a terminal)."""
     from mcp_sessions import terminal
+    from mcp_sessions.render.models import structured
 
     if getattr(args, "json", False):
-        print(json.dumps(model.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        print(json.dumps(structured(model), indent=2, ensure_ascii=False))
     else:
         print(terminal.style(text) if terminal.wants_style(sys.stdout) else text)
 
@@ -409,7 +410,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 f"{c.sessions_touched} session" + ("" if c.sessions_touched == 1 else "s"),
             ]
             parts += ingest_notes(c)
-            parts += [f"{n} {kind}s skipped" for kind, n in c.skipped.items()]
             if result.redactions:
                 parts.append("masked " + ", ".join(f"{rule} {n}" for rule, n in result.redactions.items()))
             bar.write(f"stored     {result.source} ({result.format}): {', '.join(parts)}", sys.stdout)
@@ -715,7 +715,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.answers.session import SessionQuery, list_sessions
     from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
     from mcp_sessions.render.lists import render_session_list
-    from mcp_sessions.render.markdown import Budget, duration, timestamp
+    from mcp_sessions.render.markdown import Budget, duration, plain, timestamp
 
     db_path = settings.database
     query = SessionQuery(args.query, args.service, args.user, has_errors=True if args.errors else None, sort=args.sort)
@@ -731,14 +731,14 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
     for s in page.rows:
         rows.append(
             (
-                s.session_id,
+                plain(s.session_id, 200),
                 timestamp(s.start_ns)[:19].replace("T", " "),
                 duration(s.duration_ns),
-                s.user_id or "-",
+                plain(s.user_id, 60) if s.user_id else "-",
                 str(s.trace_count),
                 str(s.span_count),
                 str(s.error_count),
-                (s.first_url or "-")[:60],
+                plain(s.first_url, 60) if s.first_url else "-",
             )
         )
     if page.rows:

@@ -9,7 +9,7 @@ the agent sees. On a terminal, with ANSI codes only (no dependency):
     ```recorded ...```        ->  fenced lines dim, fences kept, nothing styled inside
 
 Recorded text can hold control characters (an escape sequence that clears the screen or retitles
-the window); they are shown as `\\xNN` on a terminal, never sent to it.
+the window) and bidi or zero-width characters; they are shown as escapes on a terminal, never sent to it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import TextIO
 
+from mcp_sessions.visible import visible
+
 BOLD, DIM, CYAN, RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[0m"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STRONG = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`\n]+)`")
 
@@ -33,7 +34,8 @@ def wants_style(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool
 
 
 def _visible(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Every control, bidi and zero-width character as an escape (mcp_sessions.visible), tabs kept."""
+    return "\t".join(visible(part) for part in text.split("\t"))
 
 
 def style(markdown: str) -> str:

@@ -290,7 +290,7 @@ def test_a_report_past_its_limits_keeps_the_failing_traces_and_counts_the_rest(
 def test_report_errors_say_what_to_do(shop_db: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     assert main(["--db", str(shop_db), "report", "no-such-session"]) == 2
-    assert "no session 'no-such-session'" in capsys.readouterr().err
+    assert "no session `no-such-session`" in capsys.readouterr().err
     assert main(["--db", str(shop_db), "report"]) == 2
     assert "SESSION_ID or --trace" in capsys.readouterr().err
     assert main(["--db", str(tmp_path / "missing.db"), "report", COUPON]) == 2

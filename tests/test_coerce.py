@@ -128,3 +128,94 @@ def test_checked_records_fail_a_file_or_isolate_for_a_receiver():
     assert [r.kind for r in isolated[1:]] == ["rejected span", "rejected span", "rejected log"]
     assert "log record 1: time -5 is out of range" in isolated[3].reason
     assert [repr(r) for r in records] == before  # the input is unchanged
+
+
+# ---- kept within bounds: values past the count dropped, long strings cut, both counted ------------------
+
+from mcp_sessions.formats.coerce import (  # noqa: E402
+    CUT_VALUES,
+    DROPPED_VALUES,
+    MAX_STORED_CHARS,
+    bounded_record,
+)
+from mcp_sessions.model import Event, SpanEvent  # noqa: E402
+
+
+def _wide_span(n: int) -> Span:
+    attributes = {f"attr.{i}": f"value {i}" for i in range(n)}
+    return Span("ab" * 16, "01" * 8, None, "op", "server", 1, 2, attributes=attributes)
+
+
+def test_a_span_past_the_value_count_is_kept_with_the_rest_dropped_and_counted():
+    out = list(checked_records([_wide_span(100_000)]))
+    skipped = [r for r in out if isinstance(r, SkippedRecords)]
+    (span,) = [r for r in out if isinstance(r, Span)]
+    assert [(s.kind, s.count) for s in skipped] == [(DROPPED_VALUES, 100_000 - MAX_ATTRIBUTE_VALUES)]
+    assert list(span.attributes) == [f"attr.{i}" for i in range(MAX_ATTRIBUTE_VALUES)]  # the first, in order
+    assert attributes_problem(span.attributes, "attributes") is None
+    nested = Span("ab" * 16, "02" * 8, None, "op", "server", 1, 2, attributes={"a": "x", "big": list(range(20_000))})
+    note, kept_nested = checked_records([nested])
+    assert isinstance(note, SkippedRecords) and note.count == 20_001  # the list and its values
+    assert isinstance(kept_nested, Span) and kept_nested.attributes == {"a": "x"}
+
+
+def test_long_strings_are_cut_with_the_cut_said_and_counted_and_short_records_pass_untouched():
+    url = "https://shop.test/?q=" + "a" * (1 << 20)
+    span = Span(
+        "ab" * 16,
+        "01" * 8,
+        None,
+        "x" * (MAX_STORED_CHARS + 1),
+        "server",
+        1,
+        2,
+        attributes={"url.full": url, "k" * 20_000: "v", "ok": ["short", "y" * 20_000]},
+        events=(SpanEvent(1, "exception", {"exception.stacktrace": "s" * 40_000}),),
+    )
+    bounded, cuts = bounded_record(span)
+    assert cuts == 5  # the name, the URL, a key, a value in a list, the event's stack
+    values = [bounded.name, bounded.attributes["url.full"], bounded.attributes["ok"][1]]
+    values += [bounded.events[0].attributes["exception.stacktrace"], next(k for k in bounded.attributes if k[0] == "k")]
+    assert all(len(v) <= MAX_STORED_CHARS and "…[cut from " in v for v in values)
+    assert bounded.attributes["url.full"].startswith("https://shop.test/?q=aaa")
+    assert bounded.attributes["url.full"].endswith(f"…[cut from {len(url):,} chars]")
+    short = _wide_span(5)
+    assert bounded_record(short) == (short, 0) and bounded_record(short)[0] is short
+    event = Event("har", 0, 1, "network", "GET /", url=url, detail={"request_headers": {"x": "h" * 30_000}})
+    bounded_event, cuts = bounded_record(event)
+    assert cuts == 2 and len(bounded_event.url or "") == MAX_STORED_CHARS
+
+
+def test_the_ingest_summary_names_dropped_values_and_cut_strings(tmp_path):
+    import json
+
+    from mcp_sessions.ingest import ingest_file
+    from mcp_sessions.render.ingest import ingest_notes
+    from mcp_sessions.store import Store
+
+    attributes = [{"key": f"a{i}", "value": {"stringValue": "v"}} for i in range(10_005)]
+    attributes.append({"key": "url.full", "value": {"stringValue": "https://x.test/" + "p" * 50_000}})
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "01" * 8,
+        "name": "op",
+        "kind": 2,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000100000000",
+        "attributes": attributes,
+    }
+    doc = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]}
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps(doc))
+    with Store(tmp_path / "s.db") as store:
+        result = ingest_file(store, path)
+    assert result.status == "stored" and result.counts.spans_stored == 1
+    assert result.counts.skipped == {DROPPED_VALUES: 6}  # the URL came after the 10,000th value: dropped too
+    notes = " ".join(ingest_notes(result.counts))
+    assert "6 attribute values past 10,000 on one record dropped" in notes
+    attributes.insert(0, attributes.pop())  # the long URL first: kept, and cut
+    path.write_text(json.dumps(doc))
+    with Store(tmp_path / "t.db") as store:
+        result = ingest_file(store, path)
+    assert result.counts.skipped == {DROPPED_VALUES: 6, CUT_VALUES: 1}
+    assert "1 value longer than 16,384 chars cut" in " ".join(ingest_notes(result.counts))

@@ -179,7 +179,9 @@ def test_postdata_kept_and_truncated(samples: Path) -> None:
     assert event.detail["request_body_size"] == 1310
     doc["log"]["entries"][0]["request"]["postData"]["text"] = text * 4
     (long,) = parse(doc)
-    assert long.detail["post_data"]["text"] == (text * 4)[: har.TEXT_LIMIT]
+    cut = long.detail["post_data"]["text"]
+    assert len(cut) == har.TEXT_LIMIT and cut.endswith(f"…[cut from {len(text) * 4:,} chars]")
+    assert (text * 4).startswith(cut.split("…[cut from")[0])
     assert long.detail["post_data"]["text_chars"] == len(text) * 4
 
 
@@ -336,7 +338,9 @@ def test_json_body_bounded_base64_decoded_others_dropped() -> None:
     )
     image = entry(response={"content": {"mimeType": "image/png", "encoding": "base64", "text": "iVBORw0KGgo=" * 1000}})
     events = parse(doc_with(big, encoded, image))
-    assert events[0].detail["response_body"] == body[: har.TEXT_LIMIT]
+    kept = events[0].detail["response_body"]
+    assert len(kept) == har.TEXT_LIMIT and kept.endswith(f"…[cut from {len(body):,} chars]")  # the cut said
+    assert body.startswith(kept.split("…[cut")[0])
     assert events[1].detail["response_body"] == '{"ok":true}'
     assert "response_body" not in events[2].detail
     assert "iVBOR" not in json.dumps([e.detail for e in events])

@@ -119,10 +119,10 @@ async def test_64_bit_and_uppercase_trace_ids_are_accepted(otlp_db: Path):
 @pytest.mark.parametrize(
     ("tool", "args", "message"),
     [
-        ("get_trace", {"trace_id": LARGEST_SAMPLE_TRACE[:-1] + "7"}, f"closest: '{LARGEST_SAMPLE_TRACE}'"),
+        ("get_trace", {"trace_id": LARGEST_SAMPLE_TRACE[:-1] + "7"}, f"closest: `{LARGEST_SAMPLE_TRACE}`"),
         ("get_trace", {"trace_id": "zzz"}, "not a hex trace id"),
         ("get_trace", {"trace_id": LARGEST_SAMPLE_TRACE, "span_id": "00000000deadbeef"}, "has no span"),
-        ("list_traces", {"session_id": "tUVyYXgm-nope"}, f"closest: '{HIGHLIGHT_SESSION}'"),
+        ("list_traces", {"session_id": "tUVyYXgm-nope"}, f"closest: `{HIGHLIGHT_SESSION}`"),
         ("list_sessions", {"since": "last tuesday"}, "is not a time"),
         ("list_sessions", {"since": "1d", "until": "7d"}, "later than `until`"),
         ("list_sessions", {"cursor": "garbage!"}, "cursor is not one this server issued"),

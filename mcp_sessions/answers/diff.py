@@ -24,6 +24,7 @@ from mcp_sessions.config import MIN_BASELINE_SIMILARITY
 from mcp_sessions.errors import InvalidArgumentError, NotFoundError
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.store.protocol import SessionStore
+from mcp_sessions.visible import code
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _trace_sides(store: SessionStore, trace_id: str, baseline_trace_id: str) -> 
             normalized[name] = normalize_trace_id(text)
         except InvalidArgumentError:
             raise InvalidArgumentError(
-                f"{name} {text[:40]!r} is not a hex trace id; copy one from list_traces or get_timeline"
+                f"{name} {code(text[:40])} is not a hex trace id; copy one from list_traces or get_timeline"
             ) from None
     for name, value in normalized.items():
         if store.trace(value) is None:
@@ -111,7 +112,7 @@ def _session_sides(store: SessionStore, session_id: str, baseline: str | None) -
     if baseline is not None:
         if store.session(baseline) is None and store.trace(_maybe_trace(baseline)):
             raise InvalidArgumentError(
-                f"baseline {baseline!r} is a trace id, and baseline takes a session id; to compare two traces pass "
+                f"baseline {code(baseline)} is a trace id, and baseline takes a session id; to compare two traces pass "
                 "trace_id and baseline_trace_id instead of session_id and baseline"
             )
         require_session(store, baseline)
@@ -127,7 +128,7 @@ def _session_sides(store: SessionStore, session_id: str, baseline: str | None) -
             f"(at least {MIN_BASELINE_SIMILARITY:.0%} alike)"
         )
         raise NotFoundError(
-            f"no automatic baseline for session {session_id!r}: {why}; pass baseline=<a known-good session id> "
+            f"no automatic baseline for session {code(session_id)}: {why}; pass baseline=<a known-good session id> "
             "(find one with `list_sessions()`)"
         )
     sides = comparable_sides(_recordings(store, [session_id] + [c.session_id for c in candidates]))

@@ -12,6 +12,7 @@ from mcp_sessions.errors import InvalidArgumentError, NotFoundError
 from mcp_sessions.model import SessionSummary, SpanScope, TraceSummary
 from mcp_sessions.params import check_range, normalize_trace_id, parse_time
 from mcp_sessions.store.protocol import TraceStore
+from mcp_sessions.visible import code
 
 
 def require_session(store: TraceStore, session_id: str) -> SessionSummary:
@@ -31,14 +32,14 @@ def require_trace(store: TraceStore, trace_id: str) -> TraceSummary:
 
 def not_found_session(store: TraceStore, session_id: str) -> NotFoundError:
     close = store.similar_ids("sessions", session_id)
-    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    return NotFoundError(f"no session {session_id!r}{hint}; call list_sessions to see what exists")
+    hint = f"; closest: {', '.join(code(c) for c in close)}" if close else ""
+    return NotFoundError(f"no session {code(session_id)}{hint}; call list_sessions to see what exists")
 
 
 def not_found_trace(store: TraceStore, trace_id: str) -> NotFoundError:
     close = store.similar_ids("traces", normalize_trace_id(trace_id))
-    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    return NotFoundError(f"no trace {trace_id!r}{hint}; call list_traces to see what exists")
+    hint = f"; closest: {', '.join(code(c) for c in close)}" if close else ""
+    return NotFoundError(f"no trace {code(trace_id)}{hint}; call list_traces to see what exists")
 
 
 def time_window(since: str | None, until: str | None) -> tuple[int | None, int | None]:

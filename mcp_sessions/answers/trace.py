@@ -22,6 +22,7 @@ from mcp_sessions.errors import NotFoundError
 from mcp_sessions.model import Page, Sort, Span, StoredPattern, TraceFilter, TraceSummary
 from mcp_sessions.params import normalize_span_id
 from mcp_sessions.store.protocol import TraceStore
+from mcp_sessions.visible import code, literal
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def _focus(tree: TraceTree, trace_id: str, span_id: str) -> int:
     matches = [i for i, s in enumerate(tree.spans) if s.span_id == wanted]
     if not matches:
         raise NotFoundError(
-            f"trace {trace_id} has no span {wanted!r}; take a span id from `get_trace(trace_id={trace_id!r})`"
+            f"trace {code(trace_id)} has no span {code(wanted)}; "
+            f"take a span id from `get_trace(trace_id={literal(trace_id)})`"
         )
     return max(matches, key=lambda i: (tree.spans[i].shared, bool(tree.children[i])))

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp_sessions.visible import visible
+
 WIDTH = 88
 LINT_WIDTH = 120  # the line length `ruff check` holds this project to (E501)
 NOQA_LONG = "# noqa: E501"
@@ -130,8 +132,8 @@ def lines(value: Any, level: int, head: str = "", tail: str = "") -> list[str]:
 
 
 def one_line(text: str) -> str:
-    """Recorded text fit for a comment: printable characters on one line."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    """Recorded text fit for a comment: one line, every non-printing character shown as its escape."""
+    return visible(" ".join(text.split()))
 
 
 def comment(text: str, level: int) -> str:
@@ -159,9 +161,11 @@ def module_text(source_lines: list[str]) -> str:
 
 
 def docstring_text(text: str) -> str:
-    """Text safe inside a triple-quoted docstring: no backslashes, no closing quotes."""
-    cleaned = "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
-    return cleaned.replace("\\", "/").replace('"""', "'''").rstrip('"')
+    """Text safe inside a triple-quoted docstring: one line, no backslashes, no closing quotes, every
+    non-printing character shown (as `<U+202E>`: an escape would be read by Python)."""
+    line = " ".join(text.split()).replace("\\", "/")
+    cleaned = "".join(ch if ch.isprintable() else f"<U+{ord(ch):04X}>" for ch in line)
+    return cleaned.replace('"""', "'''").rstrip('"')
 
 
 def identifier(name: str, taken: set[str]) -> str:

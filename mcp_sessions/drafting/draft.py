@@ -47,6 +47,7 @@ from mcp_sessions.drafting.templates import docstring
 from mcp_sessions.drafting.ui import UiModule, draft_ui_module
 from mcp_sessions.errors import InvalidArgumentError
 from mcp_sessions.model import Event, SessionSummary, TraceSummary
+from mcp_sessions.visible import code, literal
 
 API_INITIATORS = frozenset({"fetch", "xmlhttprequest"})
 _ASSET_TYPES = ("text/html", "text/css", "javascript", "image/", "font/", "audio/", "video/", "application/wasm")
@@ -273,8 +274,8 @@ def select_calls(
         chosen = [c.order for c in calls if c.trace_id == options.trace_id]
         if not chosen:
             raise InvalidArgumentError(
-                f"no recorded request of session {session.session_id!r} started trace {options.trace_id!r}; "
-                f"request trace ids are on get_timeline(session_id={session.session_id!r}, kinds=['network'])"
+                f"no recorded request of session {code(session.session_id)} started trace {code(options.trace_id)}; "
+                f"request trace ids are on `get_timeline(session_id={literal(session.session_id)}, kinds=['network'])`"
             )
         words = f"the request that started trace {options.trace_id}"
     if options.from_ns is not None or options.to_ns is not None:
@@ -283,14 +284,14 @@ def select_calls(
         if not chosen:
             raise InvalidArgumentError(
                 "no API request in that time window; widen from_ms/to_ms or see the requests' offsets with "
-                f"get_timeline(session_id={session.session_id!r}, kinds=['network'])"
+                f"`get_timeline(session_id={literal(session.session_id)}, kinds=['network'])`"
             )
         words = f"{len(chosen)} API requests in the window"
     if options.around_error:
         failed = [i for i in chosen if (calls[i].status or 0) >= 500] or [i for i in chosen if calls[i].failed]
         if not failed:
             raise InvalidArgumentError(
-                f"no replayed request of session {session.session_id!r} failed (status 4xx/5xx); "
+                f"no replayed request of session {code(session.session_id)} failed (status 4xx/5xx); "
                 "drop around_error to draft the whole session"
             )
         at = chosen.index(failed[0])
@@ -320,7 +321,7 @@ def check_style_input(calls: CallSet, events: Sequence[Event], style: Style, ses
             else ""
         )
         raise InvalidArgumentError(
-            f"session {session_id!r} has no recorded clicks or typing to replay in a browser (it holds {held}): "
+            f"session {code(session_id)} has no recorded clicks or typing to replay in a browser (it holds {held}): "
             f"a UI test needs an rrweb recording of the user's actions{other}"
         )
     if style == "api" and not calls.calls:
@@ -328,8 +329,8 @@ def check_style_input(calls: CallSet, events: Sequence[Event], style: Style, ses
         held = f"left out: {reasons}" if reasons else "no recorded request and no backend trace started by one"
         other = f"; its {actions} clicks and inputs can be replayed with style='ui'" if actions else ""
         raise InvalidArgumentError(
-            f"session {session_id!r} has no API request to replay ({held}){other}; "
-            f"see what it holds with get_timeline(session_id={session_id!r})"
+            f"session {code(session_id)} has no API request to replay ({held}){other}; "
+            f"see what it holds with `get_timeline(session_id={literal(session_id)})`"
         )
 
 

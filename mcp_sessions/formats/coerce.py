@@ -12,6 +12,15 @@ Bounds (what SQLite and the JSON encoder can hold, with room for arithmetic on t
     attributes    at most MAX_ATTRIBUTE_DEPTH levels of nested arrays/maps, at most
                   MAX_ATTRIBUTE_VALUES values in one record's attributes, every integer
                   inside them within 64 bits
+    strings       at most MAX_STORED_CHARS characters: names, URLs, headers, messages,
+                  attribute values and keys alike
+
+Past the value count a record is kept: `capped_record` keeps its attributes in order up to the
+count and drops the rest, and `checked_records` counts them (`SkippedRecords("attribute value")`,
+which the ingest summary names). A longer string is cut by `bounded_record` with the cut said
+in the value (`…[cut from 20,972,500 chars]`); the writer applies it after redaction, so a
+secret is masked whole before any of it is cut, and counts the cuts (`SkippedRecords` of kind
+"long value", named in the ingest summary too).
 
 The format readers check times where they read them, naming the field
 (`spans[3].endTimeUnixNano 18446744073709551615 is out of range`); `check_record` checks a
@@ -25,13 +34,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mcp_sessions.errors import MalformedInputError
-from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
+from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span, SpanEvent
 
 TRACE_ID_HEX = 32
 SPAN_ID_HEX = 16
@@ -40,6 +50,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TIME_NS = 4_102_444_800 * 10**9  # 2100-01-01T00:00:00Z
 MAX_ATTRIBUTE_DEPTH = 32
 MAX_ATTRIBUTE_VALUES = 10_000
+MAX_STORED_CHARS = 16_384
+_TOO_MANY = f"holds more than {MAX_ATTRIBUTE_VALUES} values"  # the problem capped_record solves
+DROPPED_VALUES = "attribute value"  # SkippedRecords kind: values past MAX_ATTRIBUTE_VALUES, dropped
+CUT_VALUES = "long value"  # SkippedRecords kind: strings past MAX_STORED_CHARS, cut
 
 _HEX = re.compile(r"\A[0-9a-fA-F]+\Z")
 
@@ -167,7 +181,7 @@ def _value_problem(value: Any, where: str, depth: int, budget: list[int]) -> str
             return f"{where} nests more than {MAX_ATTRIBUTE_DEPTH} levels of arrays or maps"
         budget[0] -= len(value)
         if budget[0] < 0:
-            return f"{where} holds more than {MAX_ATTRIBUTE_VALUES} values"
+            return f"{where} {_TOO_MANY}"
         items = value.items() if kind is dict else enumerate(value)
         for key, item in items:
             item_kind = type(item)
@@ -262,6 +276,15 @@ def checked_records(records: Iterable[Record], *, isolate: bool = False) -> Iter
             continue
         ordinals[kind] += 1
         problem = record_problem(record)
+        if problem is not None and problem.endswith(_TOO_MANY):
+            record, dropped = capped_record(record)  # type: ignore[arg-type]
+            yield SkippedRecords(
+                DROPPED_VALUES,
+                dropped,
+                reason=f"{_describe(record, ordinals[kind])}: {dropped} {DROPPED_VALUES}s "
+                f"past {MAX_ATTRIBUTE_VALUES:,} dropped",
+            )
+            problem = record_problem(record)
         if problem is None:
             yield record
             continue
@@ -304,3 +327,147 @@ def expect_dict(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedInputError(f"{where}: expected an object, got {type(value).__name__}")
     return value
+
+
+def _size(value: Any) -> int:
+    """Values in `value` as `_value_problem` counts them: every element of every array or map."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return 0
+    items = value.values() if kind is dict else value
+    return len(value) + sum(_size(v) for v in items if type(v) is dict or type(v) is list)
+
+
+def _capped(attributes: Any, budget: list[int]) -> tuple[Any, int]:
+    """`attributes` (a map) in order while their values fit `budget`, and how many values were dropped."""
+    if type(attributes) is not dict:
+        return attributes, 0
+    if len(attributes) <= budget[0] and all(type(v) is not dict and type(v) is not list for v in attributes.values()):
+        budget[0] -= len(attributes)
+        return attributes, 0
+    kept: dict[str, Any] = {}
+    dropped = 0
+    for key, value in attributes.items():
+        cost = 1 + _size(value)
+        if cost <= budget[0]:
+            kept[key] = value
+            budget[0] -= cost
+        else:
+            dropped += cost
+            budget[0] = 0
+    return (kept, dropped) if dropped else (attributes, 0)
+
+
+def capped_record(record: Span | LogRecord | Event) -> tuple[Span | LogRecord | Event, int]:
+    """`record` with each attribute map kept up to MAX_ATTRIBUTE_VALUES values (in order), and how many
+    values were dropped; the record itself when nothing was."""
+    if isinstance(record, Span):
+        dropped = 0
+        changes: dict[str, Any] = {}
+        for name in ("attributes", "resource"):
+            kept, n = _capped(getattr(record, name), [MAX_ATTRIBUTE_VALUES])
+            if n:
+                changes[name], dropped = kept, dropped + n
+        events = []
+        for event in record.events:
+            kept, n = _capped(event.attributes, [MAX_ATTRIBUTE_VALUES])
+            events.append(dataclasses.replace(event, attributes=kept) if n else event)
+            dropped += n
+        links = []
+        for link in record.links:
+            kept, n = _capped(link.attributes, [MAX_ATTRIBUTE_VALUES])
+            links.append(dataclasses.replace(link, attributes=kept) if n else link)
+            dropped += n
+        if not dropped:
+            return record, 0
+        return dataclasses.replace(record, events=tuple(events), links=tuple(links), **changes), dropped
+    names = ("attributes", "resource") if isinstance(record, LogRecord) else ("detail",)
+    dropped = 0
+    changes = {}
+    for name in names:
+        kept, n = _capped(getattr(record, name), [MAX_ATTRIBUTE_VALUES])
+        if n:
+            changes[name], dropped = kept, dropped + n
+    return (dataclasses.replace(record, **changes), dropped) if dropped else (record, 0)
+
+
+def cut_text(text: str, limit: int = MAX_STORED_CHARS) -> str:
+    """`text`, or its start and `…[cut from N chars]` within `limit` characters."""
+    if len(text) <= limit:
+        return text
+    note = f"…[cut from {len(text):,} chars]"
+    return text[: max(0, limit - len(note))] + note
+
+
+class _Cuts:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _bounded(value: Any, cuts: _Cuts) -> Any:
+    """`value` with every string in it (map keys too) at most MAX_STORED_CHARS; `value` itself when none is longer."""
+    kind = type(value)
+    if kind is str:
+        if len(value) <= MAX_STORED_CHARS:
+            return value
+        cuts.n += 1
+        return cut_text(value)
+    if kind is dict:
+        out = None
+        for i, (key, item) in enumerate(value.items()):
+            new_key, new_item = _bounded(key, cuts), _bounded(item, cuts)
+            if out is None and (new_key is not key or new_item is not item):
+                out = dict(list(value.items())[:i])
+            if out is not None:
+                out[new_key] = new_item
+        return value if out is None else out
+    if kind is list:
+        items = [_bounded(item, cuts) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+_TEXT_FIELDS = {
+    Span: ("name", "status_message", "scope"),
+    LogRecord: ("severity_text", "scope", "event_name"),
+    Event: ("summary", "url", "target", "level", "method", "session_key", "client_key", "user_id"),
+}
+_MAP_FIELDS = {Span: ("attributes", "resource"), LogRecord: ("attributes", "resource", "body"), Event: ("detail",)}
+
+
+def bounded_record(record: Span | LogRecord | Event) -> tuple[Span | LogRecord | Event, int]:
+    """`record` with every string in it at most MAX_STORED_CHARS (the cut said in the value), and how
+    many strings were cut; the record itself when none was."""
+    cuts = _Cuts()
+    kind = type(record)
+    changes: dict[str, Any] = {}
+    for name in _TEXT_FIELDS[kind]:
+        value = getattr(record, name)
+        if value is not None and len(value) > MAX_STORED_CHARS:
+            changes[name] = _bounded(value, cuts)
+    for name in _MAP_FIELDS[kind]:
+        value = getattr(record, name)
+        new = _bounded(value, cuts)
+        if new is not value:
+            changes[name] = new
+    if isinstance(record, Span) and (record.events or record.links):
+        events = tuple(_bounded_event(e, cuts) for e in record.events)
+        links = tuple(
+            li if (a := _bounded(li.attributes, cuts)) is li.attributes else dataclasses.replace(li, attributes=a)
+            for li in record.links
+        )
+        if any(a is not b for a, b in zip(events, record.events, strict=True)):
+            changes["events"] = events
+        if any(a is not b for a, b in zip(links, record.links, strict=True)):
+            changes["links"] = links
+    return (dataclasses.replace(record, **changes), cuts.n) if changes else (record, 0)
+
+
+def _bounded_event(event: SpanEvent, cuts: _Cuts) -> SpanEvent:
+    name = _bounded(event.name, cuts)
+    attributes = _bounded(event.attributes, cuts)
+    if name is event.name and attributes is event.attributes:
+        return event
+    return dataclasses.replace(event, name=name, attributes=attributes)

@@ -47,7 +47,7 @@ from typing import Any
 
 from mcp_sessions import urls
 from mcp_sessions.errors import MalformedInputError
-from mcp_sessions.formats.coerce import expect_dict, expect_list, to_int
+from mcp_sessions.formats.coerce import cut_text, expect_dict, expect_list, to_int
 from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.model import Event
 
@@ -229,7 +229,7 @@ def _post_data(post: dict[str, Any], where: str) -> dict[str, Any]:
     text = text if isinstance(text, str) else ""
     out: dict[str, Any] = {
         "mime_type": post.get("mimeType") or None,
-        "text": text[:TEXT_LIMIT] or None,
+        "text": cut_text(text, TEXT_LIMIT) or None,
         "params": _named(post.get("params"), f"{where}.request.postData.params"),
     }
     if len(text) > TEXT_LIMIT:
@@ -247,7 +247,7 @@ def _json_body(content: dict[str, Any]) -> str | None:
             text = base64.b64decode(text[: TEXT_LIMIT * 4]).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             return None
-    return text[:TEXT_LIMIT] or None
+    return cut_text(text, TEXT_LIMIT) or None
 
 
 def _named(value: Any, where: str, *, lower: bool = False) -> dict[str, str]:

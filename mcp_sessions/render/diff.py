@@ -13,7 +13,7 @@ from mcp_sessions.analysis.diff import LOW_TRUST, PARTIAL_TRUST, DiffResult, Fin
 from mcp_sessions.analysis.diff.noise import ALPHA, MIN_DELTA_NS, MIN_RATIO, MIN_SAMPLES
 from mcp_sessions.answers.diff import DiffAnswer
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
-from mcp_sessions.render.markdown import Budget, call, duration, ms, quote
+from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote
 from mcp_sessions.render.models import DiffCompanion, DiffFinding, DiffSideInfo, DiffTrust, DiffView
 
 _FOOTER_RESERVE = 700
@@ -27,7 +27,7 @@ def _pct(value: float | None) -> str:
 def _side_name(side: Side) -> str:
     if side.kind == "median":
         return f"the median of {len(side.session_ids)} earlier sessions of the same flow"
-    return f"{side.kind} `{side.name}`"
+    return f"{side.kind} {ident(side.name)}"
 
 
 def _signed(ns: float) -> str:
@@ -157,13 +157,13 @@ def _ids(f: Finding) -> str:
         more = f" and {f.steps - 1} more" if f.steps > 1 else ""
         parts.append(f"step {quote(f.step_labels[0], 60)}{more}")
     if f.trace_ids:
-        parts.append("trace " + ", ".join(f"`{t}`" for t in f.trace_ids[:2]))
+        parts.append("trace " + ", ".join(f"{ident(t)}" for t in f.trace_ids[:2]))
     if f.baseline_trace_ids:
-        parts.append("baseline trace " + ", ".join(f"`{t}`" for t in f.baseline_trace_ids[:2]))
+        parts.append("baseline trace " + ", ".join(f"{ident(t)}" for t in f.baseline_trace_ids[:2]))
     if f.span_ids:
-        parts.append("spans " + ", ".join(f"`{s}`" for s in f.span_ids[:3]))
+        parts.append("spans " + ", ".join(f"{ident(s)}" for s in f.span_ids[:3]))
     if f.baseline_session_ids and len(f.baseline_session_ids) > 1:
-        parts.append("baseline sessions " + ", ".join(f"`{s}`" for s in f.baseline_session_ids[:3]))
+        parts.append("baseline sessions " + ", ".join(f"{ident(s)}" for s in f.baseline_session_ids[:3]))
     return "; ".join(parts)
 
 
@@ -263,7 +263,7 @@ def render_diff(
     if automatic:
         head.append(
             "**Baseline sessions** (earlier sessions of the same routes, picked automatically): "
-            + ", ".join(f"`{s}`" for s in baseline.session_ids)
+            + ", ".join(f"{ident(s)}" for s in baseline.session_ids)
         )
     if not low:
         head.append(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mcp_sessions.formats.coerce import CUT_VALUES, DROPPED_VALUES, MAX_ATTRIBUTE_VALUES, MAX_STORED_CHARS
 from mcp_sessions.ingest import FileResult, IngestCounts
 from mcp_sessions.render.markdown import Budget, call, quote
 from mcp_sessions.render.models import IngestedFile, IngestReport
 
 
 def ingest_notes(counts: IngestCounts) -> list[str]:
-    """What a person should know beyond the stored counts: records met twice, sharing ids, or refused."""
+    """What a person should know beyond the stored counts: records met twice, skipped, cut, sharing ids, or refused."""
     notes = []
     duplicates = [
         f"{n} {what}{'' if n == 1 else 's'}"
@@ -22,6 +23,8 @@ def ingest_notes(counts: IngestCounts) -> list[str]:
     if counts.records_refused:
         n = counts.records_refused
         notes.append(f"{n} record{'' if n == 1 else 's'} under erased sessions/users refused (not stored)")
+    for kind, n in counts.skipped.items():
+        notes.append(_skipped(kind, n))
     if counts.spans_id_reused:
         n = counts.spans_id_reused
         notes.append(
@@ -29,6 +32,14 @@ def ingest_notes(counts: IngestCounts) -> list[str]:
             "(both kept)"
         )
     return notes
+
+
+def _skipped(kind: str, n: int) -> str:
+    if kind == DROPPED_VALUES:
+        return f"{n:,} attribute values past {MAX_ATTRIBUTE_VALUES:,} on one record dropped (the record kept)"
+    if kind == CUT_VALUES:
+        return f"{n:,} value{'' if n == 1 else 's'} longer than {MAX_STORED_CHARS:,} chars cut (each says so)"
+    return f"{n:,} {kind}s skipped"
 
 
 def render_ingest(results: Sequence[FileResult], *, budget: Budget) -> tuple[str, IngestReport]:

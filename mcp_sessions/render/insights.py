@@ -13,7 +13,7 @@ from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
 from mcp_sessions.model import CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
-from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
+from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import ErrorItem, ErrorList, MessageCount, SlowOperation, SlowSpan, SlowSpans
 from mcp_sessions.render.patterns import loop_model, loop_text
 
@@ -32,7 +32,7 @@ def code_label(location: CodeLocation | None) -> str | None:
 def scope_label(**given: str | None) -> str:
     """'trace `…`, service `shop`, since 2h': what a question covered, or 'all data'."""
     parts = [
-        f"{name} {value}" if name in ("since", "until") else f"{name} `{value}`"
+        f"{name} {token(value)}" if name in ("since", "until") else f"{name} {ident(value)}"
         for name, value in given.items()
         if value
     ]
@@ -68,7 +68,7 @@ def operation_model(row: OperationRow, critical_total: int, loops: OperationLoop
 
 
 def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
-    service = f" · {row.service}" if row.service else ""
+    service = f" · {token(row.service)}" if row.service else ""
     calls = f"{row.count}× in {row.trace_count} trace{'s' if row.trace_count != 1 else ''}"
     spread = (
         f"p50 {duration(row.p50_ns)}, p95 {duration(row.p95_ns)}, max {duration(row.max_ns)}"
@@ -145,7 +145,7 @@ def render_slow_spans(
             code_location=code_label(row.code),
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
-        service = f" · {row.service}" if row.service else ""
+        service = f" · {token(row.service)}" if row.service else ""
         block = (
             f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
             f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}\n"
@@ -206,7 +206,7 @@ def error_model(group: ErrorGroup) -> ErrorItem:
 
 
 def error_block(rank: int, group: ErrorGroup, model: ErrorItem, *, with_stack: bool = True) -> str:
-    service = f" · {model.service}" if model.service else ""
+    service = f" · {token(model.service)}" if model.service else ""
     when = ""
     if model.first_seen:
         when = f", first {model.first_seen}" + (
@@ -229,10 +229,10 @@ def error_block(rank: int, group: ErrorGroup, model: ErrorItem, *, with_stack: b
         lines.append(f"   **Same failure also seen as**: {also} in the same traces")
     if len(group.session_ids) > 1:
         more = len(group.session_ids) - SESSION_IDS_SHOWN
-        ids = ", ".join(f"`{s}`" for s in group.session_ids[:SESSION_IDS_SHOWN])
+        ids = ", ".join(f"{ident(s)}" for s in group.session_ids[:SESSION_IDS_SHOWN])
         lines.append(f"   **Sessions**: {ids}" + (f" and {more} more" if more > 0 else ""))
     elif group.session_ids:
-        lines.append(f"   **Session**: `{group.session_ids[0]}`")
+        lines.append(f"   **Session**: {ident(group.session_ids[0])}")
     if model.trace_id:
         lines.append(f"   **Drill in**: {call('get_trace', trace_id=model.trace_id, span_id=model.span_id)}")
     if with_stack and model.stack:

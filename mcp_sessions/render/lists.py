@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from mcp_sessions.answers.session import SessionsFound
 from mcp_sessions.answers.trace import TraceQuery, TracesFound
 from mcp_sessions.model import Page, SessionSummary, StoredPattern, TraceSummary
-from mcp_sessions.render.markdown import Budget, call, duration, given, ms, quote, timestamp
+from mcp_sessions.render.markdown import Budget, call, duration, given, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList, TracePatternMark
 from mcp_sessions.render.offers import SessionFacts, list_offer
 from mcp_sessions.render.patterns import trace_marks
@@ -91,7 +91,7 @@ def _session_line(s: SessionSummary) -> str:
     errors = f", **{s.error_count} errors**" if s.error_count else ""
     services = ", ".join(quote(x, 40) for x in s.services[:3]) or "unknown service"
     return (
-        f"- `{s.session_id}` · {timestamp(s.start_ns)} · {duration(s.duration_ns)} · {who} · {services} · "
+        f"- {ident(s.session_id)} · {timestamp(s.start_ns)} · {duration(s.duration_ns)} · {who} · {services} · "
         f"{s.trace_count} traces, {s.span_count} spans{errors} · first {where}"
     )
 
@@ -127,20 +127,20 @@ def render_session_list(found: SessionsFound, *, budget: Budget) -> tuple[str, S
 
 def _trace_line(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> str:
     name = quote(t.root_name or "(no root span)", 80)
-    route = f" {t.http_method or ''} {quote(t.http_route, 60)}".rstrip() if t.http_route else ""
-    status = f" → {t.http_status}" if t.http_status else ""
+    route = f" {token(t.http_method or '')} {quote(t.http_route, 60)}".replace("  ", " ") if t.http_route else ""
+    status = f" → {token(t.http_status)}" if t.http_status else ""
     errors = f", **{t.error_count} errors**" if t.error_count else ""
-    session = f" · session `{t.session_id}`" if t.session_id else ""
+    session = f" · session {ident(t.session_id)}" if t.session_id else ""
     service = quote(t.root_service, 40) if t.root_service else "unknown service"
     return (
-        f"- `{t.trace_id}` · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
+        f"- {ident(t.trace_id)} · {timestamp(t.start_ns)} · {duration(t.duration_ns)} · {service} {name}{route}"
         f"{status} · {t.span_count} spans{errors}{session}{trace_marks(patterns)}"
     )
 
 
 def _trace_heading(q: TraceQuery) -> str:
     if q.session_id:
-        return f"Traces of session `{q.session_id}`"
+        return f"Traces of session {ident(q.session_id)}"
     return "Traces without a session" if q.unsessioned else "Traces"
 
 

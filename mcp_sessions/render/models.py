@@ -1,16 +1,84 @@
 """Structured content: the same facts as the markdown, typed, for scripts and tests.
 
-These pydantic models are the tools' published output schemas.
+These pydantic models are the tools' published output schemas. Every one derives from
+`Bounded`, so every recorded string placed in structured content (a URL, a span name, a
+message, an attribute value, a dictionary key) is cut at FIELD_CHARS when it is dumped, the
+cut said in the value itself (`…[cut from 20,972,500 chars]`), like the text's `quote`.
+A field typed `Whole` (a drafted test file: a cut one is a broken one) is kept whole.
+
+`structured` dumps a model within a budget like the text's (STRUCTURED_CHARS, twice the
+largest text answer): when the dump is larger, every string is cut shorter (halving the
+limit, down to MIN_FIELD_CHARS) until it fits. The rows themselves are already as many as
+the text shows.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+import orjson
+from pydantic import BaseModel, Field, FieldSerializationInfo, SerializerFunctionWrapHandler, field_serializer
+
+from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+
+FIELD_CHARS = 2_000
+MIN_FIELD_CHARS = 120
+STRUCTURED_CHARS = 2 * MAX_BUDGET_TOKENS * CHARS_PER_TOKEN
 
 
-class SessionItem(BaseModel):
+class _WholeText:
+    """Marks a string field that is ours and kept whole (see `Whole`)."""
+
+
+Whole = Annotated[str, _WholeText()]
+
+
+def cut(text: str, limit: int = FIELD_CHARS) -> str:
+    """`text`, or its start and `…[cut from N chars]` within `limit` characters; a cut text is left as it is."""
+    if len(text) <= limit:
+        return text
+    note = f"…[cut from {len(text):,} chars]"
+    return text[: max(0, limit - len(note))] + note
+
+
+def _bounded(value: Any, limit: int) -> Any:
+    """Every string in a dumped value (keys too) through `cut`; dumped models were cut by their own serializer."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= limit else cut(value, limit)
+    if kind is list:
+        return [_bounded(v, limit) for v in value]
+    if kind is dict:
+        return {_bounded(k, limit): _bounded(v, limit) for k, v in value.items()}
+    return value
+
+
+class Bounded(BaseModel):
+    """An output model whose every string field is bounded when dumped (the module docstring)."""
+
+    @field_serializer("*", mode="wrap")
+    def _bound(self, value: Any, handler: SerializerFunctionWrapHandler, info: FieldSerializationInfo) -> Any:
+        out = handler(value)
+        if isinstance(value, BaseModel) or (isinstance(value, list) and value and isinstance(value[0], BaseModel)):
+            return out  # dumped by its own serializer
+        field = type(self).model_fields.get(info.field_name)
+        if field is not None and any(isinstance(m, _WholeText) for m in field.metadata):
+            return out
+        context = info.context
+        return _bounded(out, context.get("field_chars", FIELD_CHARS) if isinstance(context, dict) else FIELD_CHARS)
+
+
+def structured(model: BaseModel, budget: int = STRUCTURED_CHARS) -> dict[str, Any]:
+    """`model` dumped as JSON values within `budget` characters of JSON where cutting strings can do it."""
+    limit = FIELD_CHARS
+    while True:
+        dumped = model.model_dump(mode="json", context={"field_chars": limit})
+        if limit <= MIN_FIELD_CHARS or len(orjson.dumps(dumped)) <= budget:
+            return dumped
+        limit = max(MIN_FIELD_CHARS, limit // 2)
+
+
+class SessionItem(Bounded):
     session_id: str
     user_id: str | None
     service: str | None
@@ -25,7 +93,7 @@ class SessionItem(BaseModel):
     log_count: int
 
 
-class SessionList(BaseModel):
+class SessionList(Bounded):
     sessions: list[SessionItem]
     total: int = Field(description="sessions matching the filters")
     shown: int
@@ -33,7 +101,7 @@ class SessionList(BaseModel):
     unsessioned_traces: int = Field(description="traces that carry no session key; see list_traces")
 
 
-class PatternItem(BaseModel):
+class PatternItem(Bounded):
     kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls | over_fetching")
     fingerprint: str
     service: str | None
@@ -47,7 +115,7 @@ class PatternItem(BaseModel):
     code_location: str | None
 
 
-class TracePatternMark(BaseModel):
+class TracePatternMark(Bounded):
     kind: str = Field(description="n_plus_one | duplicate_calls | sequential_calls")
     fingerprint: str
     service: str | None
@@ -56,7 +124,7 @@ class TracePatternMark(BaseModel):
     parent_span_id: str | None
 
 
-class TraceItem(BaseModel):
+class TraceItem(Bounded):
     trace_id: str
     session_id: str | None
     root_span_id: str | None
@@ -75,14 +143,14 @@ class TraceItem(BaseModel):
     )
 
 
-class TraceList(BaseModel):
+class TraceList(Bounded):
     traces: list[TraceItem]
     total: int
     shown: int
     next_cursor: str | None
 
 
-class HiddenGroup(BaseModel):
+class HiddenGroup(Bounded):
     name: str
     service: str | None
     count: int
@@ -90,7 +158,7 @@ class HiddenGroup(BaseModel):
     errors: int
 
 
-class SpanNode(BaseModel):
+class SpanNode(Bounded):
     span_id: str
     parent_span_id: str | None
     depth: int
@@ -106,7 +174,7 @@ class SpanNode(BaseModel):
     hidden_children: list[HiddenGroup]
 
 
-class TraceView(BaseModel):
+class TraceView(Bounded):
     trace: TraceItem
     focus_span_id: str | None
     spans: list[SpanNode]
@@ -121,7 +189,7 @@ class TraceView(BaseModel):
     shared_ids: int = Field(0, description="spans stored beside a different record with the same span id")
 
 
-class IngestedFile(BaseModel):
+class IngestedFile(Bounded):
     source: str
     status: str = Field(description="stored, unchanged (already ingested) or failed")
     format: str | None
@@ -133,7 +201,7 @@ class IngestedFile(BaseModel):
     error: str | None
 
 
-class IngestReport(BaseModel):
+class IngestReport(Bounded):
     files: list[IngestedFile]
     stored: int
     unchanged: int
@@ -141,7 +209,7 @@ class IngestReport(BaseModel):
     redactions: dict[str, int] = Field(description="values masked at ingest, by rule")
 
 
-class TimelineEntry(BaseModel):
+class TimelineEntry(Bounded):
     offset_ms: float | None = Field(description="time since the session start; null when the recording has none")
     kind: str
     summary: str
@@ -158,7 +226,7 @@ class TimelineEntry(BaseModel):
     backend_errors: int | None
 
 
-class Timeline(BaseModel):
+class Timeline(Bounded):
     session_id: str
     start: str
     entries: list[TimelineEntry]
@@ -172,7 +240,7 @@ class Timeline(BaseModel):
 # find_slow_spans, find_errors, get_session
 
 
-class LoopItem(BaseModel):
+class LoopItem(Bounded):
     traces: int = Field(description="traces in scope where the operation runs as an N+1")
     fewest_per_trace: int
     most_per_trace: int
@@ -181,7 +249,7 @@ class LoopItem(BaseModel):
     worst_parent_span_id: str | None = Field(description="the span that makes the calls of the longest loop")
 
 
-class SlowOperation(BaseModel):
+class SlowOperation(Bounded):
     service: str | None
     fingerprint: str = Field(description="the operation: SQL normalised, URL templated")
     count: int
@@ -199,7 +267,7 @@ class SlowOperation(BaseModel):
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
 
 
-class SlowSpan(BaseModel):
+class SlowSpan(Bounded):
     trace_id: str
     span_id: str
     service: str | None
@@ -212,7 +280,7 @@ class SlowSpan(BaseModel):
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
 
 
-class SlowSpans(BaseModel):
+class SlowSpans(Bounded):
     scope: str
     group_by: str
     total: int = Field(description="operations (or spans) in scope")
@@ -222,12 +290,12 @@ class SlowSpans(BaseModel):
     next_call: str | None
 
 
-class MessageCount(BaseModel):
+class MessageCount(Bounded):
     message: str
     count: int
 
 
-class ErrorItem(BaseModel):
+class ErrorItem(Bounded):
     fingerprint: str
     source: str = Field(description="backend | browser | log")
     kind: str
@@ -256,7 +324,7 @@ class ErrorItem(BaseModel):
     )
 
 
-class ErrorList(BaseModel):
+class ErrorList(Bounded):
     scope: str
     total: int = Field(description="error groups in scope")
     occurrences: int
@@ -266,7 +334,7 @@ class ErrorList(BaseModel):
     next_call: str | None
 
 
-class RequestItem(BaseModel):
+class RequestItem(Bounded):
     method: str | None
     url: str | None
     status: int | None
@@ -275,7 +343,7 @@ class RequestItem(BaseModel):
     backend_ms: float | None = None
 
 
-class SessionOverview(BaseModel):
+class SessionOverview(Bounded):
     session: SessionItem
     pages: list[str]
     counts: dict[str, int]
@@ -288,14 +356,14 @@ class SessionOverview(BaseModel):
 # diff_against_baseline
 
 
-class DiffCompanion(BaseModel):
+class DiffCompanion(Bounded):
     label: str
     count_before: int
     count_after: int
     delta_ms: float
 
 
-class DiffFinding(BaseModel):
+class DiffFinding(Bounded):
     rank: int
     kind: str = Field(description="errors, status, added, removed, count, latency, size, step-added, step-removed")
     level: str = Field(description="step, request, backend (a trace no request accounts for), op, error")
@@ -326,7 +394,7 @@ class DiffFinding(BaseModel):
     next_call: str | None
 
 
-class DiffSideInfo(BaseModel):
+class DiffSideInfo(Bounded):
     kind: str = Field(description="session, trace, or median (automatic baseline)")
     name: str
     session_ids: list[str]
@@ -337,7 +405,7 @@ class DiffSideInfo(BaseModel):
     wait_ms: float = Field(description="time waited in requests, summed over steps")
 
 
-class DiffTrust(BaseModel):
+class DiffTrust(Bounded):
     overall: float = Field(description="mean share of steps, requests and backend work that matched")
     steps: float | None
     requests: float | None
@@ -346,7 +414,7 @@ class DiffTrust(BaseModel):
     low_threshold: float
 
 
-class DiffView(BaseModel):
+class DiffView(Bounded):
     mode: str = Field(description="actions (browser steps) or traces (backend-only steps)")
     target: DiffSideInfo
     baseline: DiffSideInfo
@@ -363,14 +431,14 @@ class DiffView(BaseModel):
 # draft_regression_test
 
 
-class DraftedFile(BaseModel):
+class DraftedFile(Bounded):
     path: str = Field(description="a suggested path; the tool writes nothing")
     language: Literal["python"] = "python"
-    content: str
+    content: Whole = Field(description="the whole file, never cut")
     lines: int
 
 
-class DraftedStep(BaseModel):
+class DraftedStep(Bounded):
     number: int
     role: Literal["replay", "setup", "action"] = Field(description="setup: kept because a later step needs it")
     summary: str = Field(description="recorded request or action (untrusted text)")
@@ -378,13 +446,13 @@ class DraftedStep(BaseModel):
     offset_ms: float | None = Field(description="when it happened, after the session start")
 
 
-class EnvironmentVariable(BaseModel):
+class EnvironmentVariable(Bounded):
     name: str
     purpose: str
     required: bool
 
 
-class RegressionDraft(BaseModel):
+class RegressionDraft(Bounded):
     session_id: str
     style: Literal["api", "ui"]
     focus: str = Field(description="which requests the draft covers, in words")
@@ -402,13 +470,13 @@ class RegressionDraft(BaseModel):
 # embeds. Each wraps the answer model its tool returns, with what only a picture needs beside it.
 
 
-class CriticalStretch(BaseModel):
+class CriticalStretch(Bounded):
     row: int = Field(description="index into trace.spans of the span the caller waited on")
     start_ms: float = Field(description="offset from the trace start")
     end_ms: float
 
 
-class SpanLoop(BaseModel):
+class SpanLoop(Bounded):
     fingerprint: str = Field(description="the repeated operation (statement normalised, URL templated)")
     service: str | None
     parent_row: int = Field(description="index into trace.spans of the span that ran the loop")
@@ -417,7 +485,7 @@ class SpanLoop(BaseModel):
     impact_ms: float = Field(description="estimated avoidable time")
 
 
-class TraceWaterfall(BaseModel):
+class TraceWaterfall(Bounded):
     trace: TraceView = Field(description="get_trace's answer with every span up to `span_limit`, in tree order")
     critical: list[CriticalStretch] = Field(description="the critical path: what the root waited for, in time order")
     loops: list[SpanLoop] = Field(description="N+1 loops: one operation repeated one call after another")
@@ -425,13 +493,13 @@ class TraceWaterfall(BaseModel):
     span_limit: int = Field(description="most spans a view draws; a larger trace keeps root, slowest branch, errors")
 
 
-class SessionPicture(BaseModel):
+class SessionPicture(Bounded):
     overview: SessionOverview
     timeline: Timeline = Field(description="get_timeline's answer with every entry up to `entry_limit`")
     entry_limit: int
 
 
-class AlignedSide(BaseModel):
+class AlignedSide(Bounded):
     count: int
     wait_ms: float = Field(description="what the user waited for in it, summed")
     errors: int
@@ -440,7 +508,7 @@ class AlignedSide(BaseModel):
     span_ids: list[str]
 
 
-class AlignedRow(BaseModel):
+class AlignedRow(Bounded):
     depth: int = Field(description="0: a step (user action or run of traces); 1: a request; deeper: backend work")
     level: str = Field(description="step, request, op or error")
     label: str
@@ -450,14 +518,14 @@ class AlignedRow(BaseModel):
     findings: list[int] = Field(description="ranks (in diff.findings) of the findings about this node")
 
 
-class DiffPicture(BaseModel):
+class DiffPicture(Bounded):
     diff: DiffView = Field(description="diff_against_baseline's answer")
     rows: list[AlignedRow] = Field(description="both sides aligned: steps, then the requests and work under each")
     total_rows: int
     truncated: bool = Field(description="true: more aligned nodes exist than `rows` holds")
 
 
-class ReportData(BaseModel):
+class ReportData(Bounded):
     """What `mcp-sessions report` embeds in its HTML file, for the same views to draw offline."""
 
     kind: Literal["session", "trace"]

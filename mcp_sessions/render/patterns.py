@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mcp_sessions.model import OperationLoops, StoredPattern
-from mcp_sessions.render.markdown import call, duration, ms, quote
+from mcp_sessions.render.markdown import call, duration, ms, quote, token
 from mcp_sessions.render.models import LoopItem, PatternItem
 
 if TYPE_CHECKING:  # the detectors load with the tools that run them
@@ -53,7 +53,7 @@ def pattern_model(p: Pattern) -> PatternItem:
 
 def pattern_text(p: Pattern) -> str:
     """`**N+1 queries** · shop: `SELECT …` ×25, 48 ms in all, about 46 ms avoidable`."""
-    service = f" · {p.service}" if p.service else ""
+    service = f" · {token(p.service)}" if p.service else ""
     return (
         f"**{PATTERN_NAMES.get(p.kind, p.kind)}**{service}: {quote(p.fingerprint, 140)} ×{p.count}, "
         f"{duration(p.total_ns)} in all, about {duration(p.impact_ns)} avoidable"

@@ -15,7 +15,7 @@ from mcp_sessions.answers.draft import DraftAnswer
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
 from mcp_sessions.drafting.model import Draft, DraftStep
 from mcp_sessions.model import SessionSummary
-from mcp_sessions.render.markdown import Budget, call, given, ms, quote
+from mcp_sessions.render.markdown import Budget, call, given, ident, ms, quote
 from mcp_sessions.render.models import DraftedFile, DraftedStep, EnvironmentVariable, RegressionDraft
 
 
@@ -42,12 +42,13 @@ def render_draft(
     required = [e for e in draft.env if e.required]
     run = " ".join(f"{e.name}=..." for e in required) + f" python -m pytest -q {path}"
     left = ", ".join(f"{n} {why}" for why, n in sorted(draft.skipped.items())) or "nothing"
-    env = ", ".join(f"`{e.name}` ({quote(e.purpose, 120)}{'' if e.required else ', optional'})" for e in draft.env)
+    env = ", ".join(f"{ident(e.name)} ({quote(e.purpose, 120)}{'' if e.required else ', optional'})" for e in draft.env)
     head = [
-        f"# Regression test ({draft.style}) drafted from session `{session.session_id}`",
-        f"**File**: `{path}` ({draft.source.count(chr(10))} lines); the tool writes nothing: save it yourself",
+        f"# Regression test ({draft.style}) drafted from session {ident(session.session_id)}",
+        f"**File**: {quote(path, 400)} ({draft.source.count(chr(10))} lines); "
+        "the tool writes nothing: save it yourself",
         f"**Covers**: {quote(draft.focus, 200)} · {len(draft.steps)} steps · **Left out**: {left}",
-        f"**Run**: `{run}`",
+        f"**Run**: {quote(run, 400)}",
         f"**Environment**: {env}",
         *(f"**Note**: {quote(note, 300)}" for note in draft.notes),
     ]
@@ -98,7 +99,7 @@ def _outline(
     listed = 0
     for step in draft.steps:
         offset = f"`+{(step.time_ns - session.start_ns) / 1e9:.3f} s` " if step.time_ns is not None else ""
-        trace = f" · trace `{step.trace_id}`" if step.trace_id else ""
+        trace = f" · trace {ident(step.trace_id)}" if step.trace_id else ""
         line = f"{step.number}. {offset}{step.role} {quote(step.summary, 120)}{trace}"
         if not budget.fits(line, reserve=100):
             break

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mcp_sessions.answers.timeline import TimelineAnswer
 from mcp_sessions.model import SessionSummary, TimelineItem
-from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import Timeline, TimelineEntry
 
 
@@ -22,23 +22,23 @@ def _offset(item: TimelineItem, start_ns: int) -> str:
 def _line(item: TimelineItem, start_ns: int) -> str:
     head = f"- `{_offset(item, start_ns)}` "
     if item.origin == "trace":
-        status = f" → {item.status}" if item.status else ""
+        status = f" → {token(item.status)}" if item.status else ""
         errors = f", **{item.backend_errors} errors**" if item.backend_errors else ""
         return (
             f"{head}backend {quote(item.summary, 80)}{status} · {duration(item.duration_ns or 0)}, "
-            f"{item.backend_spans} spans{errors} · trace `{item.trace_id}` (no recorded request started it)"
+            f"{item.backend_spans} spans{errors} · trace {ident(item.trace_id)} (no recorded request started it)"
         )
-    kind = f"console {item.level}" if item.kind == "console" and item.level else item.kind
+    kind = f"console {token(item.level)}" if item.kind == "console" and item.level else token(item.kind)
     text = f"{head}{kind} {quote(item.summary, 160)}"
     if item.kind == "network" and item.trace_id:
         if item.backend_ns is not None:
             errors = f", **{item.backend_errors} errors**" if item.backend_errors else ""
             text += (
-                f" · trace `{item.trace_id}` (backend {duration(item.backend_ns)}, {item.backend_spans} spans"
-                f"{errors}; linked by {item.link_method})"
+                f" · trace {ident(item.trace_id)} (backend {duration(item.backend_ns)}, {item.backend_spans} spans"
+                f"{errors}; linked by {token(item.link_method)})"
             )
         else:
-            text += f" · trace `{item.trace_id}` (not ingested)"
+            text += f" · trace {ident(item.trace_id)} (not ingested)"
     return text
 
 
@@ -76,7 +76,7 @@ def render_timeline(
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()) if k not in ("linked_requests", "times_unknown"))
     requests = counts.get("network", 0)
     head = [
-        f"# Timeline of session `{session.session_id}`",
+        f"# Timeline of session {ident(session.session_id)}",
         f"**User**: {quote(session.user_id, 40) if session.user_id else 'anonymous'} · **Start**: "
         f"{timestamp(session.start_ns)} · **Duration**: {duration(session.duration_ns)}",
         f"**Events**: {kinds or 'none recorded'} · **Requests linked to traces**: "

@@ -18,7 +18,7 @@ from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span, StoredPattern, TraceSummary
 from mcp_sessions.render.lists import trace_item
-from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp
+from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import HiddenGroup, SpanNode, TraceView
 from mcp_sessions.render.patterns import SHORT_NAMES, code_note, pattern_model, pattern_text
 from mcp_sessions.semconv import first
@@ -78,25 +78,26 @@ def render_trace(
     t0 = summary.start_ns
     trace_id = summary.trace_id
     errors = sum(1 for n in range(len(tree)) if is_error(tree, n))
-    root_kind = f" · {summary.root_kind}" if summary.root_kind else ""
+    root_kind = f" · {token(summary.root_kind)}" if summary.root_kind else ""
     http = ""
     if summary.http_method or summary.http_route:
-        http = f" · {summary.http_method or ''} {quote(summary.http_route or summary.http_url or '', 80)}"
-        http += f" → {summary.http_status}" if summary.http_status else ""
+        method = f"{token(summary.http_method)} " if summary.http_method else ""
+        http = f" · {method}{quote(summary.http_route or summary.http_url or '', 80)}"
+        http += f" → {token(summary.http_status)}" if summary.http_status else ""
     head = [
-        f"# Trace `{trace_id}`",
+        f"# Trace {ident(trace_id)}",
         f"**Root**: {quote(summary.root_name or '(none)', 100)} · "
         f"{quote(summary.root_service, 50) if summary.root_service else 'unknown service'}{root_kind}{http}",
         f"**Start**: {timestamp(summary.start_ns)} · **Duration**: {duration(summary.duration_ns)} · "
         f"**Services**: {', '.join(quote(s, 40) for s in summary.services) or 'unknown'}",
-        f"**Session**: `{summary.session_id}`"
+        f"**Session**: {ident(summary.session_id)}"
         if summary.session_id
         else "**Session**: none (no span carries a session key)",
     ]
     if focus is not None:
         span = tree.spans[focus]
         head.append(
-            f"**Focus**: subtree of `{span.span_id}` {quote(span.name, 80)} "
+            f"**Focus**: subtree of {ident(span.span_id)} {quote(span.name, 80)} "
             f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace"
         )
     reused = _reused_ids(tree)
@@ -111,7 +112,7 @@ def render_trace(
     if patterns:
         found.append(f"\n## Patterns ({len(patterns)}: calls a fix could batch, dedupe or overlap)")
         for p, m in list(zip(patterns, pattern_models, strict=True))[:_PATTERNS_SHOWN]:
-            where = f"; made by `{p.parent_span_id}` {quote(p.parent_name or '', 60)}" if p.parent_span_id else ""
+            where = f"; made by {ident(p.parent_span_id)} {quote(p.parent_name or '', 60)}" if p.parent_span_id else ""
             found.append(f"- {pattern_text(p)}{code_note(m)}{where}")
         if len(patterns) > _PATTERNS_SHOWN:
             found.append(f"(shows {_PATTERNS_SHOWN} of {len(patterns)} patterns; the structured content has all)")
@@ -128,14 +129,11 @@ def render_trace(
         depth = tree.depth[node] - (tree.depth[focus] if focus is not None else 0)
         indent = "  " * min(depth, 12)
         error = _error_text(tree, node) if is_error(tree, node) else None
-        status = (
-            f" · HTTP {span.attributes.get('http.response.status_code') or span.attributes.get('http.status_code')}"
-            if (span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code"))
-            else ""
-        )
+        http_status = span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")
+        status = f" · HTTP {token(http_status)}" if http_status else ""
         service = quote(span.service, 40) if span.service else "unknown service"
         line = (
-            f"{indent}- `{span.span_id}` {quote(_label(span), 120)} · {service} · {span.kind} · "
+            f"{indent}- {ident(span.span_id)} {quote(_label(span), 120)} · {service} · {token(span.kind)} · "
             f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}"
         )
         if error:

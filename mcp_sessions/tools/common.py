@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from mcp_sessions.config import MAX_BUDGET_TOKENS
 from mcp_sessions.errors import McpSessionsError
+from mcp_sessions.render.models import STRUCTURED_CHARS, structured
 from mcp_sessions.store import database_faults
 
 if TYPE_CHECKING:
@@ -150,9 +151,10 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
-def result(text: str, model: BaseModel) -> CallToolResult:
+def result(text: str, model: BaseModel, structured_chars: int = STRUCTURED_CHARS) -> CallToolResult:
+    """The text and the model's structured content, within `structured_chars` (render.models.structured)."""
     return CallToolResult(
-        content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
+        content=[TextContent(type="text", text=text)], structured_content=structured(model, structured_chars)
     )
 
 

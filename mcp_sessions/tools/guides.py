@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mcp_sessions.answers.session import session_overview
 from mcp_sessions.answers.trace import trace_view
-from mcp_sessions.render.markdown import Budget
+from mcp_sessions.render.markdown import Budget, ident, literal
 from mcp_sessions.render.trace import render_trace_view
 from mcp_sessions.tools.common import Ctx, prompt, resource, resource_errors, store_of
 
@@ -44,11 +44,11 @@ def trace_resource(trace_id: str, ctx: Ctx) -> str:
 def investigate_session(session_id: str) -> str:
     """What happened in a session and what went wrong, step by step."""
     return (
-        f"Investigate the recorded user session `{session_id}`.\n"
-        f"1. Call get_session(session_id={session_id!r}) and read its errors and detected problems.\n"
-        f"2. Call get_timeline(session_id={session_id!r}, kinds=['click', 'input', 'navigation', 'network', "
-        "'console']) to see what the user did and how the system answered; page with the cursor it gives.\n"
-        f"3. For failures call find_errors(session_id={session_id!r}); open the failing trace with get_trace "
+        f"Investigate the recorded user session {ident(session_id)}.\n"
+        f"1. Call `get_session(session_id={literal(session_id)})` and read its errors and detected problems.\n"
+        f"2. Call `get_timeline(session_id={literal(session_id)}, kinds=['click', 'input', 'navigation', 'network', "
+        "'console'])` to see what the user did and how the system answered; page with the cursor it gives.\n"
+        f"3. For failures call `find_errors(session_id={literal(session_id)})`; open the failing trace with get_trace "
         "on the ids it names, and read the code location and stack.\n"
         "4. Explain what the user did, what failed or was slow and why, citing trace and span ids, then "
         "propose a fix in the code the spans point at.\n"
@@ -60,13 +60,13 @@ def investigate_session(session_id: str) -> str:
 def explain_slowness(session_id: str) -> str:
     """Why a session was slow: the critical path, repeated queries, and what changed."""
     return (
-        f"Explain why session `{session_id}` was slow.\n"
-        f"1. get_session(session_id={session_id!r}): note the slowest requests and detected problems "
+        f"Explain why session {ident(session_id)} was slow.\n"
+        f"1. `get_session(session_id={literal(session_id)})`: note the slowest requests and detected problems "
         "(N+1 queries, duplicate or sequential calls, over-fetching).\n"
-        f"2. find_slow_spans(session_id={session_id!r}): operations ranked by time on the critical path "
+        f"2. `find_slow_spans(session_id={literal(session_id)})`: operations ranked by time on the critical path "
         "(what the user waited for), not by plain duration.\n"
         "3. get_trace on the worst trace and span it names, to see the operation in context.\n"
-        f"4. diff_against_baseline(session_id={session_id!r}) to see what changed against earlier sessions "
+        f"4. `diff_against_baseline(session_id={literal(session_id)})` to see what changed against earlier sessions "
         "of the same flow.\n"
         "Answer with the few operations that explain most of the wait, the time each added, and a concrete "
         "fix (batch the query, parallelise the calls, cache, paginate), citing ids."
@@ -76,11 +76,12 @@ def explain_slowness(session_id: str) -> str:
 @prompt("Write a regression test from a session")
 def write_regression_test(session_id: str, style: str = "api") -> str:
     """A test that fails now and passes once the bug seen in the session is fixed."""
+    sid = literal(session_id)
     return (
-        f"Write a regression test from session `{session_id}`.\n"
-        f"1. get_session(session_id={session_id!r}) and find_errors(session_id={session_id!r}) to find the "
+        f"Write a regression test from session {ident(session_id)}.\n"
+        f"1. `get_session(session_id={sid})` and `find_errors(session_id={sid})` to find the "
         "failing or slow request.\n"
-        f"2. draft_regression_test(session_id={session_id!r}, style={style!r}); focus it on the requests "
+        f"2. `draft_regression_test(session_id={sid}, style={literal(style)})`; focus it on the requests "
         "around the error, or add a latency guard for a slowness bug.\n"
         "3. Save the file in the project's tests, set the environment variables its header names, run it, "
         "and confirm it fails for the reason the session shows before changing any code."

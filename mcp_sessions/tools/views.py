@@ -19,7 +19,13 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from mcp_sessions.answers import diff, session, timeline, trace
-from mcp_sessions.render.apps import TIMELINE_MAX_ENTRIES, VIEWS, WATERFALL_MAX_SPANS, view_html
+from mcp_sessions.render.apps import (
+    TIMELINE_MAX_ENTRIES,
+    VIEW_STRUCTURED_CHARS,
+    VIEWS,
+    WATERFALL_MAX_SPANS,
+    view_html,
+)
 from mcp_sessions.render.models import DiffPicture, SessionPicture, TraceWaterfall
 from mcp_sessions.tools.common import MAX_ID_ARG, Ctx, SessionId, ToolEntry, result, store_of, tool, tool_errors
 
@@ -43,7 +49,7 @@ def view_trace(
         from mcp_sessions.render.apps.payloads import waterfall  # loaded on first use: faster start-up
 
         answer = trace.trace_view(store_of(ctx), trace_id, span_id=span_id, max_spans=WATERFALL_MAX_SPANS)
-        return result(*waterfall(answer))
+        return result(*waterfall(answer), structured_chars=VIEW_STRUCTURED_CHARS)
 
 
 @tool("Session timeline data (for the session view)", view="session", app_only=True)
@@ -62,7 +68,7 @@ def view_session(ctx: Ctx, session_id: SessionId) -> Annotated[CallToolResult, S
         entries = timeline.session_timeline(
             store, session_id, kinds=None, from_ms=None, to_ms=None, cursor=None, limit=TIMELINE_MAX_ENTRIES
         )
-        return result(*session_picture(overview, entries))
+        return result(*session_picture(overview, entries), structured_chars=VIEW_STRUCTURED_CHARS)
 
 
 @tool("Aligned diff data (for the diff view)", view="diff", app_only=True)
@@ -84,7 +90,7 @@ def view_diff(
 
         store = store_of(ctx)
         answer = diff.diff_against_baseline(store, session_id, baseline, trace_id, baseline_trace_id)
-        return result(*diff_picture(answer))
+        return result(*diff_picture(answer), structured_chars=VIEW_STRUCTURED_CHARS)
 
 
 def apps_extension() -> Apps:

@@ -31,6 +31,8 @@ WATERFALL_MAX_SPANS = 10_000
 TIMELINE_MAX_ENTRIES = 5_000
 ALIGNED_MAX_ROWS = 3_000
 DIFF_MAX_FINDINGS = 50
+# A view draws thousands of rows, not the model's few: its structured content has a budget of its own.
+VIEW_STRUCTURED_CHARS = 8 << 20
 
 _COMMON = ("dom.js", "fields.js", "host.js", "vlist.js", "waterfall.js")
 

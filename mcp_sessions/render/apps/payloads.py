@@ -32,7 +32,7 @@ from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span
 from mcp_sessions.render.apps import ALIGNED_MAX_ROWS, DIFF_MAX_FINDINGS, TIMELINE_MAX_ENTRIES, WATERFALL_MAX_SPANS
 from mcp_sessions.render.diff import render_diff_answer
-from mcp_sessions.render.markdown import Budget, duration, ms
+from mcp_sessions.render.markdown import Budget, duration, ident, ms, quote
 from mcp_sessions.render.models import (
     AlignedRow,
     AlignedSide,
@@ -91,7 +91,7 @@ def waterfall(answer: TraceAnswer) -> tuple[str, TraceWaterfall]:
         span_limit=WATERFALL_MAX_SPANS,
     )
     text = (
-        f"Waterfall data of trace `{view.trace.trace_id}`: {view.shown_spans} of {view.total_spans} spans, "
+        f"Waterfall data of trace {ident(view.trace.trace_id)}: {view.shown_spans} of {view.total_spans} spans, "
         f"{len(loops)} N+1 loops, {duration(answer.summary.duration_ns)}; drawn by the mcp-sessions trace view "
         "(get_trace gives the same trace as text)."
     )
@@ -118,7 +118,7 @@ def session_picture(overview: Overview, timeline: TimelineAnswer) -> tuple[str, 
     session_id = overview.session.session_id
     _, entries = render_timeline_answer(timeline, budget=_NoTextLimit(), next_call={"session_id": session_id})
     text = (
-        f"Timeline data of session `{session_id}`: {entries.shown} of {entries.total} entries; drawn by the "
+        f"Timeline data of session {ident(session_id)}: {entries.shown} of {entries.total} entries; drawn by the "
         "mcp-sessions session view (get_timeline and get_session give the same session as text)."
     )
     return text, SessionPicture(overview=summary, timeline=entries, entry_limit=TIMELINE_MAX_ENTRIES)
@@ -134,7 +134,8 @@ def diff_picture(answer: DiffAnswer) -> tuple[str, DiffPicture]:
         if len(rows) < ALIGNED_MAX_ROWS:
             rows.append(row)
     text = (
-        f"Aligned data of the diff of {view.target.kind} `{view.target.name}` against {view.baseline.name}: "
+        f"Aligned data of the diff of {view.target.kind} {ident(view.target.name)} against "
+        f"{quote(view.baseline.name, 200)}: "
         f"{len(rows)} of {total} nodes, {view.shown} findings; drawn by the mcp-sessions diff view "
         "(diff_against_baseline gives the same diff as text)."
     )

@@ -40,6 +40,7 @@ import orjson
 
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
+from mcp_sessions.formats.coerce import CUT_VALUES, bounded_record
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 from mcp_sessions.store.sqlite import erased_ids, retention, url_templates
 from mcp_sessions.store.sqlite.derive import (
@@ -247,6 +248,10 @@ class RowBuilder:
     def batches(self, records: Iterable[Record]) -> Iterator[RowBatch]:
         batch = RowBatch()
         for record in records:
+            if isinstance(record, Span | LogRecord | Event):
+                record, cuts = bounded_record(record)  # every stored string within MAX_STORED_CHARS, the cut said
+                if cuts:
+                    batch.skipped[CUT_VALUES] = batch.skipped.get(CUT_VALUES, 0) + cuts
             if isinstance(record, Span):
                 batch.spans.append(self._span_row(record, batch))
             elif isinstance(record, LogRecord):
