@@ -241,12 +241,44 @@ def target(attrs: Mapping[str, Any], kind: str) -> str | None:
     return " ".join(parts) or None
 
 
+# What a span called, by meaning, current spelling first (analysis/call_targets.py composes them).
+CALL_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "method": ("http.request.method", "http.method"),
+    "url": ("url.full", "http.url"),
+    "address": ("server.address", "net.peer.name", "http.host"),
+    "port": ("server.port", "net.peer.port"),
+    "path": ("url.path", "http.target"),
+    "db_system": ("db.system.name", "db.system"),
+    "db_summary": ("db.query.summary",),
+    "statement": ("db.query.text", "db.statement"),
+    "db_operation": ("db.operation.name", "db.operation"),
+    "db_collection": ("db.collection.name", "db.sql.table", "db.mongodb.collection", "db.cassandra.table"),
+    "messaging_system": ("messaging.system",),
+    "messaging_operation": ("messaging.operation.type", "messaging.operation.name", "messaging.operation"),
+    "destination": ("messaging.destination.name", "messaging.destination", "messaging.destination.template"),
+    "rpc_system": ("rpc.system",),
+    "rpc_service": ("rpc.service",),
+    "rpc_method": ("rpc.method",),
+}
+
+
+def call_facts(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """For each meaning in CALL_SPELLINGS present in `attrs`: its first non-empty value, as text."""
+    out = {}
+    for meaning, keys in CALL_SPELLINGS.items():
+        value = first(attrs, *keys)
+        if value is not None and not isinstance(value, dict | list):
+            out[meaning] = str(value)
+    return out
+
+
 def promote(span: Span) -> Promoted:
     picked = pick(span.attributes)
     get = picked.get
     exception = next((e.attributes for e in span.events if e.name == "exception"), None) if span.events else None
-    # The span's own location when it names a function; else the exception event's, if any.
-    function, filepath, lineno = _parts(picked if get("function") else pick(exception) if exception else {})
+    # The span's own location when it names a function or file; else the exception event's, if any.
+    own = get("function") or get("filepath")
+    function, filepath, lineno = _parts(picked if own else pick(exception) if exception else {})
     exception_type, exception_message = get("exception_type"), get("exception_message")
     if exception:
         exception_type = first(exception, "exception.type") or exception_type
