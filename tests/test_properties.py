@@ -122,6 +122,8 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
             ),
         )
     },
+    ("corpus/grpc-stream", "trace_tools_agree"): "issue 15: get_trace counts spans with an exception event as "
+    "error spans, list_traces only error status (the aborted gRPC server span: 2 vs 1)",
     ("samples/otlp/highlight-traces.json", "trace_tools_agree"): _TOOLS
     + "; and get_trace counts spans with an exception event as error spans, list_traces only error status (3 vs 1)",
     **{

@@ -20,6 +20,7 @@ from mcp import Client
 
 from mcp_sessions.analysis.call_targets import call_target
 from mcp_sessions.config import CHARS_PER_TOKEN
+from mcp_sessions.formats import zipkin
 from mcp_sessions.ingest import ingest_paths
 from mcp_sessions.model import Span, SpanEvent, SpanLink
 from mcp_sessions.redact_rules import RedactionRules
@@ -307,6 +308,44 @@ async def test_every_span_id_a_tool_prints_opens_with_get_span(corpus: dict[str,
         details = await asks(db, [parse_call(c) for c in offered] + [("get_span", p) for p in printed])
         for reply in details:
             checked(reply)
+
+
+async def test_zipkin_exception_annotations_read_back_as_exception_events(corpus: dict[str, Path]):
+    """The OpenTelemetry Zipkin exporter writes an event as `{"exception": {...}}` annotation text."""
+    db = corpus["zipkin-fanout"]
+    failed = next(s for s in spans_of(db) if any(e.name == "exception" for e in s.events))
+    event = next(e for e in failed.events if e.name == "exception")
+    assert event.attributes["exception.type"] == "RuntimeError"
+    detail = checked(await ask(db, "get_span", trace_id=failed.trace_id, span_id=failed.span_id))
+    [shown] = detail.data["records"][0]["events"]
+    assert (shown["exception_type"], shown["exception_message"]) == ("RuntimeError", "mailer unavailable (503)")
+    errors = await ask(db, "find_errors")
+    assert any(e["kind"] == "exception" and e["title"].startswith("RuntimeError") for e in errors.data["errors"])
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "attributes"),
+    [
+        ('{"exception": {"exception.type": "E"}}', "exception", {"exception.type": "E"}),
+        ("{not json}", "{not json}", {}),
+        ('{"a": 1}', '{"a": 1}', {}),
+        ('{"a": {}, "b": {}}', '{"a": {}, "b": {}}', {}),
+        ("ws", "ws", {}),
+        ("[" * 5000 + "]" * 5000, "[" * 5000 + "]" * 5000, {}),
+    ],
+)
+def test_only_the_exporters_event_shape_is_decoded(value: str, name: str, attributes: dict[str, Any]):
+    raw = [
+        {
+            "traceId": "a" * 32,
+            "id": "b" * 16,
+            "name": "x",
+            "timestamp": 1,
+            "annotations": [{"timestamp": 2, "value": value}],
+        }
+    ]
+    [span] = [r for r in zipkin.parse(raw) if isinstance(r, Span)]
+    assert (span.events[0].name, dict(span.events[0].attributes)) == (name, attributes)
 
 
 async def test_zipkin_shared_span_ids_show_both_records(samples: Path, tmp_path: Path):
