@@ -44,6 +44,12 @@ RESOURCE_SHOWN = 20
 EVENTS_SHOWN = 5
 EVENT_ATTRIBUTES_SHOWN = 6
 RECORDS_SHOWN = 3
+_RECORD_RESERVE = 400  # room a further record's heading lines need
+_CUT_NOTE = (
+    f"(a list above shows less than it holds: at most {ATTRIBUTES_SHOWN} attributes, {RESOURCE_SHOWN} resource "
+    f"attributes, {EVENTS_SHOWN} events and {LINKS_SHOWN} links, fewer where the text budget ends; raise "
+    "`budget_tokens` for more)"
+)
 _EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
 # What a reader looks for first: the call's facts, its code location, route, status, session and user.
 _FIRST = {
@@ -95,8 +101,13 @@ def _fit(lines: Iterable[tuple[str, Any]], budget: Budget, reserve: int) -> tupl
     return texts, models
 
 
-def _heading(name: str, shown: int, total: int) -> str:
-    return f"### {name} (shows {shown} of {total})"
+def _section(name: str, shown: int, total: int, texts: list[str], budget: Budget) -> list[str]:
+    """A section's heading and lines; the heading is taken from the budget (the lines already were)."""
+    if not total:
+        return []
+    heading = f"### {name} (shows {shown} of {total})"
+    budget.take(heading)
+    return [heading, *texts]
 
 
 def _event_view(span: Span, event: SpanEvent) -> tuple[str, SpanEventItem]:
@@ -164,25 +175,23 @@ def _record(
     attrs = _ordered(span.attributes)
     pairs = ((_line(i), i) for i in (_item(k, v) for k, v in attrs[:ATTRIBUTES_SHOWN]))
     texts, items = _fit(pairs, budget, reserve=900 if span.events or span.links else 500)
-    out += [_heading("Attributes", len(items), len(attrs)), *texts] if attrs else []
+    out += _section("Attributes", len(items), len(attrs), texts, budget)
     cut |= len(items) < len(attrs)
 
     event_pairs = (_event_view(span, e) for e in _events(span))
     event_texts, events = _fit(event_pairs, budget, reserve=400)
-    if span.events:
-        out += [_heading("Events", len(events), len(span.events)), *event_texts]
+    out += _section("Events", len(events), len(span.events), event_texts, budget)
     cut |= len(events) < len(span.events)
 
     link_pairs = (_link_view(answer, li.trace_id, li.span_id, li.attributes) for li in span.links[:LINKS_SHOWN])
     link_texts, links = _fit(link_pairs, budget, reserve=400)
-    if span.links:
-        out += [_heading("Links", len(links), len(span.links)), *link_texts]
+    out += _section("Links", len(links), len(span.links), link_texts, budget)
     cut |= len(links) < len(span.links)
 
     resource = _ordered(span.resource)
     res_pairs = ((_line(i), i) for i in (_item(k, v) for k, v in resource[:RESOURCE_SHOWN]))
     res_texts, res_items = _fit(res_pairs, budget, reserve=300)
-    out += [_heading("Resource", len(res_items), len(resource)), *res_texts] if resource else []
+    out += _section("Resource", len(res_items), len(resource), res_texts, budget)
     cut |= len(res_items) < len(resource)
 
     view = SpanRecordView(
@@ -253,12 +262,13 @@ def render_span(answer: SpanAnswer, *, budget: Budget) -> tuple[str, SpanDetail]
     offers = span_offers(SpanFacts(trace_id, span_id, True, answer.children, from_detail=True))
     footer = f"**Next**: {', '.join(offers)}"
     budget.take(footer)
+    budget.take(_CUT_NOTE)  # kept room for, whether or not a list is cut
 
     body: list[str] = []
     views: list[SpanRecordView] = []
     truncated = False
     for n, record in enumerate(answer.records[:RECORDS_SHOWN], 1):
-        if n > 1 and not budget.fits("x" * 400):
+        if n > 1 and not budget.fits("", reserve=_RECORD_RESERVE):
             truncated = True
             break
         title = f"Record {n} of {len(answer.records)}" if len(answer.records) > 1 else None
@@ -270,7 +280,7 @@ def render_span(answer: SpanAnswer, *, budget: Budget) -> tuple[str, SpanDetail]
         truncated = True
         body.append(f"\n(shows {len(views)} of {len(answer.records)} records under this id)")
     if truncated:
-        body.append("\n(the text budget cut a list above; raise `budget_tokens` for more)")
+        body.append(f"\n{_CUT_NOTE}")
     detail = SpanDetail(
         trace_id=trace_id,
         span_id=span_id,
