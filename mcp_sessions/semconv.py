@@ -262,13 +262,24 @@ CALL_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+_CALL_MEANING = {key: (meaning, rank) for meaning, keys in CALL_SPELLINGS.items() for rank, key in enumerate(keys)}
+assert len(_CALL_MEANING) == sum(map(len, CALL_SPELLINGS.values())), "an attribute name may have one meaning only"
+
+
 def call_facts(attrs: Mapping[str, Any]) -> dict[str, str]:
-    """For each meaning in CALL_SPELLINGS present in `attrs`: its first non-empty value, as text."""
-    out = {}
-    for meaning, keys in CALL_SPELLINGS.items():
-        value = first(attrs, *keys)
-        if value is not None and not isinstance(value, dict | list):
+    """For each meaning in CALL_SPELLINGS present in `attrs`: its first non-empty scalar value, as text
+    (one pass over the attributes, as `pick`: get_trace reads it for every span it groups)."""
+    out: dict[str, str] = {}
+    ranks: dict[str, int] = {}
+    items = attrs.items() if len(attrs) <= len(_CALL_MEANING) else ((k, attrs.get(k)) for k in _CALL_MEANING)
+    for key, value in items:
+        slot = _CALL_MEANING.get(key)
+        if slot is None or value in _EMPTY or isinstance(value, dict | list):
+            continue
+        meaning, rank = slot
+        if rank < ranks.get(meaning, len(_CALL_MEANING)):
             out[meaning] = str(value)
+            ranks[meaning] = rank
     return out
 
 
