@@ -753,7 +753,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
 
 def _show_arguments(parser: argparse.ArgumentParser) -> None:
     from mcp_sessions.tools.analysis import get_session
-    from mcp_sessions.tools.browse import get_trace
+    from mcp_sessions.tools.browse import get_span, get_trace
 
     what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     session = what.add_parser("session", help="a session's overview (as get_session)", description=_SHOW_SESSION)
@@ -766,16 +766,23 @@ def _show_arguments(parser: argparse.ArgumentParser) -> None:
     _tool_argument(trace, get_trace, "max_spans", "--max-spans", metavar="N")
     _tool_argument(trace, get_trace, "budget_tokens", "--budget-tokens", metavar="N")
     _json_option(trace)
+    span = what.add_parser("span", help="one span in detail (as get_span)", description=_SHOW_SPAN)
+    _tool_argument(span, get_span, "trace_id", metavar="TRACE_ID")
+    _tool_argument(span, get_span, "span_id", metavar="SPAN_ID")
+    _tool_argument(span, get_span, "budget_tokens", "--budget-tokens", metavar="N")
+    _json_option(span)
 
 
 _SHOW_SESSION = "Print the overview get_session gives: who and when, pages, errors, slowest requests, problems."
 _SHOW_TRACE = "Print the span tree get_trace gives, cut to --max-spans (the root, the slowest branch, the errors)."
+_SHOW_SPAN = "Print what get_span gives: one span's attributes, resource, events and links, redacted and bounded."
 
 
 @command(
     "show",
-    help="print a session or a trace as the agent sees it (or --json)",
-    description="Print the answer of get_session (`show session ID`) or get_trace (`show trace ID`): the same "
+    help="print a session, a trace or a span as the agent sees it (or --json)",
+    description="Print the answer of get_session (`show session ID`), get_trace (`show trace ID`) or get_span "
+    "(`show span TRACE_ID SPAN_ID`): the same "
     "text the agent reads, styled on a terminal and unchanged when piped; --json prints its structured content.",
     arguments=_show_arguments,
 )
@@ -789,6 +796,12 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
             from mcp_sessions.render.session import render_session
 
             _emit(args, *render_session(session_overview(store, args.session_id), budget=budget))
+        elif args.what == "span":
+            from mcp_sessions.answers.span import span_detail
+            from mcp_sessions.render.span import render_span
+
+            detail = span_detail(store, args.trace_id, args.span_id, rules=_redaction_rules(settings))
+            _emit(args, *render_span(detail, budget=budget))
         else:
             from mcp_sessions.answers.trace import trace_view
             from mcp_sessions.render.trace import render_trace_view

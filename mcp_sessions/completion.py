@@ -6,7 +6,7 @@ paths. Each shell's script is that table plus a small lookup, so a new command o
 completed without touching this module.
 
     mcp-sessions sh<TAB>            -> show
-    mcp-sessions show <TAB>         -> session trace
+    mcp-sessions show <TAB>         -> session trace span
     mcp-sessions sessions --sort <TAB>  -> recent oldest slowest errors largest
     mcp-sessions ingest <TAB>       -> files
 """

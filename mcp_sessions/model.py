@@ -297,6 +297,18 @@ class CodeLocation(NamedTuple):
     lineno: int | None
 
 
+class CallTarget(NamedTuple):
+    """What a span called (analysis/call_targets.py): a database, a destination, an RPC method, a URL."""
+
+    kind: Literal["database", "messaging", "rpc", "http"]
+    text: str  # the whole line: `kafka publish orders.created`, `GET shop:8443/api/orders/{id}`
+    core: str  # what a span name may already say: the destination, `Service/Method`, host and path, statement
+
+    def said_by(self, name: str) -> bool:
+        """Whether a span named `name` already says where it called (`publish orders.created`)."""
+        return " ".join(self.core.split()).lower() in " ".join(name.split()).lower()
+
+
 @dataclass(frozen=True)
 class OperationRow:
     """One operation (service + fingerprint) in a scope, with its worst span."""
@@ -315,6 +327,7 @@ class OperationRow:
     p50_ns: int | None = None
     p95_ns: int | None = None
     code: CodeLocation | None = None  # the worst span's code.* location, else another span's of the operation
+    target: CallTarget | None = None  # what the worst span called
 
 
 @dataclass(frozen=True)
@@ -340,6 +353,7 @@ class SpanRow:
     critical_ns: int
     trace_duration_ns: int
     code: CodeLocation | None = None
+    target: CallTarget | None = None  # what the span called
 
 
 @dataclass(frozen=True)
@@ -348,6 +362,21 @@ class SpanRanking:
 
     rows: list[SpanRow]
     total: int
+
+
+@dataclass(frozen=True)
+class SpanRecords:
+    """One span id's stored records in a trace, its parent's record, and how many spans it parents.
+
+    Several records share an id where Zipkin's server half reuses its client's (`shared`), or
+    where distinct records were sent under one id; all are kept, in start order.
+    """
+
+    trace_id: str
+    span_id: str
+    records: tuple[Span, ...]
+    parent: Span | None  # the record of the parent span (its client half, where it is shared), if stored
+    children: int  # spans naming this id as their parent (a shared half of the same id not counted)
 
 
 @dataclass(frozen=True)

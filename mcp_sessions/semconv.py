@@ -241,12 +241,55 @@ def target(attrs: Mapping[str, Any], kind: str) -> str | None:
     return " ".join(parts) or None
 
 
+# What a span called, by meaning, current spelling first (analysis/call_targets.py composes them).
+CALL_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "method": ("http.request.method", "http.method"),
+    "url": ("url.full", "http.url"),
+    "address": ("server.address", "net.peer.name", "http.host"),
+    "port": ("server.port", "net.peer.port"),
+    "path": ("url.path", "http.target"),
+    "db_system": ("db.system.name", "db.system"),
+    "db_summary": ("db.query.summary",),
+    "statement": ("db.query.text", "db.statement"),
+    "db_operation": ("db.operation.name", "db.operation"),
+    "db_collection": ("db.collection.name", "db.sql.table", "db.mongodb.collection", "db.cassandra.table"),
+    "messaging_system": ("messaging.system",),
+    "messaging_operation": ("messaging.operation.type", "messaging.operation.name", "messaging.operation"),
+    "destination": ("messaging.destination.name", "messaging.destination", "messaging.destination.template"),
+    "rpc_system": ("rpc.system",),
+    "rpc_service": ("rpc.service",),
+    "rpc_method": ("rpc.method",),
+}
+
+
+_CALL_MEANING = {key: (meaning, rank) for meaning, keys in CALL_SPELLINGS.items() for rank, key in enumerate(keys)}
+assert len(_CALL_MEANING) == sum(map(len, CALL_SPELLINGS.values())), "an attribute name may have one meaning only"
+
+
+def call_facts(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """For each meaning in CALL_SPELLINGS present in `attrs`: its first non-empty scalar value, as text
+    (one pass over the attributes, as `pick`: get_trace reads it for every span it groups)."""
+    out: dict[str, str] = {}
+    ranks: dict[str, int] = {}
+    items = attrs.items() if len(attrs) <= len(_CALL_MEANING) else ((k, attrs.get(k)) for k in _CALL_MEANING)
+    for key, value in items:
+        slot = _CALL_MEANING.get(key)
+        if slot is None or value in _EMPTY or isinstance(value, dict | list):
+            continue
+        meaning, rank = slot
+        if rank < ranks.get(meaning, len(_CALL_MEANING)):
+            out[meaning] = str(value)
+            ranks[meaning] = rank
+    return out
+
+
 def promote(span: Span) -> Promoted:
     picked = pick(span.attributes)
     get = picked.get
     exception = next((e.attributes for e in span.events if e.name == "exception"), None) if span.events else None
-    # The span's own location when it names a function; else the exception event's, if any.
-    function, filepath, lineno = _parts(picked if get("function") else pick(exception) if exception else {})
+    # The span's own location when it names a function or file; else the exception event's, if any.
+    own = get("function") or get("filepath")
+    function, filepath, lineno = _parts(picked if own else pick(exception) if exception else {})
     exception_type, exception_message = get("exception_type"), get("exception_message")
     if exception:
         exception_type = first(exception, "exception.type") or exception_type

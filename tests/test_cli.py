@@ -308,9 +308,11 @@ async def _questions(db: Path) -> list[tuple[list[str], str, dict]]:
     _, listed = await _tool(db, "list_sessions", {"sort": "slowest"})
     _, traces = await _tool(db, "list_traces", {"sort": "largest", "limit": 1})
     trace_id = traces["traces"][0]["trace_id"]
+    root_span = traces["traces"][0]["root_span_id"]
     out = [
         (["show", "trace", trace_id], "get_trace", {"trace_id": trace_id}),
         (["show", "trace", trace_id, "--max-spans", "5"], "get_trace", {"trace_id": trace_id, "max_spans": 5}),
+        (["show", "span", trace_id, root_span], "get_span", {"trace_id": trace_id, "span_id": root_span}),
         (["errors"], "find_errors", {}),
         (["errors", "--source", "backend", "--limit", "3"], "find_errors", {"sources": ["backend"], "limit": 3}),
         (["slow"], "find_slow_spans", {}),
@@ -458,7 +460,7 @@ def test_bash_completion_from_the_parser(tmp_path: Path, capsys):
     (tmp_path / "recording.json").write_text("{}")
     assert _complete(str(script), ["mcp-sessions", "sh"]) == ["show"]
     assert set(_complete(str(script), ["mcp-sessions", ""])) >= {"ingest", "serve", "show", "errors", "slow", "config"}
-    assert _complete(str(script), ["mcp-sessions", "-v", "show", ""]) == ["session", "trace"]
+    assert _complete(str(script), ["mcp-sessions", "-v", "show", ""]) == ["session", "trace", "span"]
     assert set(_complete(str(script), ["mcp-sessions", "sessions", "--sort", ""])) == {
         "recent",
         "oldest",
@@ -488,7 +490,7 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys, tmp_path: P
         assert script.startswith("#compdef mcp-sessions\n") and "bashcompinit" in script
     else:
         assert "complete -c mcp-sessions -n __fish_use_subcommand -a show" in script
-        assert "__fish_seen_subcommand_from show ; and not __fish_seen_subcommand_from session trace" in script
+        assert "__fish_seen_subcommand_from show ; and not __fish_seen_subcommand_from session trace span" in script
     if shutil.which(shell) is None:
         return  # the text above is all a machine without this shell can check
     path = tmp_path / f"completion.{shell}"
@@ -502,4 +504,5 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys, tmp_path: P
         program = f"source {path}; complete -C 'mcp-sessions show '"
     done = subprocess.run([shell, "-c", program], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert [line.split("\t")[0] for line in done.stdout.split("\n") if line] == ["session", "trace"]
+    offered = [line.split("\t")[0] for line in done.stdout.split("\n") if line]
+    assert sorted(offered) == ["session", "span", "trace"]  # fish sorts them

@@ -35,6 +35,8 @@ OLD = {
     "code.lineno": 7,
 }
 
+FILE_ONLY = {"code.filepath": "/app/shop/views.py", "code.lineno": 88}  # no function named
+
 
 def test_both_spellings_read_the_same() -> None:
     assert code_location(NEW) == CodeLocation("shop.cart.load", "/app/shop/cart.py", 42)
@@ -56,6 +58,9 @@ def sdk_db(tmp_path: Path) -> Path:
         with tracer.start_as_current_span("SELECT prices", kind=SpanKind.CLIENT, attributes=OLD) as span:
             time.sleep(0.01)
             span.set_status(Status(StatusCode.ERROR, "deadlock detected"))
+        with tracer.start_as_current_span("render", attributes=FILE_ONLY) as span:
+            time.sleep(0.005)
+            span.record_exception(ValueError("template warning"))  # handled: no error status
     provider.shutdown()
     export = tmp_path / "export.json"
     export.write_text(MessageToJson(encode_spans(list(exporter.get_finished_spans()))))
@@ -79,11 +84,14 @@ async def test_slow_rows_and_error_groups_show_the_code_location(sdk_db: Path):
         where = {r.get("fingerprint") or r["name"]: r["code_location"] for r in rows}
         assert where["load cart"] == "/app/shop/cart.py:42 in shop.cart.load", args
         assert where["SELECT prices"] == "/app/shop/db.py:7 in shop.db.fetch_prices", args
+        assert where["render"] == "/app/shop/views.py:88", args  # a file and line without a function still count
         assert where["GET /cart"] is None
         assert "**Code**: `/app/shop/cart.py:42 in shop.cart.load`" in text
     _, errors = await _call(sdk_db, "find_errors")
-    [group] = errors["errors"]
-    assert group["kind"] == "failed span" and group["code_location"] == "/app/shop/db.py:7 in shop.db.fetch_prices"
+    [group] = [g for g in errors["errors"] if g["kind"] == "failed span"]
+    assert group["code_location"] == "/app/shop/db.py:7 in shop.db.fetch_prices"
+    [handled] = [g for g in errors["errors"] if g["kind"] == "exception"]
+    assert handled["code_location"] == "/app/shop/views.py:88"  # the span's own, no stack frame to prefer
 
 
 async def test_highlight_go_errors_carry_the_code_location_of_their_log_events(samples: Path, tmp_path: Path):
@@ -101,3 +109,18 @@ async def test_highlight_go_errors_carry_the_code_location_of_their_log_events(s
     assert all(e["code_location"] for e in data["errors"]), text
     # the stack excerpt starts past the logging machinery (debug.Stack, the hook, logrus) at that frame
     assert any("kafkaqueue.go:258" in line for line in kafka["stack"])
+
+
+async def test_get_span_shows_the_code_location_under_either_spelling(sdk_db: Path):
+    _, slow = await _call(sdk_db, "find_slow_spans", group_by="span")
+    expected = {
+        "load cart": "/app/shop/cart.py:42 in shop.cart.load",
+        "SELECT prices": "/app/shop/db.py:7 in shop.db.fetch_prices",
+        "render": "/app/shop/views.py:88",
+        "GET /cart": None,
+    }
+    for row in slow["spans"]:
+        text, detail = await _call(sdk_db, "get_span", trace_id=row["trace_id"], span_id=row["span_id"])
+        assert detail["records"][0]["code_location"] == expected[row["name"]], row["name"]
+        if expected[row["name"]]:
+            assert f"**Code**: `{expected[row['name']]}`" in text

@@ -17,7 +17,7 @@ from mcp import Client
 from shoprun import ROOT
 
 from mcp_sessions.ingest import ingest_paths
-from mcp_sessions.render.offers import SessionFacts, list_offer, session_offers
+from mcp_sessions.render.offers import SessionFacts, SpanFacts, list_offer, session_offers, span_offers
 from mcp_sessions.server import create_server
 from mcp_sessions.store import Store
 
@@ -61,6 +61,20 @@ def test_the_rule_offers_nothing_a_session_lacks():
     )
     assert list_offer([SessionFacts("a", traces=0)]).startswith("`get_timeline(session_id='a')`")
     assert list_offer([]) is None
+
+
+def test_the_span_rule_offers_only_calls_that_answer():
+    t, s = "a" * 32, "b" * 16
+    assert span_offers(SpanFacts(t, s, stored=False, children=3)) == []  # a log's or a link's span never stored
+    assert span_offers(SpanFacts(t, s, stored=True)) == [f"`get_span(trace_id='{t}', span_id='{s}')`"]
+    assert [parse_call(c) for c in span_offers(SpanFacts(t, s, stored=True, children=2))] == [
+        ("get_span", {"trace_id": t, "span_id": s}),
+        ("get_trace", {"trace_id": t, "span_id": s}),
+    ]
+    # get_span's own answer offers the tree around the span, never itself
+    assert [parse_call(c) for c in span_offers(SpanFacts(t, s, stored=True, children=0, from_detail=True))] == [
+        ("get_trace", {"trace_id": t})
+    ]
 
 
 def databases(tmp: Path, samples: Path) -> dict[str, Path]:

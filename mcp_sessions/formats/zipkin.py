@@ -23,12 +23,16 @@ Quirks handled:
 - The `error` tag marks a failure even when its value is "" (Brave's convention); a
   non-empty value is the status message. The tag itself stays in the attributes.
 - `debug: true` (force-sampled) is kept as the attribute `zipkin.debug`.
+- Annotations are span events. The OpenTelemetry Zipkin exporters encode an event as the JSON
+  text `{"exception": {"exception.type": …, "exception.stacktrace": …}}`: read back as the
+  event `exception` with those attributes; any other value is the event's name.
 - Zipkin v1 (`binaryAnnotations`, endpoints on annotations) is a different format and is
   not recognised here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,10 +104,7 @@ def _span(raw: Any, where: str) -> Span | None:
         if not known:
             return None
         start_us = min(known)
-    events = tuple(
-        SpanEvent(time_ns=(t or start_us) * 1000, name=str(a.get("value") or ""))
-        for a, t in zip(annotations, times, strict=True)
-    )
+    events = tuple(_event((t or start_us) * 1000, a.get("value")) for a, t in zip(annotations, times, strict=True))
     duration_us = to_int(span.get("duration"), f"{where}.duration", default=0) or 0
 
     tags = expect_dict(span.get("tags"), f"{where}.tags")
@@ -133,6 +134,22 @@ def _span(raw: Any, where: str) -> Span | None:
         events=events,
         shared=span.get("shared") is True,
     )
+
+
+def _event(time_ns: int, value: Any) -> SpanEvent:
+    """An annotation as a span event. The OpenTelemetry Zipkin exporters write an event as the JSON
+    text `{"<event name>": {<attributes>}}`; that shape is read back into its name and attributes."""
+    text = str(value or "")
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            decoded = json.loads(text)
+        except (ValueError, RecursionError):
+            decoded = None
+        if isinstance(decoded, dict) and len(decoded) == 1:
+            ((name, attributes),) = decoded.items()
+            if isinstance(attributes, dict):
+                return SpanEvent(time_ns=time_ns, name=str(name), attributes=attributes)
+    return SpanEvent(time_ns=time_ns, name=text)
 
 
 def _endpoint(span: dict[str, Any], key: str, role: str, where: str) -> dict[str, Any]:

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mcp_sessions.analysis.errors import ErrorGroup
+from mcp_sessions.analysis.fingerprint import normalize_sql
 from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
-from mcp_sessions.model import CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.model import CallTarget, CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import ErrorItem, ErrorList, MessageCount, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.offers import SpanFacts, span_detail_offer
 from mcp_sessions.render.patterns import loop_model, loop_text
 
 SESSION_IDS_SHOWN = 5
 MESSAGES_SHOWN = 3
+_FOOTER_RESERVE = 400  # the "shows N of M" line, its next call, and the span-detail offer
 
 
 def code_label(location: CodeLocation | None) -> str | None:
@@ -64,7 +67,16 @@ def operation_model(row: OperationRow, critical_total: int, loops: OperationLoop
         worst_span_id=row.worst_span_id,
         n_plus_one=loop_model(loops) if loops else None,
         code_location=code_label(row.code),
+        target=row.target.text if row.target else None,
     )
+
+
+def calls_line(target: CallTarget | None, label: str) -> str:
+    """`   **Calls**: …` under a row whose label does not already say where its span called (a statement's
+    fingerprint says the statement)."""
+    if target is None or target.said_by(label) or (target.kind == "database" and normalize_sql(target.core) in label):
+        return ""
+    return f"\n   **Calls**: {quote(target.text, 200)}"
 
 
 def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
@@ -77,10 +89,11 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: 
     )
     loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
     code = f"\n   **Code**: {quote(model.code_location, 160)}" if model.code_location else ""
+    target = calls_line(row.target, row.fingerprint)
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
         f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}{loop}{code}\n"
+        f"{calls}; {spread}{loop}{target}{code}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -105,7 +118,7 @@ def render_slow_operations(
         loop = (loops or {}).get((row.service, row.fingerprint))
         model = operation_model(row, critical_total, loop)
         block = _operation_lines(rank, row, model, loop)
-        if not budget.fits(block, reserve=200):
+        if not budget.fits(block, reserve=_FOOTER_RESERVE):
             break
         budget.take(block)
         lines.append(block)
@@ -113,7 +126,8 @@ def render_slow_operations(
     footer = _footer(len(models), total, "operations", more_call if len(models) < total else None)
     if not rows:
         lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
-    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    detail = _detail([(m.worst_trace_id, m.worst_span_id) for m in models], "the worst span")
+    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1]]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="operation",
@@ -122,6 +136,7 @@ def render_slow_operations(
         operations=models,
         spans=[],
         next_call=more_call if len(models) < total else None,
+        detail_call=detail[1] if detail else None,
     )
 
 
@@ -143,22 +158,24 @@ def render_slow_spans(
             critical_ms=ms(row.critical_ns),
             share=_share(row.critical_ns, row.trace_duration_ns),
             code_location=code_label(row.code),
+            target=row.target.text if row.target else None,
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
         service = f" · {token(row.service)}" if row.service else ""
         block = (
             f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
-            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}\n"
+            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}{calls_line(row.target, label)}\n"
             + (f"   **Code**: {quote(model.code_location, 160)}\n" if model.code_location else "")
             + f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
         )
-        if not budget.fits(block, reserve=200):
+        if not budget.fits(block, reserve=_FOOTER_RESERVE):
             break
         budget.take(block)
         lines.append(block)
         models.append(model)
     footer = _footer(len(models), total, "spans", more_call if len(models) < total else None)
-    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    detail = _detail([(m.trace_id, m.span_id) for m in models], "a span")
+    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1]]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="span",
@@ -167,7 +184,17 @@ def render_slow_spans(
         operations=[],
         spans=models,
         next_call=more_call if len(models) < total else None,
+        detail_call=detail[1] if detail else None,
     )
+
+
+def _detail(ids: Sequence[tuple[str | None, str | None]], what: str) -> tuple[str, str] | tuple[()]:
+    """The span-detail line for the first stored span among `ids`, and its call; () when none is."""
+    first = next(((t, s) for t, s in ids if t and s), None)
+    offer = span_detail_offer(SpanFacts(first[0], first[1], stored=True)) if first else None
+    if offer is None:
+        return ()
+    return f"**Span detail**: {offer} shows {what}'s attributes, events and links (any row's ids work alike)", offer
 
 
 def _footer(shown: int, total: int, noun: str, more_call: str | None) -> str:
@@ -269,9 +296,9 @@ def render_errors(
     for rank, group in enumerate(groups[:limit], 1):
         model = error_model(group)
         block = error_block(rank, group, model)
-        if not budget.fits(block, reserve=200):
+        if not budget.fits(block, reserve=_FOOTER_RESERVE):
             block = error_block(rank, group, model, with_stack=False)
-            if not budget.fits(block, reserve=200):
+            if not budget.fits(block, reserve=_FOOTER_RESERVE):
                 break
         budget.take(block)
         lines.append(block)
@@ -280,7 +307,9 @@ def render_errors(
         lines.append("No errors, failed requests or error logs in this scope.")
     has_more = len(models) < len(groups)
     footer = _footer(len(models), len(groups), "error groups", more_call if has_more else None)
-    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    # a backend group's example is a stored span; a log's span id may name none
+    detail = _detail([(m.trace_id, m.span_id) for m in models if m.source == "backend"], "the failed span")
+    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1]]).rstrip()
     return text, ErrorList(
         scope=scope,
         total=len(groups),
@@ -289,6 +318,7 @@ def render_errors(
         truncated=truncated,
         errors=models,
         next_call=more_call if has_more else None,
+        detail_call=detail[1] if detail else None,
     )
 
 

@@ -172,6 +172,7 @@ class SpanNode(Bounded):
     error: str | None = Field(description="status message or exception, truncated")
     http_status: int | None
     hidden_children: list[HiddenGroup]
+    target: str | None = Field(None, description="what the span called: method, host and path; statement; destination")
 
 
 class TraceView(Bounded):
@@ -187,6 +188,7 @@ class TraceView(Bounded):
         default_factory=list, description="N+1, duplicate and sequential calls in the trace (or under the focus)"
     )
     shared_ids: int = Field(0, description="spans stored beside a different record with the same span id")
+    detail_call: str | None = Field(None, description="the get_span call for a span shown (any span id works alike)")
 
 
 class IngestedFile(Bounded):
@@ -265,6 +267,7 @@ class SlowOperation(Bounded):
     worst_span_id: str
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
+    target: str | None = Field(None, description="what the worst span called: method, host and path; statement; ...")
 
 
 class SlowSpan(Bounded):
@@ -278,6 +281,7 @@ class SlowSpan(Bounded):
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
+    target: str | None = Field(None, description="what the span called: method, host and path; statement; ...")
 
 
 class SlowSpans(Bounded):
@@ -288,6 +292,7 @@ class SlowSpans(Bounded):
     operations: list[SlowOperation]
     spans: list[SlowSpan]
     next_call: str | None
+    detail_call: str | None = Field(None, description="get_span on the first row's span: attributes, events, links")
 
 
 class MessageCount(Bounded):
@@ -332,6 +337,7 @@ class ErrorList(Bounded):
     truncated: bool = Field(description="true when more failures exist than were read")
     errors: list[ErrorItem]
     next_call: str | None
+    detail_call: str | None = Field(None, description="get_span on the first failed span shown: attributes, events")
 
 
 class RequestItem(Bounded):
@@ -535,3 +541,65 @@ class ReportData(Bounded):
     traces: dict[str, TraceWaterfall] = Field(description="by trace id; the traces a view may open")
     main_trace: str | None = Field(description="the trace a trace report opens on")
     trace_count: int = Field(description="traces of the session in all; those not in `traces` were left out")
+
+
+class AttributeItem(BaseModel):
+    key: str
+    value: str | int | float | bool | None = Field(description="as recorded (redacted); lists and maps as JSON text")
+    cut_from: int | None = Field(None, description="the value's length in characters, when it was cut")
+
+
+class SpanEventItem(BaseModel):
+    name: str
+    offset_ms: float = Field(description="time after the span's start")
+    exception_type: str | None = None
+    exception_message: str | None = None
+    stack: list[str] = Field(default_factory=list, description="excerpt keeping the throw site")
+    attributes: list[AttributeItem] = Field(default_factory=list, description="the event's other attributes")
+    attribute_count: int = 0
+
+
+class SpanLinkItem(BaseModel):
+    trace_id: str
+    span_id: str
+    stored: bool = Field(description="the linked span is stored: get_span shows it")
+    attributes: list[AttributeItem]
+    attribute_count: int
+
+
+class SpanRecordView(BaseModel):
+    name: str
+    service: str | None
+    kind: str
+    status: str
+    status_message: str | None
+    shared: bool = Field(description="Zipkin's server half, reusing its client's span id")
+    scope: str | None = Field(description="the instrumentation scope that recorded it")
+    start: str = Field(description="ISO 8601 UTC")
+    start_ns: int
+    end_ns: int
+    offset_ms: float = Field(description="start after the trace's first start, as recorded")
+    duration_ms: float = Field(description="end minus start, as recorded")
+    target: str | None = Field(description="what it called: method, host and path; statement; destination; RPC")
+    code_location: str | None
+    attributes: list[AttributeItem]
+    attribute_count: int = Field(description="attributes the record holds (shown: len(attributes))")
+    resource: list[AttributeItem]
+    resource_count: int
+    events: list[SpanEventItem]
+    event_count: int
+    links: list[SpanLinkItem]
+    link_count: int
+
+
+class SpanDetail(BaseModel):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    parent_name: str | None
+    parent_service: str | None
+    children: int = Field(description="spans naming this one as their parent")
+    records: list[SpanRecordView] = Field(description="every record stored under this id, in start order")
+    record_count: int
+    truncated: bool = Field(description="true when the text budget left out attributes, events or links")
+    next_calls: list[str]

@@ -1,4 +1,4 @@
-"""Which next calls to offer for a session: only those that will answer something for it.
+"""Which next calls to offer for a session or a span: only those that will answer something for it.
 
 One rule, read off facts the answer already holds; every answer that names next calls for a
 session (get_session, list_sessions) asks it, so no hint offers a call that fails or returns
@@ -10,6 +10,13 @@ nothing:
     find_errors             it has an error group (or, when only counts are known, error spans)
     diff_against_baseline   an earlier session of the same flow can serve as its baseline
     draft_regression_test   it has API requests to replay (style "api"), or clicks and typing ("ui")
+
+and for a span id a tool prints (get_trace, find_slow_spans, find_errors, get_span), by `span_offers`:
+
+    get_span                the id names a stored span of the trace (not a log's or a link's span
+                            that was never stored)
+    get_trace span_id=      it has children: its subtree
+    get_trace               the whole trace, from get_span's answer
 """
 
 from __future__ import annotations
@@ -57,3 +64,32 @@ def list_offer(facts: list[SessionFacts]) -> str | None:
     if with_traces is not None:
         return f"{call('list_traces', session_id=with_traces.session_id)} for a session's traces"
     return f"{call('get_timeline', session_id=facts[0].session_id)} for what happened in it" if facts else None
+
+
+@dataclass(frozen=True)
+class SpanFacts:
+    """What an answer knows of one span id; None where it was not asked."""
+
+    trace_id: str
+    span_id: str
+    stored: bool  # a span of the trace is stored under this id
+    children: int | None = None
+    from_detail: bool = False  # asked by get_span's own answer (which offers the trace, not itself)
+
+
+def span_offers(f: SpanFacts) -> list[str]:
+    """The next calls worth making about the span, most useful first."""
+    if not f.stored:
+        return []
+    offers = [] if f.from_detail else [call("get_span", trace_id=f.trace_id, span_id=f.span_id)]
+    if f.children:
+        offers.append(call("get_trace", trace_id=f.trace_id, span_id=f.span_id))
+    if f.from_detail:
+        offers.append(call("get_trace", trace_id=f.trace_id))
+    return offers
+
+
+def span_detail_offer(f: SpanFacts) -> str | None:
+    """The get_span call a list of span ids names once, for its first stored span."""
+    offers = span_offers(SpanFacts(f.trace_id, f.span_id, f.stored))
+    return offers[0] if offers else None

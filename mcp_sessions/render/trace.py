@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from mcp_sessions.analysis.call_targets import call_target
 from mcp_sessions.analysis.patterns import Pattern
 from mcp_sessions.analysis.selection import Selection, is_error
 from mcp_sessions.analysis.tree import TraceTree
@@ -20,8 +21,8 @@ from mcp_sessions.model import Span, StoredPattern, TraceSummary
 from mcp_sessions.render.lists import trace_item
 from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token
 from mcp_sessions.render.models import HiddenGroup, SpanNode, TraceView
+from mcp_sessions.render.offers import SpanFacts, span_detail_offer
 from mcp_sessions.render.patterns import SHORT_NAMES, code_note, pattern_model, pattern_text
-from mcp_sessions.semconv import first
 
 _MAX_GROUPS = 3
 _PATTERNS_SHOWN = 5
@@ -42,10 +43,15 @@ def _error_text(tree: TraceTree, node: int) -> str | None:
 
 
 def _label(span: Span) -> str:
-    """What a span did: its name, and for a database call the statement (instrumentations name those
-    spans after the verb alone, `SELECT`, which says nothing)."""
-    statement = first(span.attributes, "db.query.text", "db.statement")
-    return f"{span.name}: {statement}" if statement and str(statement) != span.name else span.name
+    """What a span did: its name, and where it called unless the name says so (instrumentations name
+    those spans after the verb alone, `GET`, `SELECT`, which says nothing): the statement, the method,
+    host and path, the destination, the RPC method (analysis/call_targets.py)."""
+    target = call_target(span)
+    if target is None or target.said_by(span.name):
+        return span.name
+    if target.text.lower().startswith(f"{span.name.lower()} "):
+        return target.text  # `GET` → `GET shop:8443/api/orders/{id}`
+    return f"{span.name} → {target.core if target.kind == 'database' else target.text}"
 
 
 def _hidden_groups(tree: TraceTree, hidden: tuple[int, ...]) -> list[HiddenGroup]:
@@ -121,7 +127,7 @@ def render_trace(
 
     nodes: list[SpanNode] = []
     body: list[str] = []
-    footer_reserve = 600
+    footer_reserve = 800
     truncated = False
     for node in selection.shown:
         span = tree.spans[node]
@@ -133,7 +139,7 @@ def render_trace(
         status = f" · HTTP {token(http_status)}" if http_status else ""
         service = quote(span.service, 40) if span.service else "unknown service"
         line = (
-            f"{indent}- {ident(span.span_id)} {quote(_label(span), 120)} · {service} · {token(span.kind)} · "
+            f"{indent}- {ident(span.span_id)} {quote(_label(span), 160)} · {service} · {token(span.kind)} · "
             f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}"
         )
         if error:
@@ -178,6 +184,7 @@ def render_trace(
                     span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")
                 ),
                 hidden_children=groups,
+                target=target.text if (target := call_target(span)) else None,
             )
         )
 
@@ -200,6 +207,9 @@ def render_trace(
             f"**Expand**: {call('get_trace', trace_id=trace_id, span_id=expandable[0])} shows what is "
             "hidden under that span"
         )
+    detail = _detail_offer(trace_id, tree, selection.shown[:shown])
+    if detail:
+        lines.append(f"**Span detail**: {detail} shows a span's attributes, events and links (any span id above)")
     if summary.session_id:
         lines.append(f"**Session**: {call('list_traces', session_id=summary.session_id)} lists its other traces")
     view = TraceView(
@@ -213,8 +223,17 @@ def render_trace(
         truncated=truncated or shown < selection.scope_size,
         patterns=pattern_models,
         shared_ids=reused,
+        detail_call=detail,
     )
     return "\n".join(lines), view
+
+
+def _detail_offer(trace_id: str, tree: TraceTree, shown: Sequence[int]) -> str | None:
+    """get_span on the first error span shown, else the first span shown."""
+    if not shown:
+        return None
+    node = next((n for n in shown if is_error(tree, n)), shown[0])
+    return span_detail_offer(SpanFacts(trace_id, tree.spans[node].span_id, stored=True))
 
 
 def _marks_by_parent(tree: TraceTree, patterns: Sequence[Pattern]) -> dict[int, list[Pattern]]:

@@ -28,6 +28,7 @@ from mcp_sessions.model import (
     Sort,
     Span,
     SpanRanking,
+    SpanRecords,
     SpanScope,
     StoredPattern,
     TimelinePage,
@@ -65,6 +66,10 @@ class TraceStore(Protocol):
 
     def trace_spans(self, trace_id: str) -> list[Span]:
         """Every span of a trace, in start order."""
+        ...
+
+    def span(self, trace_id: str, span_id: str) -> SpanRecords | None:
+        """Every stored record of one span (32-hex trace, 16-hex span id), its parent's, its child count; or None."""
         ...
 
     def session_traces(self, session_id: str) -> dict[str, list[Span]]:

@@ -1,4 +1,4 @@
-"""Browsing what is stored: sessions, traces, a session's timeline, one trace's tree."""
+"""Browsing what is stored: sessions, traces, a session's timeline, one trace's tree, one span."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from mcp_sessions.answers import session as sessions
-from mcp_sessions.answers import timeline, trace
+from mcp_sessions.answers import span, timeline, trace
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.model import EventKind, Sort
 from mcp_sessions.render.lists import render_session_list, render_trace_list
 from mcp_sessions.render.markdown import Budget, given
-from mcp_sessions.render.models import SessionList, Timeline, TraceList, TraceView
+from mcp_sessions.render.models import SessionList, SpanDetail, Timeline, TraceList, TraceView
+from mcp_sessions.render.span import render_span
 from mcp_sessions.render.timeline import render_timeline_answer
 from mcp_sessions.render.trace import render_trace_view
 from mcp_sessions.tools.common import (
@@ -28,6 +29,7 @@ from mcp_sessions.tools.common import (
     MinDuration,
     Since,
     Until,
+    redaction_of,
     result,
     store_of,
     tool,
@@ -152,3 +154,28 @@ def get_trace(
     with tool_errors():
         answer = trace.trace_view(store_of(ctx), trace_id, span_id=span_id, max_spans=max_spans)
         return result(*render_trace_view(answer, budget=Budget(budget_tokens)))
+
+
+@tool("Show one span in detail")
+def get_span(
+    ctx: Ctx,
+    trace_id: Annotated[
+        str, Field(max_length=MAX_ID_ARG, description="the span's trace (32 hex; 16-hex ids are padded)")
+    ],
+    span_id: Annotated[
+        str, Field(max_length=MAX_ID_ARG, description="the span, as get_trace or another tool printed it")
+    ],
+    budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
+) -> Annotated[CallToolResult, SpanDetail]:
+    """One span in detail: name, service, kind, status, start and duration as recorded, parent,
+    children, what it called (method, host and path; statement; destination; RPC), code location,
+    its attributes and resource attributes (redacted, long values cut), events (exception type,
+    message, stack excerpt) and links.
+
+    Use on a span id that get_trace, find_slow_spans or find_errors printed, to read what the tree
+    leaves out. Not for the tree around it: use get_trace(span_id=...). Example:
+    get_span(trace_id="5b8efff798038103d269b633813fc60c", span_id="051581bf3cb55c13")
+    """
+    with tool_errors():
+        answer = span.span_detail(store_of(ctx), trace_id, span_id, rules=redaction_of(ctx))
+        return result(*render_span(answer, budget=Budget(budget_tokens)))

@@ -70,6 +70,11 @@ def store_of(ctx: Ctx) -> SessionStore:
     return ctx.request_context.lifespan_context.store
 
 
+def redaction_of(ctx: Ctx) -> RedactionRules | None:
+    """The server's redaction rules (None: the built-in ones)."""
+    return ctx.request_context.lifespan_context.redaction
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

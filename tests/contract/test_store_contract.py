@@ -353,3 +353,28 @@ def test_span_parents_are_the_parent_links_of_every_span_of_the_traces(store: Se
             assert parents[(tid, s.span_id)] in {o.parent_span_id for o in clients}
     assert parents[(HOSTILE_TRACE, "00000000000000a2")] == "00000000000000a1"
     assert store.span_parents([]) == {} and store.span_parents(["f" * 32]) == {}
+
+
+def test_a_span_is_every_record_under_its_id_with_its_parent_and_children(store: SessionStore):
+    for tid in [*all_trace_ids(store)[:20], HOSTILE_TRACE]:
+        spans = store.trace_spans(tid)
+        for sid in {s.span_id for s in spans}:
+            found = store.span(tid, sid)
+            assert found is not None and (found.trace_id, found.span_id) == (tid, sid)
+            same = [s for s in spans if s.span_id == sid]
+            assert sorted(found.records, key=repr) == sorted(same, key=repr)
+            assert [r.start_ns for r in found.records] == sorted(r.start_ns for r in found.records)
+            own = next((r for r in found.records if not r.shared), found.records[0])
+            parent_id = own.parent_span_id if own.parent_span_id != sid else None
+            parents = [s for s in spans if s.span_id == parent_id]
+            if parents:
+                assert found.parent in parents and (found.parent.shared is False or all(p.shared for p in parents))
+            else:
+                assert found.parent is None
+            assert found.children == sum(1 for s in spans if s.parent_span_id == sid and s.span_id != sid)
+    root = store.span(HOSTILE_TRACE, "00000000000000a1")
+    assert root is not None and root.parent is None and root.children == 1
+    child = store.span(HOSTILE_TRACE, "00000000000000a2")
+    assert child is not None and child.parent is not None and child.parent.name == "GET /wéird/{id}"
+    assert child.records[0].attributes["db.statement"] == "SELECT * FROM t WHERE id = 42"
+    assert store.span(HOSTILE_TRACE, "f" * 16) is None and store.span("f" * 32, "00000000000000a1") is None

@@ -48,6 +48,7 @@ from mcp_sessions.model import (
     Sort,
     Span,
     SpanRanking,
+    SpanRecords,
     SpanScope,
     StoredPattern,
     TimelinePage,
@@ -274,6 +275,10 @@ class RemoteStore:
     def trace_spans(self, trace_id: str) -> list[Span]:
         self.ensure_trace(trace_id)
         return self.cache.trace_spans(trace_id)
+
+    def span(self, trace_id: str, span_id: str) -> SpanRecords | None:
+        self.ensure_trace(trace_id)
+        return self.cache.span(trace_id, span_id)
 
     def session_traces(self, session_id: str) -> dict[str, list[Span]]:
         self.ensure_session(session_id)

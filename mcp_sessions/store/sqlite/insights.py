@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from mcp_sessions.analysis.call_targets import call_target
 from mcp_sessions.analysis.percentile import nearest_rank, nearest_rank_index
 from mcp_sessions.model import CodeLocation, Event, Failures, OperationRow, Span, SpanRow, SpanScope
 from mcp_sessions.store.sqlite import scope as scopes
@@ -58,13 +59,20 @@ CODE_SAMPLE = 2_000
 
 
 def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[_Row]:
-    """The rows, each with the code.* location of its span (an operation's worst span, else one of its spans)."""
+    """The rows, each with the code.* location of its span (an operation's worst span, else one of its
+    spans) and what that span called (analysis/call_targets.py)."""
     out = []
     for row in rows:
         if isinstance(row, OperationRow):
             trace_id, span_id = row.worst_trace_id, row.worst_span_id
         else:
             trace_id, span_id = row.trace_id, row.span_id
+        records = spans_from_rows(
+            conn.execute(
+                f"{SPAN_SELECT} WHERE s.trace_id = ? AND s.span_id = ? ORDER BY s.shared, s.id", (trace_id, span_id)
+            )
+        )
+        target = next((t for t in map(call_target, records) if t is not None), None)
         found = conn.execute(
             "SELECT code_function, code_filepath, code_lineno FROM spans WHERE trace_id = ? AND span_id = ? "
             "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY shared LIMIT 1",
@@ -77,7 +85,7 @@ def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[
                 "WHERE code_function IS NOT NULL OR code_filepath IS NOT NULL LIMIT 1",
                 (row.fingerprint, row.service, CODE_SAMPLE),
             ).fetchone()
-        out.append(replace(row, code=CodeLocation(*found)) if found else row)
+        out.append(replace(row, code=CodeLocation(*found) if found else row.code, target=target))
     return out
 
 

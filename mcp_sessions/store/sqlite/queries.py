@@ -21,6 +21,7 @@ from mcp_sessions.model import (
     SessionSummary,
     Sort,
     Span,
+    SpanRecords,
     TimelineItem,
     TimelinePage,
     TraceFilter,
@@ -147,6 +148,22 @@ def get_session(conn: sqlite3.Connection, session_id: str) -> SessionSummary | N
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[Span]:
     """Every span of a trace, as model records, in start order."""
     return spans_from_rows(conn.execute(f"{SPAN_SELECT} WHERE s.trace_id = ? ORDER BY s.start_ns, s.id", (trace_id,)))
+
+
+def span_records(conn: sqlite3.Connection, trace_id: str, span_id: str) -> SpanRecords | None:
+    """One span's records in start order, its parent's record (the client half first), and its child count."""
+    where = f"{SPAN_SELECT} WHERE s.trace_id = ? AND s.span_id = ?"
+    records = tuple(spans_from_rows(conn.execute(f"{where} ORDER BY s.start_ns, s.id", (trace_id, span_id))))
+    if not records:
+        return None
+    own = next((r for r in records if not r.shared), records[0])
+    parent_id = own.parent_span_id if own.parent_span_id != span_id else None
+    parents = spans_from_rows(conn.execute(f"{where} ORDER BY s.shared, s.id LIMIT 1", (trace_id, parent_id)))
+    (children,) = conn.execute(
+        "SELECT count(*) FROM spans WHERE trace_id = ? AND parent_span_id = ? AND span_id != ?",
+        (trace_id, span_id, span_id),
+    ).fetchone()
+    return SpanRecords(trace_id, span_id, records, parents[0] if parents else None, children)
 
 
 def session_traces(conn: sqlite3.Connection, session_id: str) -> dict[str, list[Span]]:

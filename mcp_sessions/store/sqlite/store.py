@@ -29,6 +29,7 @@ from mcp_sessions.model import (
     Sort,
     Span,
     SpanRanking,
+    SpanRecords,
     SpanScope,
     StoredPattern,
     TimelinePage,
@@ -98,6 +99,10 @@ class SqliteStore(Store):
     @_faults
     def trace_spans(self, trace_id: str) -> list[Span]:
         return queries.trace_spans(self.conn, trace_id)
+
+    @_faults
+    def span(self, trace_id: str, span_id: str) -> SpanRecords | None:
+        return queries.span_records(self.conn, trace_id, span_id)
 
     @_faults
     def session_traces(self, session_id: str) -> dict[str, list[Span]]:
