@@ -403,9 +403,11 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-def _arguments(schema: dict, sessions: list[str], traces: list[str]) -> list[dict]:
+def _arguments(schema: dict, sessions: list[str], traces: list[str], spans: list[tuple[str, str]]) -> list[dict]:
     props, required = schema.get("properties", {}), set(schema.get("required", []))
     calls: list[dict] = [] if required else [{}]
+    if "span_id" in required:  # one span: every span a trace shows, by its trace
+        return [{"trace_id": t, "span_id": s} for t, s in spans]
     if "session_id" in props:
         calls += [{"session_id": s} for s in sessions]
         if "style" in props:
@@ -425,9 +427,15 @@ async def test_no_marker_leaves_code_in_any_tool_resource_or_prompt(planted: Pat
         listed = await client.call_tool("list_traces", {"limit": 100})
         traces = [t["trace_id"] for t in listed.structured_content["traces"]]
         assert len(sessions) >= 5 and len(traces) >= 3, (sessions, traces)
+        spans = []
+        for t in traces:
+            shown = (await client.call_tool("get_trace", {"trace_id": t})).structured_content
+            spans += [(t, node["span_id"]) for node in shown["spans"]]
+        assert spans, "no span to open"
         for tool in (await client.list_tools()).tools:
-            for args in _arguments(tool.input_schema, sessions, traces):
+            for args in _arguments(tool.input_schema, sessions, traces, spans):
                 result = await client.call_tool(tool.name, args)
+                assert "span_id" not in args or not result.is_error, (tool.name, args, result.content)
                 text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
                 answers.append((f"{tool.name}({args!r})", text))
         read = 0
