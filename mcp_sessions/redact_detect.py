@@ -153,7 +153,7 @@ _PATH_TRIGGER = (
     r"token|secret|passw|reset|invit|verif|magic|confirm|activat|apikey|api-key|api_key|unsubscribe|signin|login|auth"
 )
 _PATH_TOKEN = re.compile(
-    rf"(/(?=[A-Za-z0-9_\-.]{{0,40}}?(?i:{_PATH_TRIGGER}))[A-Za-z0-9_\-.]{{1,60}}/)([A-Za-z0-9._~\-+=%]{{16,}})(?=[/?#\s\"';,]|$)"
+    rf"(/(?=[A-Za-z0-9_\-.]{{0,40}}?(?i:{_PATH_TRIGGER}))[A-Za-z0-9_\-.]{{1,60}}/)([A-Za-z0-9._~\-+=%]{{16,}})(?=[/?#\s\"';,()<>\[\]]|$)"
 )
 _WEBHOOK = re.compile(
     r"(hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]+/[A-Za-z0-9]+/)[A-Za-z0-9]+"
