@@ -109,6 +109,7 @@ _CARD_HINT = re.compile(r"(?:\d[ -]?){12}\d")
 
 
 _PCT_HEX = re.compile(r"%[0-9A-Fa-f]{2}")
+_CLIP_MARGIN = 4_096
 _CUT_DELIMITERS = r"\s\"',;&=<>(){}\[\]|"
 # The word a cut ends in: up to 256 characters back to a delimiter (a longer run is data, not a credential).
 _CUT_RUN = re.compile(rf"(?<![^{_CUT_DELIMITERS}])[^{_CUT_DELIMITERS}]{{1,256}}\Z")
@@ -230,7 +231,8 @@ def clip(text: str, limit: int, rules: RedactionRules = DEFAULT_RULES, ellipsis:
     """
     if len(text) <= limit:
         return text
-    text = text_rules(text, rules)[0]
+    # Only what is kept, and a margin as long as any secret shape, can hold a secret that is kept.
+    text = text_rules(text[: limit + _CLIP_MARGIN], rules)[0]
     if len(text) <= limit:
         return text
     keep = max(0, limit - len(ellipsis))

@@ -68,14 +68,16 @@ _SESSION_NAMES = frozenset(n.lower() for n in (*SESSION_KEYS, *SESSION_BAGGAGE_K
 _STEMS = r"pass|pwd|pw\b|secret|token|auth|cookie|credential|key|jwt|sig|session|sid|csrf|xsrf|code|otp"
 _NAME_CHARS = r"[A-Za-z0-9_.\-\[\]%]"
 _NAMED_PARAM = re.compile(
-    rf"(?:^|(?<=[?&;\s,(|]))((?=[A-Za-z0-9_.\-\[\]%]*?(?i:{_STEMS})){_NAME_CHARS}{{1,80}}?\s?=\s?)([^&#\s\"']*)"
+    rf"(?:^|(?<=[?&;\s,(|]))((?=[A-Za-z0-9_.\-\[\]%]{{0,80}}?(?i:{_STEMS})){_NAME_CHARS}{{1,80}}?=)([^&#\s\"']*)"
 )
 _QUOTED_STRING = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 # `"name": value`, `'name': value`, `name: "value"` (GraphQL arguments, JS objects, YAML).
+_FIELD_CHARS = r"[A-Za-z0-9_.\-\[\]$@]"
+# Every `name: value` is found (cheap: no look-ahead for the stems at each place) and its name
+# judged in Python; fields are few beside the characters of a body.
 _NAMED_FIELD = re.compile(
-    rf"((?:\"|'|(?<![\w\"'$]))(?=[^\"'\s:]{{0,80}}?(?i:{_STEMS}))([A-Za-z0-9_.\-\[\]$@]{{1,80}})(?:\"|')?\s*:\s*)"
-    rf"({_QUOTED_STRING}|{_NUMBER}(?![\w.]))"
+    rf"([\"']?(?<!{_FIELD_CHARS})({_FIELD_CHARS}{{1,80}})[\"']?\s*:\s*)({_QUOTED_STRING}|{_NUMBER}(?![\w.]))"
 )
 
 
@@ -101,11 +103,17 @@ def field_name_is_secret(name: str) -> bool:
     return is_sensitive_key(name) is not None or "_".join(key_words(name)) in _FIELD_NAMES
 
 
+# Bound parameters in statements and templates are not values: `token=?`, `password=$1`, `pw=:pw`.
+_PLACEHOLDER = re.compile(r"\?|\$\d+|:\w+|%s|%\(\w+\)s|@\w+|\{\{?\s*\w+\s*\}?\}|\$\{\w+\}|\*+")
+
+
 def mask_named_params(text: str, keeps: Callable[[str], bool], count: Callable[[str], None]) -> str:
     def one(match: re.Match[str]) -> str:
         prefix, value = match.group(1), match.group(2)
-        name = prefix.rstrip(" =")
-        if not value or value == MASK or not param_name_is_secret(name) or keeps(urls.unquote(name)):
+        name = prefix[:-1]
+        if not value or value == MASK or _PLACEHOLDER.fullmatch(value) or not param_name_is_secret(name):
+            return match.group(0)
+        if keeps(urls.unquote(name)):
             return match.group(0)
         count("query_param")
         return prefix + MASK
@@ -116,7 +124,8 @@ def mask_named_params(text: str, keeps: Callable[[str], bool], count: Callable[[
 def mask_named_fields(text: str, keeps: Callable[[str], bool], count: Callable[[str], None]) -> str:
     def one(match: re.Match[str]) -> str:
         prefix, name, value = match.group(1), match.group(2), match.group(3)
-        if value[1:-1] == MASK or not field_name_is_secret(name) or keeps(name.lstrip("$@")):
+        inner = value[1:-1] if value[0] in "\"'" else value
+        if inner == MASK or _PLACEHOLDER.fullmatch(inner) or not field_name_is_secret(name) or keeps(name.lstrip("$@")):
             return match.group(0)
         count("json_field")
         quote = value[0] if value[0] in "\"'" else '"'
@@ -249,9 +258,13 @@ def mask_encoded(text: str, masks: Callable[[str], bool], count: Callable[[str],
 # ---- values already masked --------------------------------------------------------------
 
 MIN_KNOWN = 6
+# The first MIN_KNOWN characters at every place no letter or digit precedes (where a whole token may begin).
+_TOKEN_STARTS = re.compile(rf"(?<![A-Za-z0-9])(?=(.{{{MIN_KNOWN}}}))", re.DOTALL)
 _KNOWN_SPLIT = re.compile(r"[\s;,=&:]+")
 _FEW_KNOWN = 16  # up to this many known values, looking for each in the text is cheaper than the heads
 MAX_KNOWN = 8_192  # values remembered at once; the oldest are forgotten first
+_CLEAN_ENTRIES = 16_384  # texts remembered as holding no known value (bounded memory)
+_CLEAN_TEXT = 1_024  # longer texts are not remembered (they rarely recur)
 _NOT_SECRETS = frozenset({"bearer", "basic", "token", "httponly", "samesite", "secure", "path"})
 _BASIC = re.compile(r"\bBasic\s+([A-Za-z0-9+/=]{8,})", re.IGNORECASE)
 
@@ -283,6 +296,8 @@ class KnownValues:
         self._values: dict[str, None] = {}  # insertion order: the oldest first
         self._by_head: dict[str, tuple[str, ...]] = {}
         self._few: tuple[str, ...] = ()
+        self._version = 0  # changes whenever a value is added
+        self._clean: dict[str, int] = {}  # texts that held no known value, with the version they were judged at
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -310,6 +325,7 @@ class KnownValues:
                 self._values[part] = None
                 head = part[:MIN_KNOWN]
                 self._by_head[head] = (*self._by_head.get(head, ()), part)
+            self._version += 1
             while len(self._values) > self.limit:
                 self._forget(next(iter(self._values)))
             self._few = tuple(self._values) if len(self._values) <= _FEW_KNOWN else ()
@@ -324,11 +340,24 @@ class KnownValues:
             self._by_head.pop(head, None)
 
     def may_hold(self, text: str) -> bool:
-        """False only when no known value occurs in `text`: each one begins with one of the heads."""
+        """False only when no known value occurs in `text` as a whole token.
+
+        Each one begins with one of the heads, at a place no letter or digit precedes: the
+        first characters at every such place are gathered by one regex scan and compared
+        with the heads as sets (both in C).
+        """
         if len(self._values) <= _FEW_KNOWN:
             return bool(self._values)
-        heads = self._by_head
-        return any(text[i : i + MIN_KNOWN] in heads for i in range(len(text) - MIN_KNOWN + 1))
+        version = self._version
+        if self._clean.get(text) == version:
+            return False  # most texts recur (methods, routes, user agents): judged once per set of values
+        if not self._by_head.keys().isdisjoint(_TOKEN_STARTS.findall(text)):
+            return True
+        if len(text) <= _CLEAN_TEXT:
+            if len(self._clean) >= _CLEAN_ENTRIES:
+                self._clean.clear()
+            self._clean[text] = version
+        return False
 
     def found_in(self, text: str) -> list[str]:
         """The known values that occur in `text`, longest first (a value holding another goes first)."""
@@ -337,11 +366,7 @@ class KnownValues:
             found = {v for v in (few or tuple(self._values)) if v in text}
         else:
             heads = self._by_head
-            found = set()
-            for i in range(len(text) - MIN_KNOWN + 1):
-                values = heads.get(text[i : i + MIN_KNOWN])
-                if values:
-                    found.update(v for v in values if text.startswith(v, i))
+            found = {v for head in set(_TOKEN_STARTS.findall(text)) for v in heads.get(head, ()) if v in text}
         return sorted(found, key=lambda v: (-len(v), v))
 
 
