@@ -64,12 +64,9 @@ _PARAM_NAMES = frozenset(
 _FIELD_NAMES = frozenset({"pw", "pass", "otp", "apikey", "api_key"})
 # Session keys are ids we join on, not credentials: never masked by name (baggage, query).
 _SESSION_NAMES = frozenset(n.lower() for n in (*SESSION_KEYS, *SESSION_BAGGAGE_KEYS, *SESSION_HEADERS))
-# A name must hold one of these to be judged at all (keeps the scan in the regex engine).
-_STEMS = r"pass|pwd|pw\b|secret|token|auth|cookie|credential|key|jwt|sig|session|sid|csrf|xsrf|code|otp"
+# Every `name=` after a delimiter is found and its name judged in Python (cached).
 _NAME_CHARS = r"[A-Za-z0-9_.\-\[\]%]"
-_NAMED_PARAM = re.compile(
-    rf"(?:^|(?<=[?&;\s,(|]))((?=[A-Za-z0-9_.\-\[\]%]{{0,80}}?(?i:{_STEMS})){_NAME_CHARS}{{1,80}}?=)([^&#\s\"']*)"
-)
+_NAMED_PARAM = re.compile(rf"(?:^|(?<=[?&;\s,(|]))({_NAME_CHARS}{{1,80}}=)([^&#\s\"']*)")
 _QUOTED_STRING = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 # `"name": value`, `'name': value`, `name: "value"` (GraphQL arguments, JS objects, YAML).
@@ -169,7 +166,8 @@ _WEBHOOK = re.compile(
     r"|(/api/webhooks/\d+/)[A-Za-z0-9_\-]{20,}"
     r"|(/bot)\d{5,}:[A-Za-z0-9_\-]{20,}"
 )
-_ENCODED_RUN = re.compile(r"[^\s&?=#\"'/:;,<>]*%[0-9A-Fa-f]{2}[^\s&?=#\"'/:;,<>]*")
+_RUN_DELIMITERS = r"\s&?=#\"'/:;,<>"
+_ENCODED_RUN = re.compile(rf"(?<![^{_RUN_DELIMITERS}])[^{_RUN_DELIMITERS}]*?%[0-9A-Fa-f]{{2}}[^{_RUN_DELIMITERS}]*")
 
 
 def token_shaped(value: str) -> bool:
