@@ -19,7 +19,6 @@ import httpx
 import pytest
 from mcp import Client
 from redaction_corpus import (
-    COOKIES,
     HAR_SESSION,
     KNOWN_ACROSS,
     ORDINARY,
@@ -138,9 +137,12 @@ async def _every_answer(db: Path) -> Iterator[tuple[str, str]]:
             ("list_traces", {"session_id": session}),
             ("find_errors", {"session_id": session}),
             ("draft_regression_test", {"session_id": session}),
+            ("diff_against_baseline", {"session_id": session, "baseline": sessions[0]}),
+            ("view_session", {"session_id": session}),
         ]
-    for trace in sorted({t for t, _ in spans}):
-        calls.append(("get_trace", {"trace_id": trace}))
+    traces = sorted({t for t, _ in spans})
+    for trace in traces:
+        calls += [("get_trace", {"trace_id": trace}), ("view_trace", {"trace_id": trace})]
     calls += [("get_trace", {"trace_id": t, "span_id": s}) for t, s in spans]
     out = []
     async with Client(create_server(db)) as client:
@@ -148,6 +150,10 @@ async def _every_answer(db: Path) -> Iterator[tuple[str, str]]:
             result = await client.call_tool(name, arguments)
             text = "\n".join(getattr(c, "text", "") for c in result.content)
             out.append((f"{name}({arguments})", text + json.dumps(result.structured_content)))
+        uris = [f"session://{s}" for s in sessions] + [f"trace://{t}" for t in traces]
+        for uri in uris:
+            contents = (await client.read_resource(uri)).contents
+            out.append((uri, "\n".join(getattr(c, "text", "") for c in contents)))
     return iter(out)
 
 
@@ -190,4 +196,12 @@ def test_session_headers_stay_readable_and_credential_headers_do_not(ingested: P
     sessions = {row[0] for row in conn.execute("SELECT session_id FROM sessions")}
     conn.close()
     assert HAR_SESSION in sessions  # x-session-id: a join key, read and kept
-    assert COOKIES["last_page"] == "checkout"
+    conn = sqlite3.connect(ingested)
+    details = [json.loads(row[0]) for row in conn.execute("SELECT detail FROM events WHERE kind = 'network'")]
+    conn.close()
+    headers = [d.get("request_headers") or {} for d in details]
+    assert any(h.get("x-session-id") == HAR_SESSION for h in headers)  # stored readable, too
+    assert all(h.get("x-csrftoken", "[REDACTED]") == "[REDACTED]" for h in headers)
+    assert all(h.get("accesstoken", "[REDACTED]") == "[REDACTED]" for h in headers)
+    cookies = [d.get("request_cookies") or {} for d in details]
+    assert any(c for c in cookies) and all(set(c.values()) <= {"[REDACTED]"} for c in cookies)
