@@ -42,7 +42,8 @@ MASK = "[REDACTED]"
 
 # ---- names judged inside text ----------------------------------------------------------------
 
-# Query and form names masked as a whole name besides those `is_sensitive_key` judges.
+# Query and form names masked as a whole name besides those `is_sensitive_key` judges, in a
+# URL or form only (after `?`, `&`, `;` or at the start): `exit code=1` in a log is no secret.
 _PARAM_NAMES = frozenset(
     {
         "auth",
@@ -66,7 +67,7 @@ _FIELD_NAMES = frozenset({"pw", "pass", "otp", "apikey", "api_key"})
 _SESSION_NAMES = frozenset(n.lower() for n in (*SESSION_KEYS, *SESSION_BAGGAGE_KEYS, *SESSION_HEADERS))
 # Every `name=` after a delimiter is found and its name judged in Python (cached).
 _NAME_CHARS = r"[A-Za-z0-9_.\-\[\]%]"
-_NAMED_PARAM = re.compile(rf"(?:^|(?<=[?&;\s,(|]))({_NAME_CHARS}{{1,80}}=)([^&#\s\"']*)")
+_NAMED_PARAM = re.compile(rf"(^|[?&;\s,(|])({_NAME_CHARS}{{1,80}}=)([^&#\s\"']*)")
 _QUOTED_STRING = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 # `"name": value`, `'name': value`, `name: "value"` (GraphQL arguments, JS objects, YAML).
@@ -79,15 +80,19 @@ _NAMED_FIELD = re.compile(
 
 
 @functools.lru_cache(maxsize=4096)
-def param_name_is_secret(name: str) -> bool:
-    """Whether a query / form / `key=value` name names a credential (percent-decoded, any spelling)."""
+def param_name_is_secret(name: str, in_url: bool = True) -> bool:
+    """Whether a query / form / `key=value` name names a credential (percent-decoded, any spelling).
+
+    `in_url`: the name follows `?`, `&`, `;` or starts the text, where the short names
+    (`key`, `sig`, `code`, `auth`, ...) are credentials too.
+    """
     name = urls.unquote(name).strip()
     if not name or len(name) > 80 or name.lower() in _SESSION_NAMES:
         return False
-    return (
-        is_sensitive_key(name) is not None
-        or name.lower() in _PARAM_NAMES
-        or "_".join(key_words(name)) in _PARAM_NAMES - {"session_id", "sessionid"}
+    if is_sensitive_key(name) is not None:
+        return True
+    return in_url and (
+        name.lower() in _PARAM_NAMES or "_".join(key_words(name)) in _PARAM_NAMES - {"session_id", "sessionid"}
     )
 
 
@@ -106,14 +111,14 @@ _PLACEHOLDER = re.compile(r"\?|\$\d+|:\w+|%s|%\(\w+\)s|@\w+|\{\{?\s*\w+\s*\}?\}|
 
 def mask_named_params(text: str, keeps: Callable[[str], bool], count: Callable[[str], None]) -> str:
     def one(match: re.Match[str]) -> str:
-        prefix, value = match.group(1), match.group(2)
+        delimiter, prefix, value = match.group(1), match.group(2), match.group(3)
         name = prefix[:-1]
-        if not value or value == MASK or _PLACEHOLDER.fullmatch(value) or not param_name_is_secret(name):
+        if not value or value == MASK or _PLACEHOLDER.fullmatch(value):
             return match.group(0)
-        if keeps(urls.unquote(name)):
+        if not param_name_is_secret(name, delimiter in ("", "?", "&", ";")) or keeps(urls.unquote(name)):
             return match.group(0)
         count("query_param")
-        return prefix + MASK
+        return delimiter + prefix + MASK
 
     return _NAMED_PARAM.sub(one, text)
 

@@ -201,6 +201,7 @@ def test_names_are_judged_by_their_words_in_any_spelling(key):
         "https://cdn.shop.test/img/logo@2x.png and mailto:ann@shop.test",
         "commit 3f9a8b7c2d1e4f5a6b7c8d9e0f1a2b3c4d5e6f7a",
         "/password/reset/confirmation",
+        "exit code=1 after 3 retries; key=value pairs follow",
     ],
 )
 def test_ordinary_text_is_left_alone(text):
