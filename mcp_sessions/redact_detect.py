@@ -67,7 +67,7 @@ _FIELD_NAMES = frozenset({"pw", "pass", "otp", "apikey", "api_key"})
 _SESSION_NAMES = frozenset(n.lower() for n in (*SESSION_KEYS, *SESSION_BAGGAGE_KEYS, *SESSION_HEADERS))
 # Every `name=` after a delimiter is found and its name judged in Python (cached).
 _NAME_CHARS = r"[A-Za-z0-9_.\-\[\]%]"
-_NAMED_PARAM = re.compile(rf"(^|[?&;\s,(|])({_NAME_CHARS}{{1,80}}=)([^&#\s\"']*)")
+_NAMED_PARAM = re.compile(rf"(^|[?&;\s,(|])({_NAME_CHARS}{{1,80}}+=)([^&#\s\"']*)")
 _QUOTED_STRING = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'"
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 # `"name": value`, `'name': value`, `name: "value"` (GraphQL arguments, JS objects, YAML).
@@ -75,7 +75,7 @@ _FIELD_CHARS = r"[A-Za-z0-9_.\-\[\]$@]"
 # Every `name: value` is found (cheap: no look-ahead for the stems at each place) and its name
 # judged in Python; fields are few beside the characters of a body.
 _NAMED_FIELD = re.compile(
-    rf"([\"']?(?<!{_FIELD_CHARS})({_FIELD_CHARS}{{1,80}})[\"']?\s*:\s*)({_QUOTED_STRING}|{_NUMBER}(?![\w.]))"
+    rf"([\"']?(?<!{_FIELD_CHARS})({_FIELD_CHARS}{{1,80}}+)[\"']?\s*:\s*)({_QUOTED_STRING}|{_NUMBER}(?![\w.]))"
 )
 
 
@@ -183,22 +183,35 @@ def token_shaped(value: str) -> bool:
     return digits >= 3 and sum(c.isalpha() for c in value) >= 3
 
 
+# Literal markers each detector needs (a C-speed `in` is far cheaper than a regex pass).
+_VENDOR_MARKERS = (
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "_live_", "_test_", "xox", "glpat-", "AIza",
+    "npm_", "sk-", "SG.", "hf_", "shp", "dop_v1_", "pypi-",
+)  # fmt: skip
+_AWS_MARKERS = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA", "ASCA")
+_AWS_SECRET_HINT = re.compile(r"[A-Za-z0-9/+]{40}")
+_SQL_MARKERS = ("password", "identified", "secret")
+_PATH_MARKERS = tuple(_PATH_TRIGGER.split("|"))
+
+
 def mask_shapes(text: str, count: Callable[[str], None]) -> str:
-    """Every shape detector over `text` (each one guarded by a cheap test for its marker)."""
+    """Every shape detector over `text`, each one run only when its literal marker is there."""
     if "://" in text and "@" in text:
         text = _USERINFO.sub(lambda m: _userinfo(m, count), text)
     if "-----BEGIN" in text:
         text = _sub(_PEM, text, MASK, "private_key", count)
-    if "_" in text or "-" in text or "AIza" in text or "SG." in text:
+    if any(marker in text for marker in _VENDOR_MARKERS):
         text = _sub(_VENDOR, text, MASK, "vendor_token", count)
-    if "A" in text:
+    if any(marker in text for marker in _AWS_MARKERS):
         text = _sub(_AWS_KEY_ID, text, MASK, "cloud_key", count)
-    if len(text) >= 40:
+    if len(text) >= 40 and _AWS_SECRET_HINT.search(text):
         text = _sub(_AWS_SECRET, text, MASK, "cloud_key", count)
-    if "'" in text or '"' in text or "BY" in text or "by" in text:
+    lowered = text.lower()
+    if any(marker in lowered for marker in _SQL_MARKERS):
         text = _SQL_PASSWORD.sub(lambda m: _sql(m, count), text)
     if "/" in text:
-        text = _PATH_TOKEN.sub(lambda m: _path_token(m, count), text)
+        if any(marker in lowered for marker in _PATH_MARKERS):
+            text = _PATH_TOKEN.sub(lambda m: _path_token(m, count), text)
         if "hooks" in text or "/bot" in text:
             text = _WEBHOOK.sub(lambda m: _webhook(m, count), text)
     return text
