@@ -109,7 +109,7 @@ _CARD_HINT = re.compile(r"(?:\d[ -]?){12}\d")
 
 
 _PCT_HEX = re.compile(r"%[0-9A-Fa-f]{2}")
-_CLIP_MARGIN = 4_096
+_CLIP_MARGIN = 1_024
 _CUT_DELIMITERS = r"\s\"',;&=<>(){}\[\]|"
 # The word a cut ends in: up to 256 characters back to a delimiter (a longer run is data, not a credential).
 _CUT_RUN = re.compile(rf"(?<![^{_CUT_DELIMITERS}])[^{_CUT_DELIMITERS}]{{1,256}}\Z")
