@@ -27,7 +27,7 @@ from typing import BinaryIO, Literal
 from mcp_sessions.errors import InputError, InvalidArgumentError, McpSessionsError, StoreError
 from mcp_sessions.formats import read_path
 from mcp_sessions.formats.coerce import checked_records
-from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
+from mcp_sessions.redact import DEFAULT_RULES, KnownValues, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.sqlite.derive import SESSION_GAP_NS
 from mcp_sessions.store.sqlite.writer import IngestCounts, IngestWriter
@@ -108,15 +108,22 @@ def ingest_paths(
     rules: RedactionRules = DEFAULT_RULES,
     session_gap_ns: int = SESSION_GAP_NS,
 ) -> Iterator[FileResult]:
-    """Ingest each input in turn, yielding its result as soon as it is known."""
+    """Ingest each input in turn, yielding its result as soon as it is known.
+
+    The values masked by key in one file are looked for in every later file of the run too."""
+    known = KnownValues()
     for source in expand(paths):
         if source == STDIN:
-            yield _ingest_stdin(store, stdin or sys.stdin.buffer, rules, session_gap_ns)
+            yield _ingest_stdin(store, stdin or sys.stdin.buffer, rules, session_gap_ns, known)
         else:
-            yield ingest_file(store, Path(source), label=source, rules=rules, session_gap_ns=session_gap_ns)
+            yield ingest_file(
+                store, Path(source), label=source, rules=rules, session_gap_ns=session_gap_ns, known=known
+            )
 
 
-def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules, session_gap_ns: int) -> FileResult:
+def _ingest_stdin(
+    store: Store, stream: BinaryIO, rules: RedactionRules, session_gap_ns: int, known: KnownValues
+) -> FileResult:
     with tempfile.NamedTemporaryFile(prefix="mcp-sessions-stdin-") as spool:
         copied = 0
         while chunk := stream.read(1 << 20):
@@ -125,7 +132,9 @@ def _ingest_stdin(store: Store, stream: BinaryIO, rules: RedactionRules, session
                 return FileResult(STDIN, "failed", error=f"over the {MAX_FILE_BYTES // GIB} GiB limit for one input")
             spool.write(chunk)
         spool.flush()
-        return ingest_file(store, Path(spool.name), label=STDIN, rules=rules, session_gap_ns=session_gap_ns)
+        return ingest_file(
+            store, Path(spool.name), label=STDIN, rules=rules, session_gap_ns=session_gap_ns, known=known
+        )
 
 
 _KINDS = {
@@ -169,10 +178,12 @@ def ingest_file(
     label: str | None = None,
     rules: RedactionRules = DEFAULT_RULES,
     session_gap_ns: int = SESSION_GAP_NS,
+    known: KnownValues | None = None,
 ) -> FileResult:
     """Parse, redact under `rules` and store one file in one transaction; never raises for bad input.
 
-    Keyless browser events are cut into sessions by `session_gap_ns` of inactivity."""
+    Keyless browser events are cut into sessions by `session_gap_ns` of inactivity; `known`
+    carries the values masked by key in earlier files of the same run."""
     source = label or str(path)
     try:
         check_regular_file(path)
@@ -191,7 +202,7 @@ def ingest_file(
         ):
             if writer.already_ingested:
                 return FileResult(source, "unchanged", parsed.format)
-            report = RedactionReport(rules)
+            report = RedactionReport(rules, known=known if known is not None else KnownValues())
             writer.add(redact_records(checked_records(parsed.records), report))
             counts = writer.finish(report.as_dict())
         return FileResult(source, "stored", parsed.format, counts, report.as_dict())

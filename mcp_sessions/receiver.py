@@ -81,7 +81,7 @@ from mcp_sessions.receiver_limits import (
     guarded_protocol,
 )
 from mcp_sessions.receiver_rrweb import BatchRejected, PageStates, parse_envelope, parse_events
-from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
+from mcp_sessions.redact import DEFAULT_RULES, KnownValues, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store import Store
 from mcp_sessions.store.sqlite.writer import IngestWriter
 
@@ -494,6 +494,7 @@ class Intake:
     ) -> None:
         self.limits = limits or ReceiverLimits()
         self.rules = rules
+        self.known = KnownValues()  # values masked by key, looked for in every later request (bounded)
         self.writer = BatchWriter(store, self.limits)
         self.reading = ByteBudget(self.limits.max_reading, self.limits.budget_wait_s)
         self.inflight = ByteBudget(self.limits.max_inflight, self.limits.budget_wait_s)
@@ -519,7 +520,7 @@ class Intake:
 
     def redaction_report(self) -> RedactionReport:
         """The report one request is redacted under."""
-        return RedactionReport(self.rules)
+        return RedactionReport(self.rules, known=self.known)
 
     async def otlp(self, signal: Signal, media: str, read: BodyReader, encoding: str, transport: str) -> Outcome:
         """Read, decode, redact and store one OTLP export request; raises RequestRejected."""

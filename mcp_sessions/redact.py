@@ -5,23 +5,34 @@ the values):
 
     sensitive_key     attribute / header / field named like a credential
                       (authorization, cookie, password, secret, token, api key, ...)
-    sensitive_header  request/response headers that carry a session (x-session-id, csrf)
-    query_param       sensitive query-string parameters inside URLs (?token=..., &api_key=...)
-                      and form-encoded bodies (password=...&user=...)
+    sensitive_header  request/response headers that carry a session (x-sid, csrf); the request
+                      headers read as the session key (x-session-id, config.SESSION_HEADERS)
+                      are join keys and stay readable
+    query_param       `name=value` in URLs, form bodies, DSNs and logs whose name names a
+                      credential in any spelling (?accessToken=, &X-Amz-Signature=, new_password=)
     cookie            every cookie value a browser recording carries
-    json_field        "password": "..." style fields inside JSON text
+    json_field        "password": "..." / "pin": 1234 / password: "..." fields inside JSON,
+                      GraphQL and object literals, by the same judgement of the name
+    userinfo, path_token, vendor_token, cloud_key, private_key, sql_password, encoded_value
+                      shapes found anywhere in text (see `mcp_sessions.redact_detect`)
     jwt               anything shaped like a JSON Web Token
     bearer            Bearer / Basic credentials in free text
     card_number       digit runs that pass the Luhn check and look like a payment card
     prefixed_token    in browser text (console messages, bodies, URLs): vendor-style tokens,
                       a short lowercase prefix and a long digit-bearing tail (sk_live_4e8f…,
                       pat_7Hq2Lx9Vb4Kd, sup_erin_c0ns0le_55aa), as secret scanners flag them
-    known_value       a value already masked under a sensitive key, met again in free text
-                      (the token in an `auth_token` attribute, repeated in a log body)
+    known_value       a value already masked under a sensitive key (or a token-shaped cookie
+                      value), met again in free text as a whole token (the token in an
+                      `auth_token` attribute, repeated in a log body), remembered across the
+                      files of one ingest run and over the receiver's lifetime (`KnownValues`)
 
 The session-link keys (`session.id` and friends) are identifiers we join on, not
 credentials, so they are kept. Typed input values are masked by the rrweb parser itself (the
 raw value never leaves it) and counted here as `input_value`.
+
+Names are judged by their words (`key_words`: camelCase, kebab, snake, dotted), values are
+also judged decoded (percent-encoding, Basic credentials, JSON numbers), and the parsers cut
+long text only after the text rules have seen all of it (`clip`).
 
 A redaction config (`RedactionRules`, see `mcp_sessions.redact_rules`) adds names to mask or
 keep and patterns of its own, never removes a rule.
@@ -42,7 +53,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mcp_sessions.cuts import cut_note
 from mcp_sessions.model import Event, LogRecord, Record, Span, SpanEvent, SpanLink
+from mcp_sessions.redact_detect import (
+    MIN_KNOWN,
+    KnownValues,
+    mask_encoded,
+    mask_named_fields,
+    mask_named_params,
+    mask_shapes,
+    whole_token,
+)
 from mcp_sessions.redact_rules import (
     BUILTIN_RULES,
     DEFAULT_RULES,
@@ -58,9 +79,11 @@ __all__ = [
     "DEFAULT_RULES",
     "INPUT_MASK",
     "MASK",
+    "KnownValues",
     "Pattern",
     "RedactionReport",
     "RedactionRules",
+    "clip",
     "is_sensitive_key",
     "load_rules",
     "redact_attributes",
@@ -76,22 +99,9 @@ __all__ = [
 
 MASK = "[REDACTED]"
 _JSON_MASK = f'"{MASK}"'
-_PARAM_MASK = rf"\g<1>{MASK}"  # substitution templates, built once
-_FIELD_MASK = rf"\g<1>{_JSON_MASK}"
 _BEARER_MASK = rf"\g<1> {MASK}"
 INPUT_MASK = "[masked]"  # what the rrweb parser puts in place of a typed value
 
-_SENSITIVE_PARAMS = (
-    "access_token|refresh_token|id_token|token|auth|auth_token|api_key|apikey|api-key|key|secret|"
-    "client_secret|password|passwd|pwd|sig|signature|session|sessionid|session_id|sid|jwt|code|credential"
-)
-# After ?, & or ; in a URL, or at the start of a form-encoded body (password=...&user=...).
-_QUERY_PARAM = re.compile(rf"((?:^|[?&;])(?:{_SENSITIVE_PARAMS})=)[^&#\s\"']*", re.IGNORECASE)
-_JSON_FIELD = re.compile(
-    r"(\"(?:[a-z_\-]*(?:password|passwd|secret|token|api_?key|authorization|cookie|credential)[a-z_\-]*)\"\s*:\s*)"
-    r"\"(?:[^\"\\]|\\.)*\"",
-    re.IGNORECASE,
-)
 _PREFIXED_TOKEN = re.compile(r"\b[a-z]{2,8}_(?=[A-Za-z0-9_]*\d[A-Za-z0-9_]*\d)[A-Za-z0-9_]{12,}\b")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
@@ -99,9 +109,12 @@ _CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
 _CARD_HINT = re.compile(r"(?:\d[ -]?){12}\d")
 
 
-_MIN_KNOWN = 6
-_KNOWN_SPLIT = re.compile(r"[\s;,=]+")
-_FEW_KNOWN = 16  # up to this many known values, looking for each in the text is cheaper than the heads
+_PCT_HEX = re.compile(r"%[0-9A-Fa-f]{2}")
+_CLIP_MARGIN = 1_024
+_CUT_DELIMITERS = r"\s\"',;&=<>(){}\[\]|"
+# The word a cut ends in: up to 256 characters back to a delimiter (a longer run is data, not a credential).
+_CUT_RUN = re.compile(rf"(?<![^{_CUT_DELIMITERS}])[^{_CUT_DELIMITERS}]{{1,256}}\Z")
+_CUT_CONTINUES = re.compile(rf"[^{_CUT_DELIMITERS}]")
 _MEMO_ENTRIES = 16_384  # texts memoised per rules object before the memo starts over
 _MEMO_TEXT = 1_024  # longer texts are not memoised (bounded memory; they rarely recur)
 _PLAIN = frozenset({int, float, bool, type(None)})  # values no text rule applies to
@@ -111,40 +124,27 @@ _PLAIN = frozenset({int, float, bool, type(None)})  # values no text rule applie
 class RedactionReport:
     """How many values each rule masked, and the values masked by key (to catch them again in text).
 
-    One report lives for one ingest, under one set of rules; the values it remembers are
-    never stored or printed. Add to `known` through `remember`, which keeps `_heads` (the
-    first characters of every known value) in step.
+    One report lives for one file or one receiver request, under one set of rules; `known`
+    may be shared by the reports of one ingest run or one receiver (pass the same
+    `KnownValues`). The values it remembers are never stored or printed.
     """
 
     rules: RedactionRules = DEFAULT_RULES
     counts: Counter[str] = field(default_factory=Counter)
-    known: set[str] = field(default_factory=set)
+    known: KnownValues = field(default_factory=KnownValues)
     # Parsers share one resource mapping among all spans of a resource: redact it once.
     _resources: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
-    _heads: set[str] = field(default_factory=set)
-    # `known`, longest first: a value that contains another must be masked whole, before its part.
-    _longest_first: tuple[str, ...] | None = None
 
     def remember(self, value: Any) -> None:
-        if isinstance(value, str):
-            parts = [value, *_KNOWN_SPLIT.split(value)]
-            new = [p for p in parts if len(p) >= _MIN_KNOWN and p.lower() not in ("bearer", "basic")]
-            if not self.known.issuperset(new):
-                self.known.update(new)
-                self._heads.update(p[:_MIN_KNOWN] for p in new)
-                self._longest_first = None
-
-    def known_longest_first(self) -> tuple[str, ...]:
-        if self._longest_first is None:
-            self._longest_first = tuple(sorted(self.known, key=lambda v: (-len(v), v)))
-        return self._longest_first
+        if isinstance(value, list):
+            for item in value[:64]:
+                self.known.remember(item)
+        else:
+            self.known.remember(value)
 
     def may_hold_known(self, text: str) -> bool:
         """False only when no known value occurs in `text`: each one begins with one of the heads."""
-        if len(self.known) <= _FEW_KNOWN:
-            return True
-        heads = self._heads
-        return any(text[i : i + _MIN_KNOWN] in heads for i in range(len(text) - _MIN_KNOWN + 1))
+        return self.known.may_hold(text)
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -166,11 +166,10 @@ def _luhn(digits: str) -> bool:
 def redact_text(text: str, report: RedactionReport) -> str:
     """Mask secrets inside free text: URLs' query strings, JSON fields, tokens, card numbers."""
     known = report.known
-    if known and len(text) >= _MIN_KNOWN and report.may_hold_known(text):
-        for value in report.known_longest_first():
-            if value in text:
-                report.counts["known_value"] += text.count(value)
-                text = text.replace(value, MASK)
+    if len(text) >= MIN_KNOWN and known.may_hold(text):
+        for value in known.found_in(text):
+            text, n = whole_token(value).subn(MASK, text)
+            report.counts["known_value"] += n
     memo = report.rules.text_memo
     done = memo.get(text)
     if done is None:
@@ -193,24 +192,22 @@ def text_rules(text: str, rules: RedactionRules) -> tuple[str, tuple[tuple[str, 
     A pure function of its arguments (no known values: `redact_text` masks those first).
     """
     counts: Counter[str] = Counter()
+
+    def count(rule: str) -> None:
+        counts[rule] += 1
+
+    keeps = rules.keeps_key
     if rules.patterns_re is not None:
         text = rules.patterns_re.sub(lambda m: _mask_pattern(m, rules, counts), text)
+    text = mask_shapes(text, count)
     if "=" in text:
-        if rules.names_configured:
-            text = _mask_fields(_QUERY_PARAM, text, rules, counts, "query_param", _param_name, MASK)
-            if rules.query_re is not None:
-                text = _mask_fields(rules.query_re, text, rules, counts, "configured_key", _param_name, MASK)
-        else:  # the built-in rules alone: one C-level substitution
-            text, n = _QUERY_PARAM.subn(_PARAM_MASK, text)
-            counts["query_param"] += n
-    if '"' in text and ":" in text:
-        if rules.names_configured:
-            text = _mask_fields(_JSON_FIELD, text, rules, counts, "json_field", _field_name, _JSON_MASK)
-            if rules.json_re is not None:
-                text = _mask_fields(rules.json_re, text, rules, counts, "configured_key", _field_name, _JSON_MASK)
-        else:
-            text, n = _JSON_FIELD.subn(_FIELD_MASK, text)
-            counts["json_field"] += n
+        text = mask_named_params(text, keeps, count)
+        if rules.query_re is not None:
+            text = _mask_fields(rules.query_re, text, rules, counts, "configured_key", _param_name, MASK)
+    if ":" in text:
+        text = mask_named_fields(text, keeps, count)
+        if rules.json_re is not None and '"' in text:
+            text = _mask_fields(rules.json_re, text, rules, counts, "configured_key", _field_name, _JSON_MASK)
     if "eyJ" in text:
         text, n = _JWT.subn(MASK, text)
         counts["jwt"] += n
@@ -219,7 +216,36 @@ def text_rules(text: str, rules: RedactionRules) -> tuple[str, tuple[tuple[str, 
         counts["bearer"] += n
     if _CARD_HINT.search(text):
         text = _CARD.sub(lambda m: _mask_card(m, counts), text)
+    if "%" in text and _PCT_HEX.search(text):
+        text = mask_encoded(text, lambda decoded: bool(text_rules(decoded, rules)[1]), count)
     return text, tuple((rule, n) for rule, n in counts.items() if n)
+
+
+def clip(text: str, limit: int, rules: RedactionRules = DEFAULT_RULES, ellipsis: str | None = None) -> str:
+    """`text` cut to `limit` characters, after the text rules have seen all of it.
+
+    A parser bounds what it keeps with this, so a secret cut in half is still recognised
+    (the rules run on the whole text first), and a word cut at the limit is dropped whole:
+    the prefix of a value recognised only later (a known value, a configured pattern) is
+    not kept. The cut ends with the one cut mark (`cuts.cut_text`: the original length
+    said), or with `ellipsis` on a one-line summary. Pure: what the rules count here is
+    counted again by the redaction stage only for what remains.
+    """
+    if len(text) <= limit:
+        return text
+    # Only what is kept, and a margin as long as any secret shape, can hold a secret that is kept.
+    seen = text[: limit + _CLIP_MARGIN]
+    masked = text_rules(seen, rules)[0]
+    if len(seen) == len(text) and len(masked) <= limit:
+        return masked
+    end = cut_note(len(text)) if ellipsis is None else ellipsis
+    keep = max(0, limit - len(end))
+    cut = masked[:keep]
+    if keep < len(masked) and keep and _CUT_CONTINUES.match(masked[keep]) is not None:
+        partial = _CUT_RUN.search(cut)
+        if partial is not None:
+            cut = cut[: partial.start()]
+    return cut + end
 
 
 def _mask_pattern(match: re.Match[str], rules: RedactionRules, counts: Counter[str]) -> str:
@@ -396,7 +422,7 @@ def redact_event(event: Event, report: RedactionReport) -> Event:
         cookies = detail.get(key)
         if isinstance(cookies, Mapping) and cookies:
             for value in cookies.values():
-                report.remember(value)
+                report.known.remember(value, cookie=True)
             report.counts["cookie"] += len(cookies)
             detail[key] = dict.fromkeys(cookies, MASK)
     others = {k: v for k, v in detail.items() if k not in _HEADER_MAPS and k not in _COOKIE_MAPS}

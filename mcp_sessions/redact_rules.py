@@ -64,29 +64,49 @@ _SECRET_PAIRS = frozenset(
         ("session", "token"),
         ("refresh", "token"),
         ("id", "token"),
+        ("account", "key"),
+        ("signing", "key"),
+        ("master", "key"),
     }
 )
+_SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "passphrase", "credential", "credentials")
+# Glued spellings of the key pairs: `accesskey`, `AccountKey` (Azure), `secretkey`.
+_GLUED_KEYS = frozenset({"accesskey", "accountkey", "secretkey", "signingkey", "masterkey", "apitoken", "sessionkey"})
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 _HEADER_WORDS = frozenset({"session", "sessionid", "sid", "csrf", "xsrf", "auth"})
 _SESSION_HEADERS = frozenset(h.replace("_", "-") for h in SESSION_HEADERS)
 
 
-def _key_words(key: str) -> list[str]:
-    return [w for w in re.split(r"[._\-\s/:]+", key.lower()) if w]
+# camelCase and acronym boundaries: `accessToken` → access Token, `X-CSRFToken` → X-CSRF Token.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD_SPLIT = re.compile(r"[._\-\s/:\[\]]+")
+
+
+def key_words(key: str) -> list[str]:
+    """A name as lowercase words, however it is spelled: camelCase, kebab, snake, dotted, bracketed.
+
+    `app.sessionToken`, `X-CSRFToken`, `client_secret`, `user[password]` all split into words.
+    """
+    return [w for w in _WORD_SPLIT.split(_CAMEL.sub(" ", key).lower()) if w]
+
+
+def _secret_word(word: str) -> bool:
+    """A credential word, or one glued to a qualifier (`csrftoken`, `newpassword`, `clientsecret`)."""
+    return word in _SECRET_WORDS or word.endswith(_SECRET_SUFFIXES) or word in _GLUED_KEYS
 
 
 @functools.lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> str | None:
     """The rule name if a key names a credential, else None."""
     lowered = key.lower()
-    words = _key_words(lowered)
-    if any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
+    words = key_words(key)
+    if any(_secret_word(w) for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
         return "sensitive_key"
     if lowered.startswith(_HEADER_PREFIXES):
         header = lowered.split(".header.", 1)[1]
         if lowered.startswith("http.request.") and header.replace("_", "-") in _SESSION_HEADERS:
             return None  # a header read as the session key: an id we join on, like `session.id`
-        header_words = _key_words(header)
+        header_words = key_words(header)
         if any(w in _HEADER_WORDS for w in header_words):
             return "sensitive_header"
     return None
@@ -103,6 +123,13 @@ BUILTIN_RULES = frozenset(
         "bearer",
         "card_number",
         "prefixed_token",
+        "userinfo",
+        "path_token",
+        "vendor_token",
+        "cloud_key",
+        "private_key",
+        "sql_password",
+        "encoded_value",
         "known_value",
         "input_value",
         "configured_key",
@@ -236,7 +263,7 @@ class RedactionRules:
         return not candidates.isdisjoint(self.keep_inputs)
 
     def _input_name_is_sensitive(self, lowered: str) -> bool:
-        words = _key_words(lowered)
+        words = key_words(lowered)
         return (
             is_sensitive_key(lowered) is not None
             or self._configured(lowered) is not None

@@ -140,6 +140,11 @@ def unquote(text: str) -> str:
     return urllib.parse.unquote(str(text), errors="replace")
 
 
+def quote(text: str, safe: str = "") -> str:
+    """Percent-encoding of every character but letters, digits, `_.-~` and `safe`."""
+    return urllib.parse.quote(str(text), safe=safe)
+
+
 def query_items(query: str) -> list[tuple[str, str]]:
     """`a=1&b=&c` → [("a", "1"), ("b", ""), ("c", "")]: decoded, blanks kept, in order."""
     items = []

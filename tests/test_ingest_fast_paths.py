@@ -30,6 +30,7 @@ from mcp_sessions.formats import otlp_json, read_path
 from mcp_sessions.formats.coerce import SPAN_ID_HEX, TRACE_ID_HEX, normalize_id
 from mcp_sessions.model import Span, SpanEvent
 from mcp_sessions.redact import MASK, RedactionReport, redact_span, redact_text, rules_from_config, text_rules
+from mcp_sessions.redact_detect import whole_token
 from mcp_sessions.semconv import first
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,10 +136,12 @@ def test_ids_map_as_normalize_id_maps_them(value, width):
 
 
 def reference_promote(span: Span) -> tuple[Any, ...]:
-    """promote() as it read before `pick`: `first` over the span's whole attribute mapping."""
+    """promote() as it read before `pick`: `first` over the span's whole attribute mapping (the span's own code
+    location when it names a function or a file)."""
     attrs = span.attributes
     exception = next((e.attributes for e in span.events if e.name == "exception"), None) or {}
-    code_source: Mapping[str, Any] = attrs if first(attrs, "code.function.name", "code.function") else exception
+    own = first(attrs, "code.function.name", "code.function") or first(attrs, "code.file.path", "code.filepath")
+    code_source: Mapping[str, Any] = attrs if own else exception
     function = first(code_source, "code.function.name", "code.function")
     namespace = code_source.get("code.namespace")
     if function and namespace and "." not in str(function):
@@ -317,9 +320,10 @@ def test_known_value_heads_never_miss_a_known_value(values, before, after, index
     for value in values:
         report.remember(value)
     text = before + (values[index % len(values)] if embed else "") + after
-    if any(value in text for value in report.known):
+    # Known values are masked as whole tokens: no letter or digit glued to either end.
+    if any(whole_token(value).search(text) for value in report.known):
         assert report.may_hold_known(text)
-    if embed:
+    if embed and not before[-1:].isalnum():
         assert report.may_hold_known(text)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from mcp_sessions import urls
 from mcp_sessions.ingest import ingest_file
-from mcp_sessions.redact import RedactionReport, is_sensitive_key, redact_text
+from mcp_sessions.redact import MASK, KnownValues, RedactionReport, clip, is_sensitive_key, redact_text
 from mcp_sessions.server import create_server
 from mcp_sessions.store import Store
 
@@ -168,3 +170,86 @@ def test_a_known_value_that_contains_another_is_masked_whole_whatever_the_set_or
         report.remember(value)
     masked = redact_text(f"retrying with {token} now", report)
     assert token[16:] not in masked and part not in masked, masked
+
+
+# ---- names in any spelling, decoded values, shapes, known values -------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "accessToken",
+        "clientSecret",
+        "app.sessionToken",
+        "http.request.header.X-CSRFToken",
+        "new_password",
+        "AccountKey",
+    ],
+)
+def test_names_are_judged_by_their_words_in_any_spelling(key):
+    assert is_sensitive_key(key) == "sensitive_key"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT user_id FROM auth_sessions WHERE token = ?",
+        "UPDATE users SET password_hash=? WHERE id=?",
+        "GET /api/products?page=2&sort=price",
+        "used 731 of 4096 tokens; the session token expired",
+        '{"input_tokens": 731, "session_id": "s-1", "keyboard": "qwerty"}',
+        "https://cdn.shop.test/img/logo@2x.png and mailto:ann@shop.test",
+        "commit 3f9a8b7c2d1e4f5a6b7c8d9e0f1a2b3c4d5e6f7a",
+        "/password/reset/confirmation",
+        "exit code=1 after 3 retries; key=value pairs follow",
+    ],
+)
+def test_ordinary_text_is_left_alone(text):
+    report = RedactionReport()
+    assert redact_text(text, report) == text
+    assert report.total() == 0
+
+
+def test_a_masked_url_still_parses_with_its_host():
+    masked = redact_text("https://deploy:pw-99311@git.shop.test:8443/shop.git?x=1", RedactionReport())
+    parts = urls.split(masked)
+    assert "pw-99311" not in masked
+    assert (parts.host, parts.port, parts.path, parts.userinfo) == ("git.shop.test", 8443, "/shop.git", MASK)
+
+
+def test_known_values_are_whole_tokens_and_cookie_words_are_not_remembered():
+    report = RedactionReport()
+    report.known.remember("checkout", cookie=True)  # a cookie holding a word, not a secret
+    report.known.remember("ck8M3n6B9v2C5x8Z1l4K7j", cookie=True)
+    assert redact_text("/checkout/payment", report) == "/checkout/payment"
+    assert redact_text("/s/ck8M3n6B9v2C5x8Z1l4K7j/cart", report) == f"/s/{MASK}/cart"
+    assert redact_text("xck8M3n6B9v2C5x8Z1l4K7jy", report) == "xck8M3n6B9v2C5x8Z1l4K7jy"  # another token
+
+
+def test_a_basic_credential_and_a_percent_encoded_value_are_known_decoded():
+    report = RedactionReport()
+    report.remember("Basic " + base64.b64encode(b"ann:BasicPw-9864-uu").decode())
+    report.remember("tok/with+chars==")
+    assert redact_text("login as ann with BasicPw-9864-uu", report) == f"login as ann with {MASK}"
+    assert "tok%2Fwith" not in redact_text("GET /cb?state=tok%2Fwith%2Bchars%3D%3D", report)
+
+
+def test_known_values_are_bounded_and_the_oldest_forgotten():
+    known = KnownValues(limit=50)
+    for i in range(500):
+        known.remember(f"secret-value-{i:04d}")
+    assert len(known) == 50
+    assert "secret-value-0000" not in known and "secret-value-0499" in known
+    report = RedactionReport(known=known)
+    assert redact_text("old secret-value-0000 new secret-value-0499", report) == f"old secret-value-0000 new {MASK}"
+
+
+def test_a_cut_never_keeps_half_a_secret():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVlLTc3"
+    text = "x" * 90 + " " + token + " tail"
+    cut = clip(text, 100)
+    assert len(cut) <= 100 and token[:6] not in cut
+    text = "y" * 95 + " known-secret-7731 " + "tail" * 10
+    cut = clip(text, 130)  # a value known later: the cut word goes whole, and the cut is said
+    assert "known" not in cut and cut == "y" * 95 + " " + f"…[cut from {len(text):,} chars]"
+    assert clip(text, 100, ellipsis="…") == "y" * 95 + " …"  # a one-line summary ends in an ellipsis

@@ -40,6 +40,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mcp_sessions import cuts
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span, SpanEvent
 
@@ -392,11 +393,8 @@ def capped_record(record: Span | LogRecord | Event) -> tuple[Span | LogRecord | 
 
 
 def cut_text(text: str, limit: int = MAX_STORED_CHARS) -> str:
-    """`text`, or its start and `…[cut from N chars]` within `limit` characters."""
-    if len(text) <= limit:
-        return text
-    note = f"…[cut from {len(text):,} chars]"
-    return text[: max(0, limit - len(note))] + note
+    """`text`, or its start and `…[cut from N chars]` within `limit` characters (`cuts.cut_text`)."""
+    return cuts.cut_text(text, limit)
 
 
 class _Cuts:

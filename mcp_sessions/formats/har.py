@@ -47,9 +47,10 @@ from typing import Any
 
 from mcp_sessions import urls
 from mcp_sessions.errors import MalformedInputError
-from mcp_sessions.formats.coerce import cut_text, expect_dict, expect_list, to_int
+from mcp_sessions.formats.coerce import expect_dict, expect_list, to_int
 from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.model import Event
+from mcp_sessions.redact import clip
 
 TEXT_LIMIT = 2_000  # characters kept of a request or JSON response body
 SUMMARY_LIMIT = 200
@@ -220,7 +221,7 @@ def _messages(value: Any, where: str) -> dict[str, Any]:
         "messages": len(frames),
         "sent": sum(1 for k in kinds if k.lower().startswith("send")),
         "received": sum(1 for k in kinds if k.lower().startswith("receive")),
-        "first": first[:FIRST_MESSAGE_LIMIT] if first else None,
+        "first": clip(first, FIRST_MESSAGE_LIMIT) if first else None,
     }
 
 
@@ -229,7 +230,7 @@ def _post_data(post: dict[str, Any], where: str) -> dict[str, Any]:
     text = text if isinstance(text, str) else ""
     out: dict[str, Any] = {
         "mime_type": post.get("mimeType") or None,
-        "text": cut_text(text, TEXT_LIMIT) or None,
+        "text": clip(text, TEXT_LIMIT) or None,
         "params": _named(post.get("params"), f"{where}.request.postData.params"),
     }
     if len(text) > TEXT_LIMIT:
@@ -247,7 +248,7 @@ def _json_body(content: dict[str, Any]) -> str | None:
             text = base64.b64decode(text[: TEXT_LIMIT * 4]).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             return None
-    return cut_text(text, TEXT_LIMIT) or None
+    return clip(text, TEXT_LIMIT) or None
 
 
 def _named(value: Any, where: str, *, lower: bool = False) -> dict[str, str]:
@@ -341,7 +342,7 @@ def _host(url: str) -> str:
 
 
 def _bounded(text: str) -> str:
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+    return clip(text, SUMMARY_LIMIT, ellipsis="…")
 
 
 def _compact(detail: dict[str, Any]) -> dict[str, Any]:

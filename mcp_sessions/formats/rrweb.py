@@ -62,11 +62,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp_sessions.errors import MalformedInputError
-from mcp_sessions.formats.coerce import cut_text, expect_dict, expect_list
+from mcp_sessions.formats.coerce import expect_dict, expect_list
 from mcp_sessions.formats.propagation import lower_headers, session_and_user, trace_context, url_path
 from mcp_sessions.formats.rrweb_dom import Dom, Target
 from mcp_sessions.model import Event, EventKind
-from mcp_sessions.redact import DEFAULT_RULES, INPUT_MASK, RedactionRules
+from mcp_sessions.redact import DEFAULT_RULES, INPUT_MASK, RedactionRules, clip
 
 BODY_LIMIT = 2_000
 KEPT_INPUT_LIMIT = 200  # characters of an allow-listed typed value
@@ -278,7 +278,7 @@ class _Reader:
             summary,
             detail={
                 "tag": tag,
-                "payload": json.loads(text) if len(text) <= BODY_LIMIT else cut_text(text, BODY_LIMIT),
+                "payload": json.loads(text) if len(text) <= BODY_LIMIT else clip(text, BODY_LIMIT, self.state.rules),
             },  # a copy
         )
 
@@ -290,8 +290,8 @@ class _Reader:
         # One line for the timeline; the message as logged (bounded) stays in detail when that differs.
         text = _clip(" ".join(line.strip() for line in message.splitlines()), CONSOLE_LIMIT) or f"console.{level}()"
         trace = payload.get("trace")
-        stack = [str(line)[:300] for line in trace[:TRACE_LINES]] if isinstance(trace, list) else []
-        kept = cut_text(message, BODY_LIMIT) if message != text else None
+        stack = [clip(str(line), 300) for line in trace[:TRACE_LINES]] if isinstance(trace, list) else []
+        kept = clip(message, BODY_LIMIT, self.state.rules) if message != text else None
         detail = {"console_level": level, "trace": stack, "message": kept}
         self._emit("console", ms, text, level="error" if level in _ERROR_LEVELS else level, detail=detail)
 
@@ -325,7 +325,7 @@ class _Reader:
             body = body if isinstance(body, str) or body is None else json.dumps(body, default=str)
             if body:
                 detail[f"{side}_body_size"] = len(body.encode("utf-8", "replace"))
-                detail[f"{side}_body"] = cut_text(body, BODY_LIMIT)
+                detail[f"{side}_body"] = clip(body, BODY_LIMIT, self.state.rules)
         outcome = str(status) if status else "no status"
         took = "" if duration is None else " (<1 ms)" if 0 < duration < 1 else f" ({duration:.0f} ms)"
         self._emit(
@@ -474,4 +474,4 @@ def _text(value: Any) -> str | None:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit, ellipsis="…")

@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, Field, FieldSerializationInfo, SerializerFunctionWrapHandler, field_serializer
 
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
+from mcp_sessions.cuts import cut_text
 
 FIELD_CHARS = 2_000
 MIN_FIELD_CHARS = 120
@@ -34,11 +35,8 @@ Whole = Annotated[str, _WholeText()]
 
 
 def cut(text: str, limit: int = FIELD_CHARS) -> str:
-    """`text`, or its start and `…[cut from N chars]` within `limit` characters; a cut text is left as it is."""
-    if len(text) <= limit:
-        return text
-    note = f"…[cut from {len(text):,} chars]"
-    return text[: max(0, limit - len(note))] + note
+    """`text`, or its start and `…[cut from N chars]` within `limit` characters (`cuts.cut_text`)."""
+    return cut_text(text, limit)
 
 
 def _bounded(value: Any, limit: int) -> Any:

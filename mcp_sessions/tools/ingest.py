@@ -39,13 +39,13 @@ def ingest_recording(
 ) -> Annotated[CallToolResult, IngestReport]:
     app = ctx.request_context.lifespan_context
     with tool_errors():
-        from mcp_sessions.redact import DEFAULT_RULES
+        from mcp_sessions.redact import DEFAULT_RULES, KnownValues
 
-        gap = app.session_gap_ns or DEFAULT_SESSION_GAP_NS
-        rules = app.redaction or DEFAULT_RULES
+        gap, rules, known = app.session_gap_ns or DEFAULT_SESSION_GAP_NS, app.redaction or DEFAULT_RULES, KnownValues()
         store = app.store
         assert isinstance(store, Store), "ingest_recording is offered only over the local SQLite file"
-        results = [ingest_file(store, f, rules=rules, session_gap_ns=gap) for f in confine(path, app.ingest_roots)]
+        files = confine(path, app.ingest_roots)
+        results = [ingest_file(store, f, rules=rules, session_gap_ns=gap, known=known) for f in files]
         return result(*render_ingest(results, budget=Budget(budget_tokens)))
 
 
