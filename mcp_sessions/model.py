@@ -56,6 +56,10 @@ class Span:
     links: tuple[SpanLink, ...] = ()
     # Zipkin's server half of an RPC reuses the client's span id; `shared` tells them apart.
     shared: bool = False
+    # False where the recording gave no end (Zipkin without `duration`, OTLP end 0 or before the
+    # start, Jaeger without `duration`): `end_ns` is then the start as parsed, and the store keeps
+    # there the end the span's children imply (analysis/tree.py).
+    end_known: bool = True
     # The operation fingerprint the store derived (URL templates learned across stored values);
     # None on records straight from a parser. Not part of the span's identity.
     fingerprint: str | None = field(default=None, compare=False)

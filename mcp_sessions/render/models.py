@@ -97,13 +97,15 @@ class SpanNode(BaseModel):
     name: str
     service: str | None
     kind: str
-    offset_ms: float = Field(description="start relative to the trace start")
-    duration_ms: float
+    offset_ms: float = Field(description="start relative to the trace start, as recorded")
+    duration_ms: float = Field(description="as recorded; where no end was recorded, up to the end its children imply")
     self_ms: float
     status: str
     error: str | None = Field(description="status message or exception, truncated")
     http_status: int | None
     hidden_children: list[HiddenGroup]
+    end_recorded: bool = Field(True, description="false: no end was recorded, duration_ms is inferred from children")
+    after_root_ms: float = Field(0.0, description="time the span ran after its root had answered")
 
 
 class TraceView(BaseModel):

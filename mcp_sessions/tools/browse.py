@@ -139,7 +139,15 @@ def get_trace(
     span_id: Annotated[
         str | None, Field(max_length=MAX_ID_ARG, description="show only the subtree under this span")
     ] = None,
-    max_spans: Annotated[int, Field(ge=5, le=300, description="most spans to show")] = 40,
+    max_spans: Annotated[
+        int,
+        Field(
+            ge=5,
+            le=300,
+            description="most spans to show (the root, the first step of the branch that finished last and the "
+            "first error span, with their parents, are shown in any case)",
+        ),
+    ] = 40,
     budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
 ) -> Annotated[CallToolResult, TraceView]:
     """One trace as a span tree: durations, self time, status, errors and full ids.

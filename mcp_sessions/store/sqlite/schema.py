@@ -480,6 +480,24 @@ def _backfill_v11(conn: sqlite3.Connection) -> None:
     salt_stored_values(conn, create_salt(conn))
 
 
+# Times as recorded on any trace (analysis/tree.py, critical_path.py): whether a span's end was
+# recorded (where not, end_ns and duration_ns hold the end its children imply, kept by derivation),
+# and the time each span ran after its trace's root had answered (off the caller's critical path).
+_V12 = """
+ALTER TABLE spans ADD COLUMN end_known INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE spans ADD COLUMN after_ns INTEGER;
+CREATE INDEX spans_after ON spans(after_ns) WHERE after_ns > 0;
+"""
+
+
+def _backfill_v12(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.sqlite.derive import backfill_span_analysis
+    from mcp_sessions.store.sqlite.summaries import rebuild
+
+    backfill_span_analysis(conn)
+    rebuild(conn)  # critical-path times change where a trace's roots overlap
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -498,6 +516,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "erased session, user and trace ids remembered as salted hashes (later data refused); url_values salted",
         _V11,
         _backfill_v11,
+    ),
+    Migration(
+        12,
+        "spans keep whether their end was recorded and the time they ran after their trace's root answered",
+        _V12,
+        _backfill_v12,
     ),
 )
 

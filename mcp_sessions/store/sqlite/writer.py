@@ -89,6 +89,7 @@ _SPAN_COLUMNS = (
     "resource_id",
     "ingest_id",
     "fingerprint",
+    "end_known",
     "record_hash",
 )
 # What makes a span record the record it is, by column: the ids, times, names, status, attributes,
@@ -313,8 +314,12 @@ class RowBuilder:
             self._resource_hash(span.resource, batch),
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
+            int(span.end_known),
         )
-        return (*row, record_hash(_RECORD_FIELDS(row)))
+        # An end that was not recorded is part of what the record is (its end_ns is only the start);
+        # a recorded end adds nothing, so the hashes of records with one stay as they always were.
+        fields = _RECORD_FIELDS(row) if span.end_known else (*_RECORD_FIELDS(row), "no end")
+        return (*row, record_hash(fields))
 
 
 class IngestWriter:
