@@ -319,6 +319,7 @@ class OperationRow:
     p50_ns: int | None = None
     p95_ns: int | None = None
     code: CodeLocation | None = None  # the worst span's code.* location, else another span's of the operation
+    after_ns: int = 0  # time its spans ran after their trace's root answered, summed
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ class OperationRanking:
     rows: list[OperationRow]
     total: int
     critical_total_ns: int
+    after_root: list[AfterRootRow] = field(default_factory=list)  # ranked on its own, most first
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,21 @@ class SpanRow:
     self_ns: int
     critical_ns: int
     trace_duration_ns: int
+    after_ns: int = 0  # time the span ran after its trace's root answered
     code: CodeLocation | None = None
+
+
+@dataclass(frozen=True)
+class AfterRootRow:
+    """An operation whose spans ran on after their trace's root answered, with its longest such span."""
+
+    service: str | None
+    fingerprint: str
+    count: int  # spans that ran on
+    after_ns: int  # their time after the root answered, summed
+    worst_trace_id: str
+    worst_span_id: str
+    worst_after_ns: int
 
 
 @dataclass(frozen=True)

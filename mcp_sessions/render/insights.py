@@ -12,9 +12,25 @@ from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
-from mcp_sessions.model import CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.model import (
+    AfterRootRow,
+    CodeLocation,
+    OperationLoops,
+    OperationRow,
+    SpanRanking,
+    SpanRow,
+    SpanScope,
+)
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
-from mcp_sessions.render.models import ErrorItem, ErrorList, MessageCount, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.models import (
+    AfterRootItem,
+    ErrorItem,
+    ErrorList,
+    MessageCount,
+    SlowOperation,
+    SlowSpan,
+    SlowSpans,
+)
 from mcp_sessions.render.patterns import loop_model, loop_text
 
 SESSION_IDS_SHOWN = 5
@@ -64,6 +80,7 @@ def operation_model(row: OperationRow, critical_total: int, loops: OperationLoop
         worst_span_id=row.worst_span_id,
         n_plus_one=loop_model(loops) if loops else None,
         code_location=code_label(row.code),
+        after_root_ms=ms(row.after_ns),
     )
 
 
@@ -77,10 +94,11 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: 
     )
     loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
     code = f"\n   **Code**: {quote(model.code_location, 160)}" if model.code_location else ""
+    after = f", {duration(row.after_ns)} after the root answered" if row.after_ns else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
-        f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}{loop}{code}\n"
+        f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}"
+        f"{after}, {calls}; {spread}{loop}{code}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -94,8 +112,11 @@ def render_slow_operations(
     budget: Budget,
     more_call: str | None,
     loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
+    after_root: Sequence[AfterRootRow] = (),
+    ranked_after: bool = False,
 ) -> tuple[str, SlowSpans]:
-    head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
+    then = "then time after the root answered, then self time" if ranked_after else "then self time"
+    head = [f"# Slow operations · {scope}", f"**Ranked by**: time on the critical path, {then}"]
     if critical_total:
         head.append(f"**Critical path in scope**: {duration(critical_total)}")
     lines, models = [], []
@@ -113,7 +134,8 @@ def render_slow_operations(
     footer = _footer(len(models), total, "operations", more_call if len(models) < total else None)
     if not rows:
         lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
-    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    after_lines, after_models = _after_root(after_root, budget)
+    text = "\n".join([text_head, "", *lines, "", footer, *after_lines]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="operation",
@@ -122,13 +144,59 @@ def render_slow_operations(
         operations=models,
         spans=[],
         next_call=more_call if len(models) < total else None,
+        after_root=after_models,
     )
 
 
+def _after_root(rows: Sequence[AfterRootRow], budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
+    """Work that went on after a root answered (async children, consumers, follows-from): off the
+    caller's critical path, ranked on its own."""
+    if not rows:
+        return [], []
+    head = (
+        f"\n## After the root answered ({len(rows)} operations: work the caller did not wait for, ranked by that time)"
+    )
+    if not budget.fits(head, reserve=200):
+        return [], []
+    budget.take(head)
+    lines, models = [head], []
+    for row in rows:
+        service = f" · {row.service}" if row.service else ""
+        line = (
+            f"- {quote(row.fingerprint, 120)}{service}: {duration(row.after_ns)} after the root answered, "
+            f"{row.count} span{'s' if row.count != 1 else ''}; longest "
+            f"{call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
+        )
+        if not budget.fits(line, reserve=200):
+            break
+        budget.take(line)
+        lines.append(line)
+        models.append(
+            AfterRootItem(
+                service=row.service,
+                fingerprint=row.fingerprint,
+                count=row.count,
+                after_root_ms=ms(row.after_ns),
+                worst_trace_id=row.worst_trace_id,
+                worst_span_id=row.worst_span_id,
+            )
+        )
+    if len(models) < len(rows):
+        lines.append(f"(shows {len(models)} of {len(rows)} operations)")
+    return lines, models
+
+
 def render_slow_spans(
-    rows: Sequence[SpanRow], *, total: int, scope: str, budget: Budget, more_call: str | None
+    rows: Sequence[SpanRow],
+    *,
+    total: int,
+    scope: str,
+    budget: Budget,
+    more_call: str | None,
+    ranked_after: bool = False,
 ) -> tuple[str, SlowSpans]:
-    text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, then self time"
+    then = "then time after the root answered, then self time" if ranked_after else "then self time"
+    text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, {then}"
     budget.take(text_head)
     lines, models = [], []
     for rank, row in enumerate(rows, 1):
@@ -143,12 +211,15 @@ def render_slow_spans(
             critical_ms=ms(row.critical_ns),
             share=_share(row.critical_ns, row.trace_duration_ns),
             code_location=code_label(row.code),
+            after_root_ms=ms(row.after_ns),
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
         service = f" · {row.service}" if row.service else ""
         block = (
             f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
-            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}\n"
+            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}"
+            + (f", {duration(row.after_ns)} after the root answered" if row.after_ns else "")
+            + "\n"
             + (f"   **Code**: {quote(model.code_location, 160)}\n" if model.code_location else "")
             + f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
         )
@@ -308,7 +379,14 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
     more = call("find_slow_spans", **args, group_by=work.group_by, limit=min(100, work.limit * 3))
     if isinstance(work.ranking, SpanRanking):
         ranking = work.ranking
-        return render_slow_spans(ranking.rows, total=ranking.total, scope=label, budget=budget, more_call=more)
+        return render_slow_spans(
+            ranking.rows,
+            total=ranking.total,
+            scope=label,
+            budget=budget,
+            more_call=more,
+            ranked_after=bool(work.scope.trace_id or work.scope.session_id),
+        )
     ops = work.ranking
     return render_slow_operations(
         ops.rows,
@@ -318,6 +396,8 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         budget=budget,
         more_call=more,
         loops=work.loops,
+        after_root=ops.after_root,
+        ranked_after=bool(work.scope.trace_id or work.scope.session_id),
     )
 
 

@@ -199,6 +199,7 @@ class SlowOperation(BaseModel):
     worst_span_id: str
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
+    after_root_ms: float = Field(0.0, description="time its spans ran after their trace's root answered, summed")
 
 
 class SlowSpan(BaseModel):
@@ -212,6 +213,16 @@ class SlowSpan(BaseModel):
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
+    after_root_ms: float = Field(0.0, description="time the span ran after its trace's root answered")
+
+
+class AfterRootItem(BaseModel):
+    service: str | None
+    fingerprint: str
+    count: int = Field(description="spans of the operation that ran on after their root answered")
+    after_root_ms: float = Field(description="their time after the root answered, summed")
+    worst_trace_id: str
+    worst_span_id: str
 
 
 class SlowSpans(BaseModel):
@@ -222,6 +233,11 @@ class SlowSpans(BaseModel):
     operations: list[SlowOperation]
     spans: list[SlowSpan]
     next_call: str | None
+    after_root: list[AfterRootItem] = Field(
+        default_factory=list,
+        description="operations whose spans ran on after their trace's root answered (async work, consumers), "
+        "ranked on their own by that time",
+    )
 
 
 class MessageCount(BaseModel):

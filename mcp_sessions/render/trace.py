@@ -210,15 +210,14 @@ def _fit(
     order while room is left, a span the budget leaves out taking its subtree with it, so every
     kept line's parent is kept too.
     """
-    room = budget.limit - budget.used - reserve
     promised = selection.promised
     used = sum(len(lines_of[n].text) + 1 for n in promised)
     kept: set[int] = set()
-    if used > room:  # not even the promise fits: keep it in the order admitted while it does
+    if not budget.has_room(used, reserve):  # not even the promise fits: keep it in the order admitted while it does
         used = 0
         for n in promised:
             used += len(lines_of[n].text) + 1
-            if used > room:
+            if not budget.has_room(used, reserve):
                 break
             kept.add(n)
         return kept
@@ -228,7 +227,7 @@ def _fit(
         if n in kept or (parent is not None and parent in lines_of and parent not in kept):
             continue
         cost = len(lines_of[n].text) + 1
-        if used + cost <= room:
+        if budget.has_room(used + cost, reserve):
             kept.add(n)
             used += cost
     return kept

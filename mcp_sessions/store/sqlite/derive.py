@@ -240,7 +240,7 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
             times = _span_times(tree)
             timing += _timing_changes(spans, times)
             patterns += _pattern_rows(tree)
-            rows.append(_trace_row(spans, tree))
+            rows.append(_trace_row(spans, times))
             operations[spans[0].trace_id] = trace_operations(
                 OperationSpan(s.span_id, s.service, s.fingerprint, t.duration_ns, t.critical_ns, t.self_ns)
                 for s, t in zip(spans, times, strict=True)
@@ -312,7 +312,12 @@ def _span_times(tree: TraceTree[_StoredSpan]) -> list[_SpanTimes]:
     """
     path = critical_path(tree)
     return [
-        _SpanTimes(end, end - span.start_ns, self_ns, critical_ns, after_ns)
+        _SpanTimes(
+            *((span.end_ns, span.duration_ns) if span.end_known else (end, end - span.start_ns)),
+            self_ns,
+            critical_ns,
+            after_ns,
+        )
         for span, end, self_ns, critical_ns, after_ns in zip(
             tree.spans, tree.ends, self_times(tree), path.by_span, path.after_ns, strict=True
         )
@@ -373,9 +378,10 @@ def _write_timing(conn: sqlite3.Connection, changes: list[tuple[int, ...]]) -> N
     )
 
 
-def _trace_row(spans: list[_StoredSpan], tree: TraceTree[_StoredSpan]) -> list[Any]:
-    """One trace's row, in `_TRACE_COLUMNS` order."""
-    start_ns, end_ns = tree.extent()
+def _trace_row(spans: list[_StoredSpan], times: list[_SpanTimes]) -> list[Any]:
+    """One trace's row, in `_TRACE_COLUMNS` order (ends as `times` keeps them: inferred where none was recorded)."""
+    start_ns = min(s.start_ns for s in spans)
+    end_ns = max(t.end_ns for t in times)
     services = sorted({s.service for s in spans if s.service is not None})
     # The root: a span without a parent, or whose parent was never reported; the earliest wins.
     reported = {s.span_id for s in spans}
@@ -439,21 +445,27 @@ def _most_common(values: Iterable[str | None]) -> str | None:
     return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
-def backfill_span_analysis(conn: sqlite3.Connection) -> None:
-    """Fingerprints, ends, self, critical-path and after-the-root times of stored spans (run at schemas 3 and 12)."""
+def backfill_span_analysis(conn: sqlite3.Connection, *, last_key: str = "id") -> bool:
+    """Fingerprints, ends, self, critical-path and after-the-root times of stored spans (run at schemas 3 and 12);
+    whether any span's self or critical-path time changed. `last_key` orders records that share ids
+    (see `_touched_spans_by_trace`)."""
     rows = conn.execute("SELECT id, name, kind, attributes FROM spans WHERE fingerprint IS NULL").fetchall()
     conn.executemany(
         "UPDATE spans SET fingerprint = ? WHERE id = ?",
         ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
     )
     _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    changed = False
     for first, last in _touched_chunks(conn):
-        changes = [
-            change
-            for spans in _touched_spans_by_trace(conn, first, last, last_key="id")
-            for change in _timing_changes(spans, _span_times(build_tree(spans)))
-        ]
+        changes = []
+        for spans in _touched_spans_by_trace(conn, first, last, last_key=last_key):
+            times = _span_times(build_tree(spans))
+            changed = changed or any(
+                (t.self_ns, t.critical_ns) != (s.self_ns, s.critical_ns) for s, t in zip(spans, times, strict=True)
+            )
+            changes += _timing_changes(spans, times)
         _write_timing(conn, changes)
+    return changed
 
 
 def backfill_patterns(conn: sqlite3.Connection) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import orjson
 
 from mcp_sessions.analysis.percentile import nearest_rank, nearest_rank_index
-from mcp_sessions.model import CodeLocation, Event, Failures, OperationRow, Span, SpanRow, SpanScope
+from mcp_sessions.model import AfterRootRow, CodeLocation, Event, Failures, OperationRow, Span, SpanRow, SpanScope
 from mcp_sessions.store.sqlite import scope as scopes
 from mcp_sessions.store.sqlite.rows import (
     BROWSER_PROBLEM,
@@ -44,11 +44,40 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
     """
     if scope.trace_id or scope.session_id:
         rows, total, critical = _slow_operations_in(conn, scope, limit)
-    elif scope.route is None and scope.since_ns is None and scope.until_ns is None:
-        rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit)
     else:
-        rows, total, critical = _slow_operations_of_traces(conn, scope, limit)
+        if scope.route is None and scope.since_ns is None and scope.until_ns is None:
+            rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit)
+        else:
+            rows, total, critical = _slow_operations_of_traces(conn, scope, limit)
+        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)}
+        rows = [replace(r, after_ns=after.get((r.service, r.fingerprint), 0)) for r in rows]
     return with_code_locations(conn, rows), total, critical
+
+
+# Operations listed in the "after the root answered" ranking.
+AFTER_ROOT_SHOWN = 5
+
+
+def after_root(conn: sqlite3.Connection, scope: SpanScope, limit: int | None = AFTER_ROOT_SHOWN) -> list[AfterRootRow]:
+    """Operations by the time their spans ran after their trace's root answered, most first (the
+    spans_after index holds only the spans that did)."""
+    where, params = scopes.scope_where(scope)
+    rows = conn.execute(
+        "SELECT service, fingerprint, trace_id, span_id, after_ns FROM spans s INDEXED BY spans_after "
+        f"WHERE s.after_ns > 0 AND fingerprint IS NOT NULL AND {where}",
+        params,
+    ).fetchall()
+    groups: dict[tuple[str | None, str], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        groups.setdefault((row[0], row[1]), []).append(row)
+    out = []
+    for (service, fingerprint), members in groups.items():
+        worst = max(members, key=lambda r: (r[4], r[3]))
+        out.append(
+            AfterRootRow(service, fingerprint, len(members), sum(r[4] for r in members), worst[2], worst[3], worst[4])
+        )
+    out.sort(key=lambda r: (-r.after_ns, r.fingerprint, r.service or ""))
+    return out if limit is None else out[:limit]
 
 
 _Row = TypeVar("_Row", OperationRow, SpanRow)
@@ -282,7 +311,7 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
     where, params = scopes.scope_where(scope)
     rows = conn.execute(
         "SELECT service, fingerprint, trace_id, span_id, name, duration_ns, coalesce(self_ns, 0), "
-        f"coalesce(critical_ns, 0) FROM spans s WHERE {where} AND fingerprint IS NOT NULL",
+        f"coalesce(critical_ns, 0), coalesce(after_ns, 0) FROM spans s WHERE {where} AND fingerprint IS NOT NULL",
         params,
     ).fetchall()
     groups: dict[tuple[str | None, str], list[tuple[Any, ...]]] = {}
@@ -290,12 +319,18 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
         groups.setdefault((row[0], row[1]), []).append(row)
     ranked = sorted(
         groups.items(),
-        key=lambda item: (-sum(r[7] for r in item[1]), -sum(r[6] for r in item[1]), item[0][1], item[0][0] or ""),
+        key=lambda item: (
+            -sum(r[7] for r in item[1]),
+            -sum(r[8] for r in item[1]),
+            -sum(r[6] for r in item[1]),
+            item[0][1],
+            item[0][0] or "",
+        ),
     )
     out = []
     for (service, fingerprint), members in ranked[:limit]:
         durations = sorted(r[5] for r in members)
-        worst = max(members, key=lambda r: (r[7], r[5], r[3]))
+        worst = max(members, key=lambda r: (r[7], r[8], r[5], r[3]))
         out.append(
             OperationRow(
                 service=service,
@@ -311,6 +346,7 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
                 worst_name=worst[4],
                 p50_ns=nearest_rank(durations, 0.5),
                 p95_ns=nearest_rank(durations, 0.95),
+                after_ns=sum(r[8] for r in members),
             )
         )
     return out, len(groups), sum(r[7] for r in rows)
@@ -326,13 +362,15 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
     where, params = scopes.scope_where(scope)
     select = (
         "SELECT s.trace_id, s.span_id, s.service, s.name, s.fingerprint, s.duration_ns, coalesce(s.self_ns, 0), "
-        "coalesce(s.critical_ns, 0), t.duration_ns FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
+        "coalesce(s.critical_ns, 0), t.duration_ns, coalesce(s.after_ns, 0) "
+        "FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
     )
     order = "ORDER BY s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit"
     if scope.trace_id or scope.session_id:
         total = conn.execute(f"SELECT count(*) FROM spans s WHERE {where}", params).fetchone()[0]
         rows = conn.execute(
-            f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
+            f"{select.format(index='')} WHERE {where} "
+            "ORDER BY +s.critical_ns DESC, s.after_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
             {**params, "limit": limit},
         ).fetchall()
         return with_code_locations(conn, [SpanRow(*r) for r in rows]), total

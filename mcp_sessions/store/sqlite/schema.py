@@ -494,8 +494,8 @@ def _backfill_v12(conn: sqlite3.Connection) -> None:
     from mcp_sessions.store.sqlite.derive import backfill_span_analysis
     from mcp_sessions.store.sqlite.summaries import rebuild
 
-    backfill_span_analysis(conn)
-    rebuild(conn)  # critical-path times change where a trace's roots overlap
+    if backfill_span_analysis(conn, last_key="record_hash"):  # critical-path times change where roots overlap
+        rebuild(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
