@@ -320,6 +320,7 @@ class OperationRow:
     p95_ns: int | None = None
     code: CodeLocation | None = None  # the worst span's code.* location, else another span's of the operation
     after_ns: int = 0  # time its spans ran after their trace's root answered, summed
+    stream: bool = False  # every span of it in scope is a long-lived stream (analysis/streams.py)
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,8 @@ class OperationRanking:
     total: int
     critical_total_ns: int
     after_root: list[AfterRootRow] = field(default_factory=list)  # ranked on its own, most first
+    streams: list[StreamRow] = field(default_factory=list)  # the longest streams in scope, never ranked
+    stream_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,19 @@ class SpanRow:
     critical_ns: int
     trace_duration_ns: int
     after_ns: int = 0  # time the span ran after its trace's root answered
+    stream: bool = False  # a long-lived stream (analysis/streams.py)
     code: CodeLocation | None = None
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """A long-lived stream (RPC stream, SSE, websocket, message wait): shown apart, never ranked as slow work."""
+
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    duration_ns: int
 
 
 @dataclass(frozen=True)
@@ -368,6 +383,8 @@ class SpanRanking:
 
     rows: list[SpanRow]
     total: int
+    streams: list[StreamRow] = field(default_factory=list)  # the longest streams in scope, never ranked
+    stream_count: int = 0
 
 
 @dataclass(frozen=True)

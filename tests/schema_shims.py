@@ -89,6 +89,8 @@ def remove_schema_12(conn: sqlite3.Connection) -> None:
         """
         BEGIN;
         DROP INDEX spans_after;
+        DROP INDEX spans_stream;
+        ALTER TABLE spans DROP COLUMN stream;
         ALTER TABLE spans DROP COLUMN after_ns;
         ALTER TABLE spans DROP COLUMN end_known;
         COMMIT;

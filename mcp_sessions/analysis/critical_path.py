@@ -39,9 +39,9 @@ interval after its root's end.
     task       |··········|               after_ns: 40-100 (60 ms)
     consumer         ···········|-----|   after_ns: its whole 130-160 (30 ms)
 
-A long-lived stream (`streams`: RPC streaming, SSE, websockets, long message receives) is
-walked like any span, but its own stretches of the path are kept apart in `stream_ns`, never
-as work on the path: a stream lasts as long as its peer keeps it open, not because it is slow.
+A long-lived stream (RPC streaming, SSE, websockets, long message receives: streams.py) is
+walked like any span: the path is what the caller waited for, a stream included. The rankings
+built on it (find_slow_spans) show streams apart, after the work, never as slow work.
 
 The result keeps numbers per span beside the tree; the tree itself is never changed.
 """
@@ -69,11 +69,10 @@ class Segment(NamedTuple):
 
 @dataclass(frozen=True)
 class CriticalPath:
-    segments: tuple[Segment, ...]  # in time order, streams' stretches included
-    by_span: tuple[int, ...]  # ns each span spends on the path, by tree index (0 for a stream)
-    root_ns: int  # what the path adds up to: the time some root covers, streams' own stretches aside
+    segments: tuple[Segment, ...]  # in time order, root by root
+    by_span: tuple[int, ...]  # ns each span spends on the path, by tree index
+    root_ns: int  # what the path adds up to: the time some root covers, counted once
     after_ns: tuple[int, ...] = ()  # ns each span ran after its root answered, by tree index
-    stream_ns: tuple[int, ...] = ()  # ns of a stream's own stretches of the path, by tree index
 
     def share(self, node: int) -> float:
         """The fraction of the waited-for time this span accounts for itself."""
@@ -89,7 +88,7 @@ def blocks_parent(tree: TraceTree, child: int) -> bool:
     return tree.spans[child].kind != "consumer"
 
 
-def critical_path(tree: TraceTree, streams: frozenset[int] = frozenset()) -> CriticalPath:
+def critical_path(tree: TraceTree) -> CriticalPath:
     clamped = tree.clamped
     by_span = [0] * len(tree)
     segments: list[Segment] = []
@@ -121,15 +120,8 @@ def critical_path(tree: TraceTree, streams: frozenset[int] = frozenset()) -> Cri
             stack.append((node, c_start, index + 1))
             stack.append((child, c_end, 0))
     segments.sort(key=attrgetter("start_ns", "end_ns"))
-    stream_ns = [0] * len(tree)
-    for node in streams:
-        stream_ns[node], by_span[node] = by_span[node], 0
     return CriticalPath(
-        segments=tuple(segments),
-        by_span=tuple(by_span),
-        root_ns=sum(by_span),
-        after_ns=after_root(tree),
-        stream_ns=tuple(stream_ns),
+        segments=tuple(segments), by_span=tuple(by_span), root_ns=sum(by_span), after_ns=after_root(tree)
     )
 
 

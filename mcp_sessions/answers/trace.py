@@ -18,6 +18,7 @@ from mcp_sessions.analysis.critical_path import after_root
 from mcp_sessions.analysis.patterns import Pattern, calls_tree, trace_patterns
 from mcp_sessions.analysis.selection import Selection, select_spans
 from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.streams import is_stream
 from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.answers.lookup import min_duration_ns, not_found_session, require_trace, time_window
 from mcp_sessions.errors import NotFoundError
@@ -79,6 +80,7 @@ class TraceAnswer:
     patterns: tuple[Pattern, ...] = ()  # found in the trace, those with a call in the focused subtree
     marks: tuple[StoredPattern, ...] = ()  # the whole trace's, as kept at ingest (what list_traces names)
     after: tuple[int, ...] = ()  # ns each span ran after its root answered, by tree index
+    streams: frozenset[int] = frozenset()  # long-lived streams (analysis/streams.py), by tree index
 
 
 def trace_view(store: TraceStore, trace_id: str, *, span_id: str | None = None, max_spans: int) -> TraceAnswer:
@@ -90,7 +92,8 @@ def trace_view(store: TraceStore, trace_id: str, *, span_id: str | None = None, 
     patterns = _patterns_in_view(tree, focus)
     marks = tuple(store.trace_patterns([summary.trace_id]).get(summary.trace_id, ()))
     log_count = store.trace_log_count(summary.trace_id)
-    return TraceAnswer(summary, tree, selfs, selection, log_count, focus, patterns, marks, after_root(tree))
+    streams = frozenset(i for i, span in enumerate(tree.spans) if is_stream(span))
+    return TraceAnswer(summary, tree, selfs, selection, log_count, focus, patterns, marks, after_root(tree), streams)
 
 
 def _patterns_in_view(tree: TraceTree[Span], focus: int | None) -> tuple[Pattern, ...]:

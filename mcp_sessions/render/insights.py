@@ -20,6 +20,7 @@ from mcp_sessions.model import (
     SpanRanking,
     SpanRow,
     SpanScope,
+    StreamRow,
 )
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ms, quote, timestamp
 from mcp_sessions.render.models import (
@@ -30,6 +31,7 @@ from mcp_sessions.render.models import (
     SlowOperation,
     SlowSpan,
     SlowSpans,
+    StreamItem,
 )
 from mcp_sessions.render.patterns import loop_model, loop_text
 
@@ -75,13 +77,17 @@ def operation_model(row: OperationRow, critical_total: int, loops: OperationLoop
         p50_ms=ms(row.p50_ns) if row.p50_ns is not None else None,
         p95_ms=ms(row.p95_ns) if row.p95_ns is not None else None,
         max_ms=ms(row.max_ns),
-        share=_share(row.critical_ns, critical_total),
+        share=None if row.stream else _share(row.critical_ns, critical_total),
         worst_trace_id=row.worst_trace_id,
         worst_span_id=row.worst_span_id,
         n_plus_one=loop_model(loops) if loops else None,
         code_location=code_label(row.code),
         after_root_ms=ms(row.after_ns),
+        stream=bool(row.stream),
     )
+
+
+_STREAM_NOTE = "**stream** (long-lived: open as long as its peer kept it, not slow work) · "
 
 
 def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
@@ -97,7 +103,8 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: 
     after = f", {duration(row.after_ns)} after the root answered" if row.after_ns else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
-        f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}"
+        f"   {_STREAM_NOTE if row.stream else ''}{duration(row.critical_ns)} on the critical path"
+        f"{_percent(model.share)}, self {duration(row.self_ns)}"
         f"{after}, {calls}; {spread}{loop}{code}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
@@ -114,6 +121,8 @@ def render_slow_operations(
     loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
     after_root: Sequence[AfterRootRow] = (),
     ranked_after: bool = False,
+    streams: Sequence[StreamRow] = (),
+    stream_count: int = 0,
 ) -> tuple[str, SlowSpans]:
     then = "then time after the root answered, then self time" if ranked_after else "then self time"
     head = [f"# Slow operations · {scope}", f"**Ranked by**: time on the critical path, {then}"]
@@ -135,7 +144,8 @@ def render_slow_operations(
     if not rows:
         lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
     after_lines, after_models = _after_root(after_root, budget)
-    text = "\n".join([text_head, "", *lines, "", footer, *after_lines]).rstrip()
+    stream_lines, stream_models = _streams(streams, stream_count, budget)
+    text = "\n".join([text_head, "", *lines, "", footer, *after_lines, *stream_lines]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="operation",
@@ -145,7 +155,43 @@ def render_slow_operations(
         spans=[],
         next_call=more_call if len(models) < total else None,
         after_root=after_models,
+        streams=stream_models,
+        stream_count=stream_count,
     )
+
+
+def _streams(rows: Sequence[StreamRow], count: int, budget: Budget) -> tuple[list[str], list[StreamItem]]:
+    """Long-lived streams in scope, longest first: a stream lasts as long as its peer keeps it open, so the
+    rankings above put it after all the work, and it is named here on its own."""
+    if not count:
+        return [], []
+    head = (
+        f"\n## Streams ({count}: long-lived RPC streams, SSE, websockets or message waits; "
+        "ranked after the work, not slow work)"
+    )
+    if not budget.fits(head, reserve=200):
+        return [], []
+    budget.take(head)
+    lines, models = [head], []
+    for row in rows:
+        service = f" · {row.service}" if row.service else ""
+        line = (
+            f"- {quote(row.name, 100)}{service}: open {duration(row.duration_ns)} · "
+            f"{call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
+        )
+        if not budget.fits(line, reserve=200):
+            break
+        budget.take(line)
+        lines.append(line)
+        models.append(
+            StreamItem(
+                **{k: getattr(row, k) for k in ("trace_id", "span_id", "service", "name")},
+                duration_ms=ms(row.duration_ns),
+            )
+        )
+    if len(models) < count:
+        lines.append(f"(shows {len(models)} of {count} streams)")
+    return lines, models
 
 
 def _after_root(rows: Sequence[AfterRootRow], budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
@@ -194,6 +240,8 @@ def render_slow_spans(
     budget: Budget,
     more_call: str | None,
     ranked_after: bool = False,
+    streams: Sequence[StreamRow] = (),
+    stream_count: int = 0,
 ) -> tuple[str, SlowSpans]:
     then = "then time after the root answered, then self time" if ranked_after else "then self time"
     text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, {then}"
@@ -209,14 +257,16 @@ def render_slow_spans(
             duration_ms=ms(row.duration_ns),
             self_ms=ms(row.self_ns),
             critical_ms=ms(row.critical_ns),
-            share=_share(row.critical_ns, row.trace_duration_ns),
+            share=None if row.stream else _share(row.critical_ns, row.trace_duration_ns),
             code_location=code_label(row.code),
             after_root_ms=ms(row.after_ns),
+            stream=bool(row.stream),
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
         service = f" · {row.service}" if row.service else ""
         block = (
-            f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
+            f"{rank}. {quote(label, 160)}{service}: {_STREAM_NOTE if row.stream else ''}"
+            f"{duration(row.duration_ns)}, self {duration(row.self_ns)}, "
             f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}"
             + (f", {duration(row.after_ns)} after the root answered" if row.after_ns else "")
             + "\n"
@@ -229,7 +279,8 @@ def render_slow_spans(
         lines.append(block)
         models.append(model)
     footer = _footer(len(models), total, "spans", more_call if len(models) < total else None)
-    text = "\n".join([text_head, "", *lines, "", footer]).rstrip()
+    stream_lines, stream_models = _streams(streams, stream_count, budget)
+    text = "\n".join([text_head, "", *lines, "", footer, *stream_lines]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="span",
@@ -238,6 +289,8 @@ def render_slow_spans(
         operations=[],
         spans=models,
         next_call=more_call if len(models) < total else None,
+        streams=stream_models,
+        stream_count=stream_count,
     )
 
 
@@ -386,6 +439,8 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
             budget=budget,
             more_call=more,
             ranked_after=bool(work.scope.trace_id or work.scope.session_id),
+            streams=ranking.streams,
+            stream_count=ranking.stream_count,
         )
     ops = work.ranking
     return render_slow_operations(
@@ -398,6 +453,8 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         loops=work.loops,
         after_root=ops.after_root,
         ranked_after=bool(work.scope.trace_id or work.scope.session_id),
+        streams=ops.streams,
+        stream_count=ops.stream_count,
     )
 
 

@@ -105,6 +105,7 @@ class SpanNode(BaseModel):
     http_status: int | None
     hidden_children: list[HiddenGroup]
     end_recorded: bool = Field(True, description="false: no end was recorded, duration_ms is inferred from children")
+    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
     after_root_ms: float = Field(0.0, description="time the span ran after its root had answered")
 
 
@@ -200,6 +201,7 @@ class SlowOperation(BaseModel):
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
     after_root_ms: float = Field(0.0, description="time its spans ran after their trace's root answered, summed")
+    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
 
 
 class SlowSpan(BaseModel):
@@ -214,6 +216,15 @@ class SlowSpan(BaseModel):
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
     after_root_ms: float = Field(0.0, description="time the span ran after its trace's root answered")
+    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+
+
+class StreamItem(BaseModel):
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    duration_ms: float
 
 
 class AfterRootItem(BaseModel):
@@ -238,6 +249,12 @@ class SlowSpans(BaseModel):
         description="operations whose spans ran on after their trace's root answered (async work, consumers), "
         "ranked on their own by that time",
     )
+    streams: list[StreamItem] = Field(
+        default_factory=list,
+        description="long-lived streams (RPC streams, SSE, websockets, message waits) in scope, longest first: "
+        "never ranked as slow work",
+    )
+    stream_count: int = Field(0, description="streams in scope")
 
 
 class MessageCount(BaseModel):

@@ -79,6 +79,7 @@ def render_trace(
     patterns: Sequence[Pattern] = (),
     stored: Sequence[StoredPattern] = (),
     after: tuple[int, ...] = (),
+    streams: frozenset[int] = frozenset(),
 ) -> tuple[str, TraceView]:
     t0 = summary.start_ns
     trace_id = summary.trace_id
@@ -123,7 +124,10 @@ def render_trace(
     for line in [*head, *found]:
         budget.take(line)
 
-    lines_of = {n: _span_text(tree, selfs, after, selection, n, focus, t0, marks, trace_id) for n in selection.shown}
+    lines_of = {
+        n: _span_text(tree, selfs, after, selection, n, focus, t0, marks, trace_id, n in streams)
+        for n in selection.shown
+    }
     kept = _fit(tree, selection, lines_of, budget, reserve=600)
     nodes: list[SpanNode] = []
     body: list[str] = []
@@ -152,6 +156,7 @@ def render_trace(
                 ),
                 hidden_children=groups,
                 end_recorded=tree.end_known[node],
+                stream=node in streams,
                 after_root_ms=ms(after[node]) if after else 0.0,
             )
         )
@@ -265,6 +270,7 @@ def _span_text(
     t0: int,
     marks: dict[int, list[Pattern]],
     trace_id: str,
+    stream: bool,
 ) -> _Line:
     span = tree.spans[node]
     depth = tree.depth[node] - (tree.depth[focus] if focus is not None else 0)
@@ -277,6 +283,8 @@ def _span_text(
         f"{indent}- `{span.span_id}` {quote(_label(span), 120)} · {service} · {span.kind} · "
         f"{_times_text(tree, selfs, node, t0)}{status}"
     )
+    if stream:
+        line += " · **stream** (long-lived: open as long as its peer kept it, not slow work)"
     if after and after[node] > 0:
         line += f" · {duration(after[node])} after the root answered"
     if error:
@@ -348,4 +356,5 @@ def render_trace_view(answer: TraceAnswer, *, budget: Budget) -> tuple[str, Trac
         patterns=answer.patterns,
         stored=answer.marks,
         after=answer.after,
+        streams=answer.streams,
     )

@@ -22,8 +22,10 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.patterns import Pattern, trace_patterns
 from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.streams import stream_kind
 from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.config import DEFAULT_SESSION_GAP_NS
+from mcp_sessions.model import SpanEvent
 from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, PATTERN_COLUMNS
 from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
@@ -163,6 +165,7 @@ class _StoredSpan(NamedTuple):
     start_ns: int
     end_ns: int
     end_known: int
+    stream: int
     self_ns: int | None
     critical_ns: int | None
     after_ns: int | None
@@ -294,7 +297,8 @@ class _SpanTimes(NamedTuple):
 
 # The span columns as a schema older than 12 holds them (a backfill at schema 3 reads these).
 _BEFORE_12 = tuple(
-    {"end_known": "1 AS end_known", "after_ns": "NULL AS after_ns"}.get(f, f) for f in _StoredSpan._fields
+    {"end_known": "1 AS end_known", "after_ns": "NULL AS after_ns", "stream": "0 AS stream"}.get(f, f)
+    for f in _StoredSpan._fields
 )
 
 
@@ -466,6 +470,29 @@ def backfill_span_analysis(conn: sqlite3.Connection, *, last_key: str = "id") ->
             changes += _timing_changes(spans, times)
         _write_timing(conn, changes)
     return changed
+
+
+def backfill_streams(conn: sqlite3.Connection) -> None:
+    """Mark the stored spans that are long-lived streams (analysis/streams.py; run at schema 12).
+
+    Only spans whose attributes or name could say so are read: every rule needs one of these words.
+    """
+    rows = conn.execute(
+        "SELECT id, name, start_ns, end_ns, attributes, events FROM spans WHERE attributes LIKE '%rpc.system%' "
+        "OR attributes LIKE '%event-stream%' OR lower(attributes) LIKE '%websocket%' OR attributes LIKE '%ws%' "
+        "OR attributes LIKE '%101%' OR lower(name) LIKE '%websocket%' OR attributes LIKE '%messaging.operation%'"
+    ).fetchall()
+    marked = [
+        (id_,)
+        for id_, name, start, end, attributes, events in rows
+        if stream_kind(
+            name,
+            orjson.loads(attributes),
+            [SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(events)],
+            max(0, end - start),
+        )
+    ]
+    conn.executemany("UPDATE spans SET stream = 1 WHERE id = ?", marked)
 
 
 def backfill_patterns(conn: sqlite3.Connection) -> None:

@@ -40,6 +40,7 @@ import orjson
 
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
+from mcp_sessions.analysis.streams import is_stream
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 from mcp_sessions.store.sqlite import erased_ids, retention, url_templates
 from mcp_sessions.store.sqlite.derive import (
@@ -90,6 +91,7 @@ _SPAN_COLUMNS = (
     "ingest_id",
     "fingerprint",
     "end_known",
+    "stream",
     "record_hash",
 )
 # What makes a span record the record it is, by column: the ids, times, names, status, attributes,
@@ -315,6 +317,7 @@ class RowBuilder:
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
             int(span.end_known),
+            int(is_stream(span)),
         )
         # An end that was not recorded is part of what the record is (its end_ns is only the start);
         # a recorded end adds nothing, so the hashes of records with one stay as they always were.
