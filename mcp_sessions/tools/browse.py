@@ -152,9 +152,10 @@ def get_trace(
 ) -> Annotated[CallToolResult, TraceView]:
     """One trace as a span tree: durations, self time, status, errors and full ids.
 
-    Use to see where a request spent its time or failed. Large traces are cut to a budget
-    that always keeps the root, the slowest branch and the errors; hidden children are
-    summarised with the call that expands them (span_id=...). Not for finding traces: use
+    Use to see where a request spent its time or failed. Times are as recorded; a span with
+    no recorded end says so. Large traces are cut to a budget that keeps the roots, the
+    errors and the branch that finished last first; hidden children are summarised with the
+    call that expands them (span_id=...). Not for finding traces: use
     list_traces. Example: get_trace(trace_id="5b8efff798038103d269b633813fc60c")
     """
     with tool_errors():
