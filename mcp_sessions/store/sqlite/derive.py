@@ -390,10 +390,14 @@ def _trace_row(spans: list[_StoredSpan], times: list[_SpanTimes]) -> list[Any]:
     # The root: a span without a parent, or whose parent was never reported; the earliest wins.
     reported = {s.span_id for s in spans}
     root = min(
-        (s for s in spans if s.parent_span_id is None or s.parent_span_id not in reported),
-        key=lambda s: (s.start_ns, -s.end_ns, s.shared, s.span_id),
-        default=None,
-    )
+        (
+            (s, t.end_ns)
+            for s, t in zip(spans, times, strict=True)
+            if s.parent_span_id is None or s.parent_span_id not in reported
+        ),
+        key=lambda pair: (pair[0].start_ns, -pair[1], pair[0].shared, pair[0].span_id),
+        default=(None, 0),
+    )[0]
     session_id = _most_common(s.session_id for s in spans)
     return [
         spans[0].trace_id,

@@ -290,8 +290,8 @@ class RowBuilder:
             span.name,
             span.kind,
             span.start_ns,
-            span.end_ns,
-            span.duration_ns,
+            span.end_ns if span.end_known else span.start_ns,  # derivation keeps the end its children imply
+            span.duration_ns if span.end_known else 0,
             span.status_code,
             span.status_message,
             p.http_method,
