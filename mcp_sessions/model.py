@@ -331,6 +331,7 @@ class OperationRanking:
     total: int
     critical_total_ns: int
     after_root: list[AfterRootRow] = field(default_factory=list)  # ranked on its own, most first
+    after_root_count: int = 0  # operations with time after the root answered in scope
     streams: list[StreamRow] = field(default_factory=list)  # the longest streams in scope, never ranked
     stream_count: int = 0
 

@@ -120,6 +120,7 @@ def render_slow_operations(
     more_call: str | None,
     loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
     after_root: Sequence[AfterRootRow] = (),
+    after_root_count: int = 0,
     ranked_after: bool = False,
     streams: Sequence[StreamRow] = (),
     stream_count: int = 0,
@@ -143,7 +144,7 @@ def render_slow_operations(
     footer = _footer(len(models), total, "operations", more_call if len(models) < total else None)
     if not rows:
         lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
-    after_lines, after_models = _after_root(after_root, budget)
+    after_lines, after_models = _after_root(after_root, after_root_count, budget)
     stream_lines, stream_models = _streams(streams, stream_count, budget)
     text = "\n".join([text_head, "", *lines, "", footer, *after_lines, *stream_lines]).rstrip()
     return text, SlowSpans(
@@ -155,6 +156,7 @@ def render_slow_operations(
         spans=[],
         next_call=more_call if len(models) < total else None,
         after_root=after_models,
+        after_root_count=after_root_count,
         streams=stream_models,
         stream_count=stream_count,
     )
@@ -194,14 +196,12 @@ def _streams(rows: Sequence[StreamRow], count: int, budget: Budget) -> tuple[lis
     return lines, models
 
 
-def _after_root(rows: Sequence[AfterRootRow], budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
+def _after_root(rows: Sequence[AfterRootRow], count: int, budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
     """Work that went on after a root answered (async children, consumers, follows-from): off the
     caller's critical path, ranked on its own."""
     if not rows:
         return [], []
-    head = (
-        f"\n## After the root answered ({len(rows)} operations: work the caller did not wait for, ranked by that time)"
-    )
+    head = f"\n## After the root answered ({count} operations: work the caller did not wait for, ranked by that time)"
     if not budget.fits(head, reserve=200):
         return [], []
     budget.take(head)
@@ -227,8 +227,8 @@ def _after_root(rows: Sequence[AfterRootRow], budget: Budget) -> tuple[list[str]
                 worst_span_id=row.worst_span_id,
             )
         )
-    if len(models) < len(rows):
-        lines.append(f"(shows {len(models)} of {len(rows)} operations)")
+    if len(models) < count:
+        lines.append(f"(shows {len(models)} of {count} operations)")
     return lines, models
 
 
@@ -452,6 +452,7 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         more_call=more,
         loops=work.loops,
         after_root=ops.after_root,
+        after_root_count=ops.after_root_count,
         ranked_after=bool(work.scope.trace_id or work.scope.session_id),
         streams=ops.streams,
         stream_count=ops.stream_count,

@@ -104,9 +104,11 @@ class SpanNode(BaseModel):
     error: str | None = Field(description="status message or exception, truncated")
     http_status: int | None
     hidden_children: list[HiddenGroup]
-    end_recorded: bool = Field(True, description="false: no end was recorded, duration_ms is inferred from children")
-    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
-    after_root_ms: float = Field(0.0, description="time the span ran after its root had answered")
+    end_recorded: bool = Field(
+        default=True, description="false: no end was recorded, duration_ms is inferred from children"
+    )
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+    after_root_ms: float = Field(default=0.0, description="time the span ran after its root had answered")
 
 
 class TraceView(BaseModel):
@@ -200,8 +202,10 @@ class SlowOperation(BaseModel):
     worst_span_id: str
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
-    after_root_ms: float = Field(0.0, description="time its spans ran after their trace's root answered, summed")
-    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+    after_root_ms: float = Field(
+        default=0.0, description="time its spans ran after their trace's root answered, summed"
+    )
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
 
 
 class SlowSpan(BaseModel):
@@ -215,8 +219,8 @@ class SlowSpan(BaseModel):
     critical_ms: float
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
-    after_root_ms: float = Field(0.0, description="time the span ran after its trace's root answered")
-    stream: bool = Field(False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+    after_root_ms: float = Field(default=0.0, description="time the span ran after its trace's root answered")
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
 
 
 class StreamItem(BaseModel):
@@ -249,12 +253,13 @@ class SlowSpans(BaseModel):
         description="operations whose spans ran on after their trace's root answered (async work, consumers), "
         "ranked on their own by that time",
     )
+    after_root_count: int = Field(default=0, description="operations in scope with time after their root answered")
     streams: list[StreamItem] = Field(
         default_factory=list,
         description="long-lived streams (RPC streams, SSE, websockets, message waits) in scope, longest first: "
         "never ranked as slow work",
     )
-    stream_count: int = Field(0, description="streams in scope")
+    stream_count: int = Field(default=0, description="streams in scope")
 
 
 class MessageCount(BaseModel):

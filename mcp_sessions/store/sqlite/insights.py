@@ -60,7 +60,7 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
             rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit, streams)
         else:
             rows, total, critical = _slow_operations_of_traces(conn, scope, limit, streams)
-        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)}
+        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)[0]}
         rows = [replace(r, after_ns=after.get((r.service, r.fingerprint), 0)) for r in rows]
     return with_code_locations(conn, rows), total, critical
 
@@ -98,9 +98,12 @@ def streams(conn: sqlite3.Connection, scope: SpanScope, limit: int = STREAMS_SHO
     return [StreamRow(*r) for r in rows], total
 
 
-def after_root(conn: sqlite3.Connection, scope: SpanScope, limit: int | None = AFTER_ROOT_SHOWN) -> list[AfterRootRow]:
+def after_root(
+    conn: sqlite3.Connection, scope: SpanScope, limit: int | None = AFTER_ROOT_SHOWN
+) -> tuple[list[AfterRootRow], int]:
     """Operations by the time their spans ran after their trace's root answered, most first (the
-    spans_after index holds only the spans that did); streams are not work and are left out."""
+    spans_after index holds only the spans that did), and how many there are; streams are not work
+    and are left out."""
     where, params = scopes.scope_where(scope)
     rows = conn.execute(
         "SELECT service, fingerprint, trace_id, span_id, after_ns FROM spans s INDEXED BY spans_after "
@@ -117,7 +120,7 @@ def after_root(conn: sqlite3.Connection, scope: SpanScope, limit: int | None = A
             AfterRootRow(service, fingerprint, len(members), sum(r[4] for r in members), worst[2], worst[3], worst[4])
         )
     out.sort(key=lambda r: (-r.after_ns, r.fingerprint, r.service or ""))
-    return out if limit is None else out[:limit]
+    return (out if limit is None else out[:limit]), len(out)
 
 
 _Row = TypeVar("_Row", OperationRow, SpanRow)

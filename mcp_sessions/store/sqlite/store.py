@@ -111,7 +111,7 @@ class SqliteStore(Store):
     def slow_operations(self, scope: SpanScope, limit: int) -> OperationRanking:
         return OperationRanking(
             *insights.slow_operations(self.conn, scope, limit),
-            insights.after_root(self.conn, scope),
+            *insights.after_root(self.conn, scope),
             *insights.streams(self.conn, scope),
         )
 
