@@ -105,6 +105,12 @@ def render_trace(
             f"**Focus**: subtree of `{span.span_id}` {quote(span.name, 80)} "
             f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace"
         )
+    late = sum(1 for ns in after if ns > 0)
+    if late:
+        head.append(
+            f"**After the root answered**: {late} spans ran on after their root had answered, one for "
+            f"{duration(max(after))} (work the caller did not wait for)"
+        )
     reused = _reused_ids(tree)
     if reused:
         head.append(
