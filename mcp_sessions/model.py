@@ -56,6 +56,10 @@ class Span:
     links: tuple[SpanLink, ...] = ()
     # Zipkin's server half of an RPC reuses the client's span id; `shared` tells them apart.
     shared: bool = False
+    # False where the recording gave no end (Zipkin without `duration`, OTLP end 0 or before the
+    # start, Jaeger without `duration`): `end_ns` is then the start as parsed, and the store keeps
+    # there the end the span's children imply (analysis/tree.py).
+    end_known: bool = True
     # The operation fingerprint the store derived (URL templates learned across stored values);
     # None on records straight from a parser. Not part of the span's identity.
     fingerprint: str | None = field(default=None, compare=False)
@@ -328,6 +332,8 @@ class OperationRow:
     p95_ns: int | None = None
     code: CodeLocation | None = None  # the worst span's code.* location, else another span's of the operation
     target: CallTarget | None = None  # what the worst span called
+    after_ns: int = 0  # time its spans ran after their trace's root answered, summed
+    stream: bool = False  # every span of it in scope is a long-lived stream (analysis/streams.py)
 
 
 @dataclass(frozen=True)
@@ -337,6 +343,10 @@ class OperationRanking:
     rows: list[OperationRow]
     total: int
     critical_total_ns: int
+    after_root: list[AfterRootRow] = field(default_factory=list)  # ranked on its own, most first
+    after_root_count: int = 0  # operations with time after the root answered in scope
+    streams: list[StreamRow] = field(default_factory=list)  # the longest streams in scope, never ranked
+    stream_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -352,8 +362,34 @@ class SpanRow:
     self_ns: int
     critical_ns: int
     trace_duration_ns: int
+    after_ns: int = 0  # time the span ran after its trace's root answered
+    stream: bool = False  # a long-lived stream (analysis/streams.py)
     code: CodeLocation | None = None
     target: CallTarget | None = None  # what the span called
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """A long-lived stream (RPC stream, SSE, websocket, message wait): shown apart, never ranked as slow work."""
+
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    duration_ns: int
+
+
+@dataclass(frozen=True)
+class AfterRootRow:
+    """An operation whose spans ran on after their trace's root answered, with its longest such span."""
+
+    service: str | None
+    fingerprint: str
+    count: int  # spans that ran on
+    after_ns: int  # their time after the root answered, summed
+    worst_trace_id: str
+    worst_span_id: str
+    worst_after_ns: int
 
 
 @dataclass(frozen=True)
@@ -362,6 +398,8 @@ class SpanRanking:
 
     rows: list[SpanRow]
     total: int
+    streams: list[StreamRow] = field(default_factory=list)  # the longest streams in scope, never ranked
+    stream_count: int = 0
 
 
 @dataclass(frozen=True)

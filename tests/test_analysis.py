@@ -43,7 +43,8 @@ def index(tree, span_id: str, shared: bool = False) -> int:
     return next(i for i, s in enumerate(tree.spans) if s.span_id == span_id.rjust(16, "0") and s.shared == shared)
 
 
-# Each case: spans, then {span: (clamped start ms, clamped end ms, self ms)}.
+# Each case: spans, then {span: (clamped start ms, clamped end ms, self ms)}. Self time is over the span's
+# own window (a child covers its parent only up to the parent's edges), never its clamped one.
 CASES = {
     # P  |----------|  0..100
     # A    |--|        10..30
@@ -63,26 +64,26 @@ CASES = {
     # C   |----|          -30..50 (clock skew: starts early) → 0..50
     "child starts before parent": (
         [span("p", None, 0, 100), span("c", "p", -30, 50)],
-        {"p": (0, 100, 50), "c": (0, 50, 50)},
+        {"p": (0, 100, 50), "c": (0, 50, 80)},
     ),
     # P  |------|         0..100
     # C       |------|    60..160 (outlives its parent) → 60..100
     "child outlives parent": (
         [span("p", None, 0, 100), span("c", "p", 60, 160)],
-        {"p": (0, 100, 60), "c": (60, 100, 40)},
+        {"p": (0, 100, 60), "c": (60, 100, 100)},
     ),
     # P  |----|           0..50
     # C           |--|    80..90 (wholly after) → zero length at the parent's end
     "child wholly outside parent": (
         [span("p", None, 0, 50), span("c", "p", 80, 90)],
-        {"p": (0, 50, 50), "c": (50, 50, 0)},
+        {"p": (0, 50, 50), "c": (50, 50, 10)},
     ),
     # P  |----------|          0..100
     # A    |------------|      20..140 → 20..100
     # G          |--------|    60..160, child of A → 60..100 (clamped into the clamped A)
     "grandchild clamped into clamped child": (
         [span("p", None, 0, 100), span("a", "p", 20, 140), span("g", "a", 60, 160)],
-        {"p": (0, 100, 20), "a": (20, 100, 40), "g": (60, 100, 40)},
+        {"p": (0, 100, 20), "a": (20, 100, 40), "g": (60, 100, 100)},
     ),
     # producer P sends, consumer C (its child) runs after P ended: async fan-out
     # P  |--|              0..20

@@ -25,7 +25,7 @@ from mcp_sessions.analysis.selftime import self_times
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
 from mcp_sessions.store import Store
-from mcp_sessions.store.sqlite import derive, summaries, url_templates
+from mcp_sessions.store.sqlite import derive, queries, summaries, url_templates
 from mcp_sessions.store.sqlite.db import connect
 from mcp_sessions.store.sqlite.derive import derive_traces
 from mcp_sessions.store.sqlite.schema import migrate
@@ -37,7 +37,7 @@ SPAN_IDS = tuple(f"{i:016x}" for i in range(1, 7))
 # Narrow ranges on purpose: ties in start and end times, sessions and users, and duplicate
 # ids (Zipkin's shared halves, parents that were never reported, cycles) are where rules differ.
 spans_strategy = st.builds(
-    lambda trace_id, span_id, parent, shared, start, length, kind, error, service, session, user, method: Span(
+    lambda trace_id, span_id, parent, shared, start, length, kind, error, service, session, user, method, ended: Span(
         trace_id=trace_id,
         span_id=span_id,
         parent_span_id=parent,
@@ -53,6 +53,7 @@ spans_strategy = st.builds(
         },
         resource={"service.name": service} if service is not None else {},
         shared=shared,
+        end_known=ended,
     ),
     trace_id=st.sampled_from(TRACES),
     span_id=st.sampled_from(SPAN_IDS),
@@ -66,6 +67,7 @@ spans_strategy = st.builds(
     session=st.none() | st.sampled_from(("s1", "s2", "s3")),
     user=st.none() | st.sampled_from(("u1", "u2")),
     method=st.none() | st.sampled_from(("GET", "POST")),
+    ended=st.booleans() | st.just(True),
 )
 
 # The trace row as the stored spans define it, one SQL aggregate per column.
@@ -117,9 +119,10 @@ def ingest(store: Store | sqlite3.Connection, records: Sequence[Span], name: str
         writer.finish({})
 
 
-def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[int, tuple[int, int]]:
-    """Self and critical-path time of every span (by row id: records may share ids), from model `Span`s
-    in the order derive reads them."""
+def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[int, tuple[int, int, int]]:
+    """Self, critical-path and after-the-root time of every span (by row id: records may share ids), from
+    model `Span`s in the order derive reads them. A span without a recorded end is read with the end
+    stored for it: the one its children imply, which gives the tree the same ends."""
     rows = conn.execute(
         "SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, shared, id FROM spans "
         "ORDER BY trace_id, span_id, shared, record_hash"
@@ -129,8 +132,11 @@ def times_as_the_analyses_give_them(conn: sqlite3.Connection) -> dict[int, tuple
         mine = [r for r in rows if r[0] == trace_id]
         spans = [Span(*r[:7], shared=bool(r[7])) for r in mine]
         tree = build_tree(spans)
-        for row, self_ns, critical_ns in zip(mine, self_times(tree), critical_path(tree).by_span, strict=True):
-            out[row[8]] = (self_ns, critical_ns)
+        path = critical_path(tree)
+        for row, self_ns, critical_ns, after_ns in zip(
+            mine, self_times(tree), path.by_span, path.after_ns, strict=True
+        ):
+            out[row[8]] = (self_ns, critical_ns, after_ns)
     return out
 
 
@@ -161,8 +167,28 @@ def test_trace_rows_and_span_times_match_their_definitions(spans: list[Span], sp
                 "SELECT CASE WHEN session_id IS NOT NULL THEN 'span-attribute' END FROM traces ORDER BY trace_id"
             ).fetchall()
         )
-        stored = conn.execute("SELECT id, self_ns, critical_ns FROM spans").fetchall()
-        assert {i: (a, b) for i, a, b in stored} == times_as_the_analyses_give_them(conn)
+        stored = conn.execute("SELECT id, self_ns, critical_ns, after_ns FROM spans").fetchall()
+        assert {i: (a, b, c) for i, a, b, c in stored} == times_as_the_analyses_give_them(conn)
+
+
+def test_a_span_without_an_end_keeps_the_end_its_children_imply_as_they_arrive():
+    trace = TRACES[0]
+    parent = Span(trace, SPAN_IDS[0], None, "GET /", "server", 0, 100)
+    open_span = Span(trace, SPAN_IDS[1], SPAN_IDS[0], "fetch", "client", 10, 10, end_known=False)
+    first = Span(trace, SPAN_IDS[2], SPAN_IDS[1], "page", "server", 20, 60)
+    later = Span(trace, SPAN_IDS[3], SPAN_IDS[1], "page", "server", 70, 130)
+    with fresh_store() as store:
+        conn = store.conn
+        stored = "SELECT end_known, end_ns, duration_ns, after_ns FROM spans WHERE span_id = ?"
+        ingest(store, [parent, open_span], "alone")
+        assert conn.execute(stored, (SPAN_IDS[1],)).fetchone() == (0, 10, 0, 0)  # nothing to infer from yet
+        ingest(store, [first], "child")
+        assert conn.execute(stored, (SPAN_IDS[1],)).fetchone() == (0, 60, 50, 0)
+        ingest(store, [later], "later child")  # outlives the root: the open span ran on after it answered
+        assert conn.execute(stored, (SPAN_IDS[1],)).fetchone() == (0, 130, 120, 30)
+        assert conn.execute("SELECT end_ns, duration_ns FROM traces").fetchone() == (130, 130)
+        (back,) = [s for s in queries.trace_spans(conn, trace) if s.span_id == SPAN_IDS[1]]
+        assert (back.end_known, back.end_ns) == (False, 130)
 
 
 def span(trace_id: str, span_id: str, *, session: str | None = None) -> Span:

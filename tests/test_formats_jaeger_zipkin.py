@@ -306,3 +306,24 @@ def test_detection_reads_content_not_file_name(tmp_path):
     assert read(path)[0] == "jaeger-json"
     path.write_text(json.dumps([ZIPKIN_SPAN]))
     assert read(path)[0] == "zipkin-json"
+
+
+def test_a_span_without_duration_says_its_end_was_not_recorded():
+    zipkin_spans = [
+        {"traceId": "a" * 16, "id": "1" * 16, "name": "get", "timestamp": 1000, "duration": 5},
+        {"traceId": "a" * 16, "id": "2" * 16, "parentId": "1" * 16, "name": "redirect", "timestamp": 1001},
+    ]
+    done, open_ = [s for s in zipkin.parse(zipkin_spans) if isinstance(s, Span)]
+    assert (done.end_known, done.end_ns) == (True, 1_005_000)
+    assert (open_.end_known, open_.end_ns) == (False, open_.start_ns)
+    trace = {
+        "traceID": "b" * 16,
+        "spans": [
+            {"traceID": "b" * 16, "spanID": "1" * 16, "operationName": "a", "startTime": 10, "duration": 3},
+            {"traceID": "b" * 16, "spanID": "2" * 16, "operationName": "b", "startTime": 11},
+        ],
+        "processes": {},
+    }
+    ended, unended = jaeger.parse({"data": [trace]})
+    assert (ended.end_known, ended.end_ns) == (True, 13_000)
+    assert (unended.end_known, unended.end_ns) == (False, unended.start_ns)

@@ -222,3 +222,22 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
     path.write_bytes(gzip.compress(json.dumps(_request()).encode())[:15])
     with pytest.raises(MalformedInputError, match="gzip stream is corrupt or truncated"):
         records(path)
+
+
+@pytest.mark.parametrize(
+    ("end", "known"),
+    [("3000", True), ("1000", True), ("0", False), (0, False), (None, False), ("500", False)],
+    ids=["after the start", "at the start", "zero string", "zero", "absent", "before the start"],
+)
+@pytest.mark.parametrize("shape", ["canonical", "with events"])
+def test_a_span_whose_end_was_not_recorded_says_so(end, known, shape):
+    """End 0, absent, or before the start: no end was recorded (the store infers one from the children);
+    the span's end reads as its start, never earlier."""
+    span = {k: v for k, v in MINIMAL_SPAN.items() if k != "endTimeUnixNano"}
+    if end is not None:
+        span["endTimeUnixNano"] = end
+    if shape == "with events":  # not the canonical shape: the general parser reads it
+        span["events"] = [{"timeUnixNano": "1500", "name": "retry"}]
+    (parsed,) = list(parse_request(_request(span=span)))
+    assert parsed.end_known is known
+    assert parsed.end_ns == (3000 if end == "3000" else 1000)

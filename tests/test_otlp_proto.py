@@ -399,3 +399,16 @@ def test_ingest_stores_the_spans_of_a_protobuf_file(tmp_path: Path):
     assert partial_result.counts.spans_stored == 2
     assert partial_result.counts.skipped == {"rejected span": 1}
     assert tuple(stored) == (7, 3)  # the SDK export holds two traces
+
+
+@pytest.mark.parametrize(("end", "known"), [(3000, True), (1000, True), (0, False), (500, False)])
+def test_an_end_of_zero_or_before_the_start_is_not_recorded(end: int, known: bool) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = b"\x01" * 16, b"\x02" * 8, "GET /"
+    span.start_time_unix_nano, span.end_time_unix_nano = 1000, end
+    (parsed,) = [r for r in traces_from_message(request) if isinstance(r, Span)]
+    assert parsed.end_known is known
+    assert parsed.end_ns == max(1000, end)

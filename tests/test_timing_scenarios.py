@@ -1,8 +1,10 @@
 """Critical path and self time against scenario files that carry their drawing and their answer.
 
 Each tests/scenarios/timing/<case>.json holds an ASCII drawing, the spans (name, parent,
-kind, start/end in ms) and the answers worked out by hand from the drawing: milliseconds
-on the critical path and of self time per span, and the path's segments in time order.
+kind, start/end in ms; an end of null: none was recorded) and the answers worked out by hand
+from the drawing: milliseconds on the critical path, of self time and after the root answered
+per span, and the path's segments in time order; where a case says so, each span's duration
+as shown and whether its end was recorded.
 A scenario may name a `known_issue` for one answer: that check is expected to fail
 (strictly) until the issue is fixed, and the reason says where.
 """
@@ -16,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mcp_sessions.analysis.critical_path import critical_path
-from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.critical_path import after_root, critical_path
+from mcp_sessions.analysis.selftime import self_times, union_ns
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.model import Span
 
@@ -37,7 +39,8 @@ def spans_of(case: dict[str, Any]) -> list[Span]:
             name=s["name"],
             kind=s["kind"],
             start_ns=round(s["start_ms"] * MS),
-            end_ns=round(s["end_ms"] * MS),
+            end_ns=round(s["start_ms"] * MS if s["end_ms"] is None else s["end_ms"] * MS),
+            end_known=s["end_ms"] is not None,
             resource={"service.name": "svc"},
         )
         for s in case["spans"]
@@ -62,6 +65,9 @@ def test_the_scenarios_cover_the_cases_the_issue_names() -> None:
         "async-fan-out",
         "sequential-with-gap",
         "orphan-subtree",
+        "clock-skew",
+        "consumer-after-response",
+        "no-recorded-end",
     }
     assert wanted <= set(CASES)
     for name, case in CASES.items():
@@ -70,6 +76,7 @@ def test_the_scenarios_cover_the_cases_the_issue_names() -> None:
         assert len(names) == len(set(names)), name
         assert set(case["expected"]["critical_path_ms"]) == set(names), name
         assert set(case["expected"]["self_time_ms"]) == set(names), name
+        assert set(case["expected"]["after_response_ms"]) == set(names), name
 
 
 @pytest.mark.parametrize("name", params("critical_path_ms"))
@@ -85,10 +92,38 @@ def test_critical_path(name: str) -> None:
     assert by_name == pytest.approx(case["expected"]["critical_path_ms"])
     segments = [[tree.spans[s.node].name, s.start_ns / MS, s.end_ns / MS] for s in path.segments]
     assert segments == case["expected"]["critical_path_segments"]
-    roots_ms = sum(tree.clamped[r][1] - tree.clamped[r][0] for r in tree.roots) / MS
+    roots_ms = union_ns(tree.clamped[r] for r in tree.roots) / MS
     assert path.root_ns / MS == pytest.approx(case["expected"].get("critical_path_total_ms", roots_ms))
     assert sum(path.by_span) == path.root_ns  # every waited-for nanosecond belongs to exactly one span
+    first, last = tree.extent()
+    assert path.root_ns <= last - first  # never more than the trace lasted, however its roots overlap
     assert spans == before and tree.clamped == clamped  # the input and the tree are left as they were
+
+
+@pytest.mark.parametrize("name", params("after_response_ms"))
+def test_time_after_the_root_answered(name: str) -> None:
+    case = CASES[name]
+    spans = spans_of(case)
+    before = copy.deepcopy(spans)
+    tree = build_tree(spans)
+    path = critical_path(tree)
+    assert {tree.spans[i].name: ns / MS for i, ns in enumerate(path.after_ns)} == pytest.approx(
+        case["expected"]["after_response_ms"]
+    )
+    assert path.after_ns == after_root(tree)
+    assert spans == before
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if "duration_ms" in c["expected"]])
+def test_shown_times_are_the_spans_own(name: str) -> None:
+    """Durations are the recorded ones (never clamped); a span with no recorded end lasts until the end
+    its children imply, and says its end was inferred."""
+    case = CASES[name]
+    tree = build_tree(spans_of(case))
+    assert {s.name: tree.duration_ns(i) / MS for i, s in enumerate(tree.spans)} == pytest.approx(
+        case["expected"]["duration_ms"]
+    )
+    assert {s.name: tree.end_known[i] for i, s in enumerate(tree.spans)} == case["expected"]["end_recorded"]
 
 
 @pytest.mark.parametrize("name", params("self_time_ms"))

@@ -1,14 +1,18 @@
 """Self (exclusive) time: how long a span worked while none of its children ran.
 
-Children's clamped intervals are merged first, so overlapping children are not
-subtracted twice, and a child outliving its parent only counts up to the parent's end:
+Measured on the spans' own times (a span without a recorded end up to the end its children
+imply, tree.py), over the span's own window: children's intervals are cut to it and merged
+first, so overlapping children are not subtracted twice, and a child that outlives its parent
+only covers the parent up to the parent's end (its own time is its own, not the parent's):
 
     parent  |------------------------------|   100 ms
     child A     |--------|                      30 ms
     child B          |--------|                 30 ms, overlaps A by 15 ms
-    child C                        |--------|   clamped to the parent's end
+    child C                        |--------|   covers the parent up to the parent's end
     busy        |-------------|    |-------|    45 + 25 = 70 ms
     self    |---|             |----|            100 - 70 = 30 ms
+
+A consumer child ran on its own time (the producer was not waiting) and covers nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +24,19 @@ from mcp_sessions.analysis.tree import TraceTree
 
 def self_times(tree: TraceTree) -> tuple[int, ...]:
     """Self time in ns of every span, by index."""
-    clamped, spans = tree.clamped, tree.spans
+    spans, ends = tree.spans, tree.ends
     out = []
-    for (start, end), kids in zip(clamped, tree.children, strict=True):
-        # A consumer child ran on its own time; the producer was not waiting while it ran.
-        covered = union_ns(clamped[c] for c in kids if spans[c].kind != "consumer") if kids else 0
+    for node, kids in enumerate(tree.children):
+        start, end = spans[node].start_ns, ends[node]
+        covered = (
+            union_ns(
+                (max(start, spans[c].start_ns), min(end, ends[c]))
+                for c in kids
+                if spans[c].kind != "consumer" and spans[c].start_ns < end and ends[c] > start
+            )
+            if kids
+            else 0
+        )
         out.append(max(0, (end - start) - covered))
     return tuple(out)
 

@@ -1,8 +1,21 @@
-"""The trace tree, with child times clamped into their parent the way Jaeger's UI does.
+"""The trace tree: each span's own times, and beside them its times clamped into its parent.
 
 Spans are addressed by their index in the input sequence (Zipkin's shared RPC halves
-share a span id, so ids alone are not unique). The clamped times live in a map beside
-the spans; the spans themselves are never changed.
+share a span id, so ids alone are not unique). Derived times live in maps beside the
+spans; the spans themselves are never changed.
+
+`ends` holds each span's end as recorded. A span whose end was not recorded (`end_known`
+false: Zipkin without `duration`, OTLP end 0 or before the start, Jaeger without
+`duration`) gets the end its children imply, the latest end among them (consumers aside:
+they run on their own time), and is marked inferred in `end_known`:
+
+    P (no end)   |·········?            P's end: C2's, inferred (≥ 60 ms)
+    C1              |-----|
+    C2                  |----------|
+
+What is shown (offsets, durations) is always `spans[i].start_ns` and `ends[i]`. The
+clamped times (the way Jaeger's UI clamps) serve the caller's critical path and self
+time: what a parent waited for lies within the parent's own window.
 
 Clock skew between hosts makes children stick out of their parent. Each case, with the
 parent P and the child C, and what the clamped child becomes:
@@ -48,6 +61,8 @@ class TimedSpan(Protocol):
     @property
     def end_ns(self) -> int: ...
     @property
+    def end_known(self) -> int: ...  # falsy where the recording had no end (end_ns is then not to be read)
+    @property
     def shared(self) -> int: ...  # truthy for the server half of a Zipkin RPC (a bool on `Span`)
 
 
@@ -63,6 +78,9 @@ class TraceTree(Generic[SpanT]):
     depth: tuple[int, ...]
     # (start_ns, end_ns) of each span after clamping into its (clamped) parent.
     clamped: tuple[tuple[int, int], ...]
+    # Each span's end: as recorded, or where `end_known` is false, the end its children imply.
+    ends: tuple[int, ...]
+    end_known: tuple[bool, ...]
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -87,6 +105,16 @@ class TraceTree(Generic[SpanT]):
 
     def subtree_size(self, node: int) -> int:
         return len(self.preorder(node))
+
+    def duration_ns(self, node: int) -> int:
+        """The span's own duration: recorded, or up to the end its children imply."""
+        return self.ends[node] - self.spans[node].start_ns
+
+    def extent(self) -> tuple[int, int]:
+        """The trace's first start and last end (any span's)."""
+        if not self.spans:
+            return (0, 0)
+        return min(s.start_ns for s in self.spans), max(self.ends)
 
 
 def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
@@ -125,7 +153,9 @@ def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
         (roots if p is None else children[p]).append(i)
 
     depth = [0] * len(spans)
-    clamped: list[tuple[int, int]] = [(s.start_ns, max(s.start_ns, s.end_ns)) for s in spans]
+    known = tuple(bool(s.end_known) for s in spans)
+    ends = _ends(spans, known, children, roots)
+    clamped: list[tuple[int, int]] = [(s.start_ns, end) for s, end in zip(spans, ends, strict=True)]
     stack = list(roots)
     while stack:
         node = stack.pop()
@@ -146,7 +176,29 @@ def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
         children=tuple(map(tuple, children)),
         depth=tuple(depth),
         clamped=tuple(clamped),
+        ends=ends,
+        end_known=known,
     )
+
+
+def _ends(
+    spans: tuple[SpanT, ...], known: tuple[bool, ...], children: list[list[int]], roots: list[int]
+) -> tuple[int, ...]:
+    """Each span's end: recorded, or for one without, the latest end of its (non-consumer) children."""
+    ends = [max(s.start_ns, s.end_ns) if k else s.start_ns for s, k in zip(spans, known, strict=True)]
+    if all(known):
+        return tuple(ends)
+    order: list[int] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(children[node])
+    for node in reversed(order):  # children before their parents
+        if not known[node]:
+            implied = [ends[c] for c in children[node] if spans[c].kind != "consumer"]
+            ends[node] = max([spans[node].start_ns, *implied])
+    return tuple(ends)
 
 
 def _owns(span: TimedSpan) -> tuple[bool, int, int]:

@@ -2,8 +2,9 @@
 
 A list's traces come with the patterns found in each at ingest (N+1, duplicate and
 sequential calls), so a line can name them without reading a span. A trace's spans are
-built into a tree (clock skew clamped), their self times computed, and a budgeted selection
-made that always keeps the root, the slowest branch and the errors; asked for one span, the
+built into a tree (each span's own times kept, clamped ones beside them for self time), their
+self times and time after their root answered computed, and a budgeted selection made that
+always keeps the roots, the errors and the branch that finished last; asked for one span, the
 selection is its subtree. Its patterns are found again on the tree read back, by the same
 function ingest ran (`trace_patterns`), and kept to those touching the subtree shown.
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mcp_sessions.analysis.critical_path import after_root
 from mcp_sessions.analysis.patterns import Pattern, calls_tree, trace_patterns
 from mcp_sessions.analysis.selection import Selection, select_spans
 from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.streams import is_stream
 from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.answers.lookup import min_duration_ns, not_found_session, require_trace, time_window
 from mcp_sessions.errors import NotFoundError
@@ -77,6 +80,8 @@ class TraceAnswer:
     focus: int | None  # the node whose subtree was asked for
     patterns: tuple[Pattern, ...] = ()  # found in the trace, those with a call in the focused subtree
     marks: tuple[StoredPattern, ...] = ()  # the whole trace's, as kept at ingest (what list_traces names)
+    after: tuple[int, ...] = ()  # ns each span ran after its root answered, by tree index
+    streams: frozenset[int] = frozenset()  # long-lived streams (analysis/streams.py), by tree index
 
 
 def trace_view(store: TraceStore, trace_id: str, *, span_id: str | None = None, max_spans: int) -> TraceAnswer:
@@ -88,7 +93,8 @@ def trace_view(store: TraceStore, trace_id: str, *, span_id: str | None = None, 
     patterns = _patterns_in_view(tree, focus)
     marks = tuple(store.trace_patterns([summary.trace_id]).get(summary.trace_id, ()))
     log_count = store.trace_log_count(summary.trace_id)
-    return TraceAnswer(summary, tree, selfs, selection, log_count, focus, patterns, marks)
+    streams = frozenset(i for i, span in enumerate(tree.spans) if is_stream(span))
+    return TraceAnswer(summary, tree, selfs, selection, log_count, focus, patterns, marks, after_root(tree), streams)
 
 
 def _patterns_in_view(tree: TraceTree[Span], focus: int | None) -> tuple[Pattern, ...]:

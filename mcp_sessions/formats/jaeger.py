@@ -137,6 +137,7 @@ def _span(raw: Any, trace_id: Any, resources: dict[str, dict[str, Any]], where: 
         kind=kind,
         start_ns=start_us * 1000,
         end_ns=(start_us + max(0, duration_us)) * 1000,
+        end_known=span.get("duration") not in (None, ""),
         status_code=status_code,
         status_message=status_message,
         attributes=attributes,

@@ -273,6 +273,7 @@ def _canonical_span(raw: Any, resource: dict[str, Any], scope: str | None) -> Sp
         kind=kind,  # type: ignore[arg-type]
         start_ns=start_ns,
         end_ns=max(start_ns, end_ns),
+        end_known=end != "" and end_ns > 0 and end_ns >= start_ns,
         status_code=status_code,  # type: ignore[arg-type]
         status_message=str(message) if message else None,
         attributes=attributes(items, "attributes") if items else {},
@@ -285,7 +286,7 @@ def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> 
     raw = expect_dict(raw, where)
     # The protobuf JSON mapping omits zero values, so an absent time is 0, not an error.
     start = to_time_ns(raw.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", default=0) or 0
-    end = to_time_ns(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=start)
+    end = to_time_ns(raw.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", default=0)
     status = expect_dict(raw.get("status"), f"{where}.status")
     status_code = enum_value(
         status.get("code"), _STATUS_NAMES, _STATUS_NUMBERS, "status_code_", f"{where}.status.code", "unset"
@@ -316,6 +317,7 @@ def _span(raw: Any, resource: dict[str, Any], scope: str | None, where: str) -> 
         kind=enum_value(raw.get("kind"), _KIND_NAMES, _KIND_NUMBERS, "span_kind_", f"{where}.kind", "unspecified"),  # type: ignore[arg-type]
         start_ns=start,
         end_ns=max(start, end or 0),
+        end_known=bool(end) and (end or 0) >= start,
         status_code=status_code,  # type: ignore[arg-type]
         status_message=str(status["message"]) if status.get("message") else None,
         attributes=attributes(raw.get("attributes"), f"{where}.attributes"),

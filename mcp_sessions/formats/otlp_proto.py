@@ -246,6 +246,7 @@ def _span(raw: trace_pb2.Span, resource: dict[str, Any], scope: str | None) -> S
         kind=_KINDS.get(raw.kind, "unspecified"),
         start_ns=start,
         end_ns=max(start, raw.end_time_unix_nano),
+        end_known=raw.end_time_unix_nano > 0 and raw.end_time_unix_nano >= start,
         status_code=_STATUSES.get(status.code, "unset"),
         status_message=status.message or None,
         attributes=_attributes(raw.attributes),

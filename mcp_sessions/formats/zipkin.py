@@ -127,6 +127,7 @@ def _span(raw: Any, where: str) -> Span | None:
         kind=_KINDS.get(str(span.get("kind") or "").strip().lower(), "unspecified"),
         start_ns=start_us * 1000,
         end_ns=(start_us + max(0, duration_us)) * 1000,
+        end_known=span.get("duration") not in (None, ""),
         status_code="error" if is_error else "unset",
         status_message=str(error) if is_error and error != "" else None,
         attributes=attributes,

@@ -13,9 +13,28 @@ from mcp_sessions.analysis.fingerprint import normalize_sql
 from mcp_sessions.answers.errors import ErrorSearch
 from mcp_sessions.answers.lookup import ScopeQuery
 from mcp_sessions.answers.slow import SlowWork
-from mcp_sessions.model import CallTarget, CodeLocation, OperationLoops, OperationRow, SpanRanking, SpanRow, SpanScope
+from mcp_sessions.model import (
+    AfterRootRow,
+    CallTarget,
+    CodeLocation,
+    OperationLoops,
+    OperationRow,
+    SpanRanking,
+    SpanRow,
+    SpanScope,
+    StreamRow,
+)
 from mcp_sessions.render.markdown import Budget, call, duration, fence, given, ident, ms, quote, timestamp, token
-from mcp_sessions.render.models import ErrorItem, ErrorList, MessageCount, SlowOperation, SlowSpan, SlowSpans
+from mcp_sessions.render.models import (
+    AfterRootItem,
+    ErrorItem,
+    ErrorList,
+    MessageCount,
+    SlowOperation,
+    SlowSpan,
+    SlowSpans,
+    StreamItem,
+)
 from mcp_sessions.render.offers import SpanFacts, span_detail_offer
 from mcp_sessions.render.patterns import loop_model, loop_text
 
@@ -62,12 +81,14 @@ def operation_model(row: OperationRow, critical_total: int, loops: OperationLoop
         p50_ms=ms(row.p50_ns) if row.p50_ns is not None else None,
         p95_ms=ms(row.p95_ns) if row.p95_ns is not None else None,
         max_ms=ms(row.max_ns),
-        share=_share(row.critical_ns, critical_total),
+        share=None if row.stream else _share(row.critical_ns, critical_total),
         worst_trace_id=row.worst_trace_id,
         worst_span_id=row.worst_span_id,
         n_plus_one=loop_model(loops) if loops else None,
         code_location=code_label(row.code),
         target=row.target.text if row.target else None,
+        after_root_ms=ms(row.after_ns),
+        stream=bool(row.stream),
     )
 
 
@@ -77,6 +98,9 @@ def calls_line(target: CallTarget | None, label: str) -> str:
     if target is None or target.said_by(label) or (target.kind == "database" and normalize_sql(target.core) in label):
         return ""
     return f"\n   **Calls**: {quote(target.text, 200)}"
+
+
+_STREAM_NOTE = "**stream** (long-lived: open as long as its peer kept it, not slow work) · "
 
 
 def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: OperationLoops | None = None) -> str:
@@ -90,10 +114,12 @@ def _operation_lines(rank: int, row: OperationRow, model: SlowOperation, loops: 
     loop = f"\n   {loop_text(loops, row.trace_count)}" if loops else ""
     code = f"\n   **Code**: {quote(model.code_location, 160)}" if model.code_location else ""
     target = calls_line(row.target, row.fingerprint)
+    after = f", {duration(row.after_ns)} after the root answered" if row.after_ns else ""
     return (
         f"{rank}. {quote(row.fingerprint, 160)}{service}\n"
-        f"   {duration(row.critical_ns)} on the critical path{_percent(model.share)}, self {duration(row.self_ns)}, "
-        f"{calls}; {spread}{loop}{target}{code}\n"
+        f"   {_STREAM_NOTE if row.stream else ''}{duration(row.critical_ns)} on the critical path"
+        f"{_percent(model.share)}, self {duration(row.self_ns)}"
+        f"{after}, {calls}; {spread}{loop}{target}{code}\n"
         f"   worst: {call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
     )
 
@@ -107,8 +133,14 @@ def render_slow_operations(
     budget: Budget,
     more_call: str | None,
     loops: Mapping[tuple[str | None, str], OperationLoops] | None = None,
+    after_root: Sequence[AfterRootRow] = (),
+    after_root_count: int = 0,
+    ranked_after: bool = False,
+    streams: Sequence[StreamRow] = (),
+    stream_count: int = 0,
 ) -> tuple[str, SlowSpans]:
-    head = [f"# Slow operations · {scope}", "**Ranked by**: time on the critical path, then self time"]
+    then = "then time after the root answered, then self time" if ranked_after else "then self time"
+    head = [f"# Slow operations · {scope}", f"**Ranked by**: time on the critical path, {then}"]
     if critical_total:
         head.append(f"**Critical path in scope**: {duration(critical_total)}")
     lines, models = [], []
@@ -127,7 +159,9 @@ def render_slow_operations(
     if not rows:
         lines.append("No spans in this scope. Widen it (drop filters) or check the ids with list_traces.")
     detail = _detail([(m.worst_trace_id, m.worst_span_id) for m in models], "the worst span")
-    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1]]).rstrip()
+    after_lines, after_models = _after_root(after_root, after_root_count, budget)
+    stream_lines, stream_models = _streams(streams, stream_count, budget)
+    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1], *after_lines, *stream_lines]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="operation",
@@ -137,13 +171,96 @@ def render_slow_operations(
         spans=[],
         next_call=more_call if len(models) < total else None,
         detail_call=detail[1] if detail else None,
+        after_root=after_models,
+        after_root_count=after_root_count,
+        streams=stream_models,
+        stream_count=stream_count,
     )
 
 
+def _streams(rows: Sequence[StreamRow], count: int, budget: Budget) -> tuple[list[str], list[StreamItem]]:
+    """Long-lived streams in scope, longest first: a stream lasts as long as its peer keeps it open, so the
+    rankings above put it after all the work, and it is named here on its own."""
+    if not count:
+        return [], []
+    head = (
+        f"\n## Streams ({count}: long-lived RPC streams, SSE, websockets or message waits; "
+        "ranked after the work, not slow work)"
+    )
+    if not budget.fits(head, reserve=200):
+        return [], []
+    budget.take(head)
+    lines, models = [head], []
+    for row in rows:
+        service = f" · {token(row.service)}" if row.service else ""
+        line = (
+            f"- {quote(row.name, 100)}{service}: open {duration(row.duration_ns)} · "
+            f"{call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
+        )
+        if not budget.fits(line, reserve=200):
+            break
+        budget.take(line)
+        lines.append(line)
+        models.append(
+            StreamItem(
+                **{k: getattr(row, k) for k in ("trace_id", "span_id", "service", "name")},
+                duration_ms=ms(row.duration_ns),
+            )
+        )
+    if len(models) < count:
+        lines.append(f"(shows {len(models)} of {count} streams)")
+    return lines, models
+
+
+def _after_root(rows: Sequence[AfterRootRow], count: int, budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
+    """Work that went on after a root answered (async children, consumers, follows-from): off the
+    caller's critical path, ranked on its own."""
+    if not rows:
+        return [], []
+    head = f"\n## After the root answered ({count} operations: work the caller did not wait for, ranked by that time)"
+    if not budget.fits(head, reserve=200):
+        return [], []
+    budget.take(head)
+    lines, models = [head], []
+    for row in rows:
+        service = f" · {token(row.service)}" if row.service else ""
+        line = (
+            f"- {quote(row.fingerprint, 120)}{service}: {duration(row.after_ns)} after the root answered, "
+            f"{row.count} span{'s' if row.count != 1 else ''}; longest "
+            f"{call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
+        )
+        if not budget.fits(line, reserve=200):
+            break
+        budget.take(line)
+        lines.append(line)
+        models.append(
+            AfterRootItem(
+                service=row.service,
+                fingerprint=row.fingerprint,
+                count=row.count,
+                after_root_ms=ms(row.after_ns),
+                worst_trace_id=row.worst_trace_id,
+                worst_span_id=row.worst_span_id,
+            )
+        )
+    if len(models) < count:
+        lines.append(f"(shows {len(models)} of {count} operations)")
+    return lines, models
+
+
 def render_slow_spans(
-    rows: Sequence[SpanRow], *, total: int, scope: str, budget: Budget, more_call: str | None
+    rows: Sequence[SpanRow],
+    *,
+    total: int,
+    scope: str,
+    budget: Budget,
+    more_call: str | None,
+    ranked_after: bool = False,
+    streams: Sequence[StreamRow] = (),
+    stream_count: int = 0,
 ) -> tuple[str, SlowSpans]:
-    text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, then self time"
+    then = "then time after the root answered, then self time" if ranked_after else "then self time"
+    text_head = f"# Slowest spans · {scope}\n**Ranked by**: time on the critical path, {then}"
     budget.take(text_head)
     lines, models = [], []
     for rank, row in enumerate(rows, 1):
@@ -156,15 +273,21 @@ def render_slow_spans(
             duration_ms=ms(row.duration_ns),
             self_ms=ms(row.self_ns),
             critical_ms=ms(row.critical_ns),
-            share=_share(row.critical_ns, row.trace_duration_ns),
+            share=None if row.stream else _share(row.critical_ns, row.trace_duration_ns),
             code_location=code_label(row.code),
             target=row.target.text if row.target else None,
+            after_root_ms=ms(row.after_ns),
+            stream=bool(row.stream),
         )
         label = row.fingerprint if row.fingerprint and row.fingerprint != row.name else row.name
         service = f" · {token(row.service)}" if row.service else ""
         block = (
-            f"{rank}. {quote(label, 160)}{service}: {duration(row.duration_ns)}, self {duration(row.self_ns)}, "
-            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}{calls_line(row.target, label)}\n"
+            f"{rank}. {quote(label, 160)}{service}: {_STREAM_NOTE if row.stream else ''}"
+            f"{duration(row.duration_ns)}, self {duration(row.self_ns)}, "
+            f"{duration(row.critical_ns)} on the critical path{_percent(model.share)}"
+            + (f", {duration(row.after_ns)} after the root answered" if row.after_ns else "")
+            + calls_line(row.target, label)
+            + "\n"
             + (f"   **Code**: {quote(model.code_location, 160)}\n" if model.code_location else "")
             + f"   {call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
         )
@@ -175,7 +298,8 @@ def render_slow_spans(
         models.append(model)
     footer = _footer(len(models), total, "spans", more_call if len(models) < total else None)
     detail = _detail([(m.trace_id, m.span_id) for m in models], "a span")
-    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1]]).rstrip()
+    stream_lines, stream_models = _streams(streams, stream_count, budget)
+    text = "\n".join([text_head, "", *lines, "", footer, *detail[:1], *stream_lines]).rstrip()
     return text, SlowSpans(
         scope=scope,
         group_by="span",
@@ -185,6 +309,8 @@ def render_slow_spans(
         spans=models,
         next_call=more_call if len(models) < total else None,
         detail_call=detail[1] if detail else None,
+        streams=stream_models,
+        stream_count=stream_count,
     )
 
 
@@ -338,7 +464,16 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
     more = call("find_slow_spans", **args, group_by=work.group_by, limit=min(100, work.limit * 3))
     if isinstance(work.ranking, SpanRanking):
         ranking = work.ranking
-        return render_slow_spans(ranking.rows, total=ranking.total, scope=label, budget=budget, more_call=more)
+        return render_slow_spans(
+            ranking.rows,
+            total=ranking.total,
+            scope=label,
+            budget=budget,
+            more_call=more,
+            ranked_after=bool(work.scope.trace_id or work.scope.session_id),
+            streams=ranking.streams,
+            stream_count=ranking.stream_count,
+        )
     ops = work.ranking
     return render_slow_operations(
         ops.rows,
@@ -348,6 +483,11 @@ def render_slow_work(work: SlowWork, *, budget: Budget) -> tuple[str, SlowSpans]
         budget=budget,
         more_call=more,
         loops=work.loops,
+        after_root=ops.after_root,
+        after_root_count=ops.after_root_count,
+        ranked_after=bool(work.scope.trace_id or work.scope.session_id),
+        streams=ops.streams,
+        stream_count=ops.stream_count,
     )
 
 

@@ -31,7 +31,11 @@ class Budget:
         self.used = 0
 
     def fits(self, text: str, reserve: int = 0) -> bool:
-        return self.used + len(text) + 1 + reserve <= self.limit
+        return self.has_room(len(text) + 1, reserve)
+
+    def has_room(self, chars: int, reserve: int = 0) -> bool:
+        """Whether `chars` more characters (with `reserve` kept free) stay within the budget."""
+        return self.used + chars + reserve <= self.limit
 
     def take(self, text: str) -> None:
         self.used += len(text) + 1

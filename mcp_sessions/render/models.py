@@ -163,14 +163,19 @@ class SpanNode(Bounded):
     name: str
     service: str | None
     kind: str
-    offset_ms: float = Field(description="start relative to the trace start")
-    duration_ms: float
+    offset_ms: float = Field(description="start relative to the trace start, as recorded")
+    duration_ms: float = Field(description="as recorded; where no end was recorded, up to the end its children imply")
     self_ms: float
     status: str
     error: str | None = Field(description="status message or exception, truncated")
     http_status: int | None
     hidden_children: list[HiddenGroup]
     target: str | None = Field(None, description="what the span called: method, host and path; statement; destination")
+    end_recorded: bool = Field(
+        default=True, description="false: no end was recorded, duration_ms is inferred from children"
+    )
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+    after_root_ms: float = Field(default=0.0, description="time the span ran after its root had answered")
 
 
 class TraceView(Bounded):
@@ -266,6 +271,10 @@ class SlowOperation(Bounded):
     n_plus_one: LoopItem | None = Field(None, description="set when the operation runs as an N+1 loop in scope")
     code_location: str | None = Field(None, description="file:line in function of the worst span (code.* attributes)")
     target: str | None = Field(None, description="what the worst span called: method, host and path; statement; ...")
+    after_root_ms: float = Field(
+        default=0.0, description="time its spans ran after their trace's root answered, summed"
+    )
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
 
 
 class SlowSpan(Bounded):
@@ -280,6 +289,25 @@ class SlowSpan(Bounded):
     share: float | None = Field(description="fraction of its trace's duration spent on the critical path")
     code_location: str | None = Field(None, description="file:line in function (code.* attributes)")
     target: str | None = Field(None, description="what the span called: method, host and path; statement; ...")
+    after_root_ms: float = Field(default=0.0, description="time the span ran after its trace's root answered")
+    stream: bool = Field(default=False, description="a long-lived stream (RPC stream, SSE, websocket): not slow work")
+
+
+class StreamItem(Bounded):
+    trace_id: str
+    span_id: str
+    service: str | None
+    name: str
+    duration_ms: float
+
+
+class AfterRootItem(Bounded):
+    service: str | None
+    fingerprint: str
+    count: int = Field(description="spans of the operation that ran on after their root answered")
+    after_root_ms: float = Field(description="their time after the root answered, summed")
+    worst_trace_id: str
+    worst_span_id: str
 
 
 class SlowSpans(Bounded):
@@ -291,6 +319,18 @@ class SlowSpans(Bounded):
     spans: list[SlowSpan]
     next_call: str | None
     detail_call: str | None = Field(None, description="get_span on the first row's span: attributes, events, links")
+    after_root: list[AfterRootItem] = Field(
+        default_factory=list,
+        description="operations whose spans ran on after their trace's root answered (async work, consumers), "
+        "ranked on their own by that time",
+    )
+    after_root_count: int = Field(default=0, description="operations in scope with time after their root answered")
+    streams: list[StreamItem] = Field(
+        default_factory=list,
+        description="long-lived streams (RPC streams, SSE, websockets, message waits) in scope, longest first: "
+        "never ranked as slow work",
+    )
+    stream_count: int = Field(default=0, description="streams in scope")
 
 
 class MessageCount(Bounded):

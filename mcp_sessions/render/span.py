@@ -152,7 +152,13 @@ def _record(
     target = call_target(span)
     code = code_label(code_location(span.attributes))
     status = token(span.status_code) + (f" {quote(span.status_message, 200)}" if span.status_message else "")
-    no_end = " (end not after start: no end recorded, or instantaneous)" if span.duration_ns == 0 else ""
+    no_end = (
+        (" (no recorded end: inferred from its children)" if span.duration_ns else " (no recorded end)")
+        if not span.end_known
+        else " (instantaneous: its end equals its start)"
+        if span.duration_ns == 0
+        else ""
+    )
     head = [f"## {title}"] if title else []
     head.append(
         f"**Name**: {quote(span.name, 200)} · {quote(span.service, 60) if span.service else 'unknown service'} · "

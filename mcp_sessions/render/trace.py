@@ -1,8 +1,11 @@
 """One trace as an indented tree within a text budget.
 
 Each shown span is a line: id, name, service, kind, duration, self time, offset from the
-trace start, status. Children left out are summarised under their parent by operation
-("+ 29 × `SELECT …` hidden, 310 ms in all") with the call that expands them. Patterns
+trace start, status. Durations and offsets are the span's own, as recorded (never clamped into
+its parent); a span whose end was not recorded says so, with the end its children imply, and
+one that ran on after its root answered says for how long. Children left out are summarised
+under their parent by operation ("+ 29 × `SELECT …` hidden, 310 ms in all") with the call
+that expands them. Patterns
 found in the trace (N+1, duplicate and sequential calls) are listed before the tree, each
 with the span that makes the calls, and that span's line says so.
 """
@@ -11,10 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from mcp_sessions.analysis.call_targets import call_target
 from mcp_sessions.analysis.patterns import Pattern
-from mcp_sessions.analysis.selection import Selection, is_error
+from mcp_sessions.analysis.selection import Selection, has_exception, is_error
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.answers.trace import TraceAnswer
 from mcp_sessions.model import Span, StoredPattern, TraceSummary
@@ -60,7 +64,7 @@ def _hidden_groups(tree: TraceTree, hidden: tuple[int, ...]) -> list[HiddenGroup
         span = tree.spans[node]
         row = acc[(span.service, _label(span))]
         row[0] += 1
-        row[1] += tree.clamped[node][1] - tree.clamped[node][0]
+        row[1] += tree.duration_ns(node)
         row[2] += is_error(tree, node)
     groups = [
         HiddenGroup(name=name, service=svc, count=c, total_ms=ms(t), errors=e) for (svc, name), (c, t, e) in acc.items()
@@ -80,6 +84,8 @@ def render_trace(
     budget: Budget,
     patterns: Sequence[Pattern] = (),
     stored: Sequence[StoredPattern] = (),
+    after: tuple[int, ...] = (),
+    streams: frozenset[int] = frozenset(),
 ) -> tuple[str, TraceView]:
     t0 = summary.start_ns
     trace_id = summary.trace_id
@@ -106,6 +112,12 @@ def render_trace(
             f"**Focus**: subtree of {ident(span.span_id)} {quote(span.name, 80)} "
             f"({selection.scope_size} spans); {call('get_trace', trace_id=trace_id)} for the whole trace"
         )
+    late = sum(1 for ns in after if ns > 0)
+    if late:
+        head.append(
+            f"**After the root answered**: {late} spans ran on after their root had answered, one for "
+            f"{duration(max(after))} (work the caller did not wait for)"
+        )
     reused = _reused_ids(tree)
     if reused:
         head.append(
@@ -125,46 +137,18 @@ def render_trace(
     for line in [*head, *found]:
         budget.take(line)
 
+    lines_of = {
+        n: _span_text(tree, selfs, after, selection, n, focus, t0, marks, trace_id, n in streams)
+        for n in selection.shown
+    }
+    kept = _fit(tree, selection, lines_of, budget, reserve=800)
     nodes: list[SpanNode] = []
     body: list[str] = []
-    footer_reserve = 800
-    truncated = False
     for node in selection.shown:
+        if node not in kept:
+            continue
         span = tree.spans[node]
-        start, end = tree.clamped[node]
-        depth = tree.depth[node] - (tree.depth[focus] if focus is not None else 0)
-        indent = "  " * min(depth, 12)
-        error = _error_text(tree, node) if is_error(tree, node) else None
-        http_status = span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")
-        status = f" · HTTP {token(http_status)}" if http_status else ""
-        service = quote(span.service, 40) if span.service else "unknown service"
-        line = (
-            f"{indent}- {ident(span.span_id)} {quote(_label(span), 160)} · {service} · {token(span.kind)} · "
-            f"{duration(end - start)} (self {duration(selfs[node])}) · +{duration(start - t0)}{status}"
-        )
-        if error:
-            line += f" · **error** {quote(error, 160)}"
-        if node in marks:
-            line += " · " + ", ".join(f"**{SHORT_NAMES[p.kind]}** ×{p.count} below" for p in marks[node])
-        groups = _hidden_groups(tree, selection.hidden_children.get(node, ()))
-        group_lines = []
-        if groups:
-            parts = [
-                f"{g.count} × {quote(g.name, 60)} ({duration(g.total_ms * 1e6)}"
-                + (f", {g.errors} errors" if g.errors else "")
-                + ")"
-                for g in groups[:_MAX_GROUPS]
-            ]
-            more = f" and {len(groups) - _MAX_GROUPS} more operations" if len(groups) > _MAX_GROUPS else ""
-            hidden_total = sum(g.count for g in groups)
-            group_lines.append(
-                f"{indent}  - + {hidden_total} hidden: {'; '.join(parts)}{more} → "
-                f"{call('get_trace', trace_id=trace_id, span_id=span.span_id)}"
-            )
-        text = "\n".join([line, *group_lines])
-        if not budget.fits(text, reserve=footer_reserve):
-            truncated = True
-            break
+        text, error, groups = lines_of[node]
         budget.take(text)
         body.append(text)
         nodes.append(
@@ -175,8 +159,8 @@ def render_trace(
                 name=span.name,
                 service=span.service,
                 kind=span.kind,
-                offset_ms=ms(start - t0),
-                duration_ms=ms(end - start),
+                offset_ms=ms(span.start_ns - t0),
+                duration_ms=ms(tree.duration_ns(node)),
                 self_ms=ms(selfs[node]),
                 status=span.status_code,
                 error=error[:300] if error else None,
@@ -185,29 +169,40 @@ def render_trace(
                 ),
                 hidden_children=groups,
                 target=target.text if (target := call_target(span)) else None,
+                end_recorded=tree.end_known[node],
+                stream=node in streams,
+                after_root_ms=ms(after[node]) if after else 0.0,
             )
         )
+    truncated = len(kept) < len(selection.shown)
 
     shown = len(nodes)
+    promised = ""
+    if shown < selection.scope_size:
+        errors_kept = sum(1 for n in kept if is_error(tree, n))
+        promised = (
+            f" (kept first: the roots, error spans up to {selection.error_limit} ({errors_kept} of {errors} shown), "
+            "the branch that finished last, then most self time)"
+        )
     head.append(
-        f"**Spans**: shows {shown} of {selection.scope_size}"
-        + (" (kept first: root, slowest branch, errors, most self time)" if shown < selection.scope_size else "")
-        + f" · **Error spans**: {errors} · **Logs**: {log_count}"
+        f"**Spans**: shows {shown} of {selection.scope_size}{promised} · **Error spans**: {errors} · "
+        f"**Logs**: {log_count}"
     )
     lines = [*head, *found, "", "## Spans (duration, self time, offset from trace start)", *body]
     if truncated:
         lines.append(
-            f"- … the text budget ran out after {shown} spans; expand a subtree with "
+            f"- … the text budget ran out: {len(selection.shown) - shown} of the {len(selection.shown)} spans selected "
+            f"are not shown; expand a subtree with "
             f"{call('get_trace', trace_id=trace_id, span_id='<span id above>')} or raise `max_spans`/"
             "`budget_tokens`"
         )
-    expandable = [tree.spans[n].span_id for n in selection.shown[:shown] if n in selection.hidden_children]
+    expandable = [tree.spans[n].span_id for n in selection.shown if n in kept and n in selection.hidden_children]
     if expandable:
         lines.append(
             f"**Expand**: {call('get_trace', trace_id=trace_id, span_id=expandable[0])} shows what is "
             "hidden under that span"
         )
-    detail = _detail_offer(trace_id, tree, selection.shown[:shown])
+    detail = _detail_offer(trace_id, tree, [n for n in selection.shown if n in kept])
     if detail:
         lines.append(f"**Span detail**: {detail} shows a span's attributes, events and links (any span id above)")
     if summary.session_id:
@@ -234,6 +229,110 @@ def _detail_offer(trace_id: str, tree: TraceTree, shown: Sequence[int]) -> str |
         return None
     node = next((n for n in shown if is_error(tree, n)), shown[0])
     return span_detail_offer(SpanFacts(trace_id, tree.spans[node].span_id, stored=True))
+
+
+def _fit(
+    tree: TraceTree, selection: Selection, lines_of: dict[int, _Line], budget: Budget, *, reserve: int
+) -> set[int]:
+    """The shown spans whose lines fit the text budget.
+
+    Every span the cut promised (the roots, errors, the branch that finished last, with their
+    ancestors) comes first, in the order the selection admitted them; then the others in display
+    order while room is left, a span the budget leaves out taking its subtree with it, so every
+    kept line's parent is kept too.
+    """
+    promised = selection.promised
+    used = sum(len(lines_of[n].text) + 1 for n in promised)
+    kept: set[int] = set()
+    if not budget.has_room(used, reserve):  # not even the promise fits: keep it in the order admitted while it does
+        used = 0
+        for n in promised:
+            used += len(lines_of[n].text) + 1
+            if not budget.has_room(used, reserve):
+                break
+            kept.add(n)
+        return kept
+    kept.update(promised)
+    for n in selection.shown:
+        parent = tree.parent[n]
+        if n in kept or (parent is not None and parent in lines_of and parent not in kept):
+            continue
+        cost = len(lines_of[n].text) + 1
+        if budget.has_room(used + cost, reserve):
+            kept.add(n)
+            used += cost
+    return kept
+
+
+class _Line(NamedTuple):
+    text: str  # the span's line and its hidden-children line
+    error: str | None
+    groups: list[HiddenGroup]
+
+
+def _times_text(tree: TraceTree, selfs: tuple[int, ...], node: int, t0: int) -> str:
+    """The span's own duration and self time and its offset from the trace start, as recorded."""
+    span = tree.spans[node]
+    offset = f"+{duration(span.start_ns - t0)}"
+    if tree.end_known[node]:
+        return f"{duration(tree.duration_ns(node))} (self {duration(selfs[node])}) · {offset}"
+    if tree.duration_ns(node) > 0:
+        return (
+            f"no recorded end (≥ {duration(tree.duration_ns(node))} inferred from children) "
+            f"(self {duration(selfs[node])}) · {offset}"
+        )
+    ran_on = tree.extent()[1] - span.start_ns
+    after = f"; its trace ran on {duration(ran_on)} after its start" if ran_on > 0 else ""
+    return f"no recorded end (no children to infer it from{after}) · {offset}"
+
+
+def _span_text(
+    tree: TraceTree,
+    selfs: tuple[int, ...],
+    after: tuple[int, ...],
+    selection: Selection,
+    node: int,
+    focus: int | None,
+    t0: int,
+    marks: dict[int, list[Pattern]],
+    trace_id: str,
+    stream: bool,
+) -> _Line:
+    span = tree.spans[node]
+    depth = tree.depth[node] - (tree.depth[focus] if focus is not None else 0)
+    indent = "  " * min(depth, 12)
+    error = _error_text(tree, node) if is_error(tree, node) or has_exception(tree, node) else None
+    http_status = span.attributes.get("http.response.status_code") or span.attributes.get("http.status_code")
+    status = f" · HTTP {token(http_status)}" if http_status else ""
+    service = quote(span.service, 40) if span.service else "unknown service"
+    line = (
+        f"{indent}- {ident(span.span_id)} {quote(_label(span), 160)} · {service} · {token(span.kind)} · "
+        f"{_times_text(tree, selfs, node, t0)}{status}"
+    )
+    if stream:
+        line += " · **stream** (long-lived: open as long as its peer kept it, not slow work)"
+    if after and after[node] > 0:
+        line += f" · {duration(after[node])} after the root answered"
+    if error:
+        line += f" · **error** {quote(error, 160)}" if is_error(tree, node) else f" · exception {quote(error, 160)}"
+    if node in marks:
+        line += " · " + ", ".join(f"**{SHORT_NAMES[p.kind]}** ×{p.count} below" for p in marks[node])
+    groups = _hidden_groups(tree, selection.hidden_children.get(node, ()))
+    group_lines = []
+    if groups:
+        parts = [
+            f"{g.count} × {quote(g.name, 60)} ({duration(g.total_ms * 1e6)}"
+            + (f", {g.errors} errors" if g.errors else "")
+            + ")"
+            for g in groups[:_MAX_GROUPS]
+        ]
+        more = f" and {len(groups) - _MAX_GROUPS} more operations" if len(groups) > _MAX_GROUPS else ""
+        hidden_total = sum(g.count for g in groups)
+        group_lines.append(
+            f"{indent}  - + {hidden_total} hidden: {'; '.join(parts)}{more} → "
+            f"{call('get_trace', trace_id=trace_id, span_id=span.span_id)}"
+        )
+    return _Line("\n".join([line, *group_lines]), error, groups)
 
 
 def _marks_by_parent(tree: TraceTree, patterns: Sequence[Pattern]) -> dict[int, list[Pattern]]:
@@ -282,4 +381,6 @@ def render_trace_view(answer: TraceAnswer, *, budget: Budget) -> tuple[str, Trac
         budget=budget,
         patterns=answer.patterns,
         stored=answer.marks,
+        after=answer.after,
+        streams=answer.streams,
     )

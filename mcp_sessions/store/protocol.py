@@ -81,7 +81,8 @@ class TraceStore(Protocol):
         ...
 
     def slow_operations(self, scope: SpanScope, limit: int) -> OperationRanking:
-        """Operations ranked by time on the critical path, then self time, with exact totals."""
+        """Operations ranked by time on the critical path, then self time, with exact totals, and apart from
+        them the operations whose spans ran on after their trace's root answered, most such time first."""
         ...
 
     def slow_spans(self, scope: SpanScope, limit: int) -> SpanRanking:

@@ -141,14 +141,23 @@ def get_trace(
     span_id: Annotated[
         str | None, Field(max_length=MAX_ID_ARG, description="show only the subtree under this span")
     ] = None,
-    max_spans: Annotated[int, Field(ge=5, le=300, description="most spans to show")] = 40,
+    max_spans: Annotated[
+        int,
+        Field(
+            ge=5,
+            le=300,
+            description="most spans to show (the root, the first step of the branch that finished last and the "
+            "first error span, with their parents, are shown in any case)",
+        ),
+    ] = 40,
     budget_tokens: BudgetTokens = DEFAULT_BUDGET_TOKENS,
 ) -> Annotated[CallToolResult, TraceView]:
     """One trace as a span tree: durations, self time, status, errors and full ids.
 
-    Use to see where a request spent its time or failed. Large traces are cut to a budget
-    that always keeps the root, the slowest branch and the errors; hidden children are
-    summarised with the call that expands them (span_id=...). Not for finding traces: use
+    Use to see where a request spent its time or failed. Times are as recorded; a span with
+    no recorded end says so. Large traces are cut to a budget that keeps the roots, the
+    errors and the branch that finished last first; hidden children are summarised with the
+    call that expands them (span_id=...). Not for finding traces: use
     list_traces. Example: get_trace(trace_id="5b8efff798038103d269b633813fc60c")
     """
     with tool_errors():

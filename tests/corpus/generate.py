@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,15 +148,19 @@ def _derive_no_end(source: Path, target: Path) -> None:
     assert done, f"no span with children in {source}"
 
 
-def build(out: Path) -> dict[str, str | None]:
-    """Build every recording into `out/<name>/`; returns name -> None, or why it is not there."""
+def build(out: Path, only: Collection[str] | None = None) -> dict[str, str | None]:
+    """Build every recording (or those named in `only`, with what they are derived from) into `out/<name>/`;
+    returns name -> None, or why it is not there."""
     from capture import CaptureServer
 
     out.mkdir(parents=True, exist_ok=True)
     status: dict[str, str | None] = {}
     with CaptureServer() as capture, ThreadPoolExecutor(max_workers=2) as pool:
         runnable = []
+        wanted = None if only is None else {*only, *(DERIVED[n] for n in only if n in DERIVED)}
         for generator in GENERATORS:
+            if wanted is not None and generator.name not in wanted:
+                continue
             lacking = missing(generator)
             if lacking:
                 status[generator.name] = "not built: needs " + ", ".join(lacking)
@@ -174,6 +178,8 @@ def build(out: Path) -> dict[str, str | None]:
                 for i, captured in enumerate(bodies, 1):
                     (folder / f"{i:04d}.{generator.ext}").write_bytes(captured.body)
     for name, source in DERIVED.items():
+        if only is not None and name not in only:
+            continue
         if status.get(source) is None:
             _derive_no_end(out / source, out / name)
             status[name] = None

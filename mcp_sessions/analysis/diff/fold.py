@@ -158,11 +158,10 @@ def add_backend(target: Acc, analysed: Analysed) -> None:
         span = tree.spans[node]
         key, label = _op_key(span)
         acc = acc_of[node] = holder.child(key, label)
-        start, end = tree.clamped[node]
         acc.add(
-            duration_ns=end - start,
+            duration_ns=tree.duration_ns(node),
             wait_ns=analysed.inclusive_path_ns[node],
-            start_ns=start,
+            start_ns=span.start_ns,
             error=is_error(tree, node),
             status=_http_status(span),
             ident=span.span_id,

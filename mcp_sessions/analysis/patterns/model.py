@@ -141,6 +141,7 @@ class Call(NamedTuple):
     kind: str
     start_ns: int
     end_ns: int
+    end_known: bool
     service: str | None
     name: str
     fingerprint: str
@@ -164,6 +165,7 @@ def as_call(span: Span) -> Call:
         span.kind,
         span.start_ns,
         span.end_ns,
+        span.end_known,
         span.service,
         span.name,
         span_fingerprint(span),
@@ -187,6 +189,8 @@ def calls_tree(tree: TraceTree[Span]) -> TraceTree[Call]:
         children=tree.children,
         depth=tree.depth,
         clamped=tree.clamped,
+        ends=tree.ends,
+        end_known=tree.end_known,
     )
 
 

@@ -54,7 +54,7 @@ MAX_VALUE_CHARS = 500
 class _NoTextLimit(Budget):
     """The renderers' budget for a view: every record is kept; the text made beside them is discarded."""
 
-    def fits(self, text: str, reserve: int = 0) -> bool:
+    def has_room(self, chars: int, reserve: int = 0) -> bool:
         return True
 
 

@@ -22,8 +22,10 @@ from mcp_sessions.analysis.critical_path import critical_path
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint
 from mcp_sessions.analysis.patterns import Pattern, trace_patterns
 from mcp_sessions.analysis.selftime import self_times
+from mcp_sessions.analysis.streams import stream_kind
 from mcp_sessions.analysis.tree import TraceTree, build_tree
 from mcp_sessions.config import DEFAULT_SESSION_GAP_NS
+from mcp_sessions.model import SpanEvent
 from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, PATTERN_COLUMNS
 from mcp_sessions.store.sqlite.summaries import OperationSpan, trace_operations, update_operations
 
@@ -162,8 +164,11 @@ class _StoredSpan(NamedTuple):
     kind: str
     start_ns: int
     end_ns: int
+    end_known: int
+    stream: int
     self_ns: int | None
     critical_ns: int | None
+    after_ns: int | None
     status_code: str
     duration_ns: int
     service: str | None
@@ -229,7 +234,7 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
         )
     }
     for first, last in _touched_chunks(conn):
-        timing: list[tuple[int, int, int]] = []
+        timing: list[tuple[int, ...]] = []
         rows: list[list[Any]] = []
         operations = {}
         patterns: list[tuple[Any, ...]] = []
@@ -238,10 +243,10 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
             times = _span_times(tree)
             timing += _timing_changes(spans, times)
             patterns += _pattern_rows(tree)
-            rows.append(_trace_row(spans))
+            rows.append(_trace_row(spans, times))
             operations[spans[0].trace_id] = trace_operations(
-                OperationSpan(s.span_id, s.service, s.fingerprint, s.duration_ns, critical_ns, self_ns)
-                for s, (self_ns, critical_ns) in zip(spans, times, strict=True)
+                OperationSpan(s.span_id, s.service, s.fingerprint, t.duration_ns, t.critical_ns, t.self_ns)
+                for s, t in zip(spans, times, strict=True)
             )
         _write_timing(conn, timing)
         _sessions_from_requests(conn, rows, first, last)
@@ -269,8 +274,9 @@ def _touched_spans_by_trace(
     Records that share ids come in `spans_identity` order, by record hash; a backfill for a
     schema older than 7 passes another `last_key` (ids were unique there, any will do).
     """
+    columns = _StoredSpan._fields if _recorded_ends(conn) else _BEFORE_12
     cursor = conn.execute(
-        f"SELECT {', '.join(_StoredSpan._fields)} FROM spans "
+        f"SELECT {', '.join(columns)} FROM spans "
         "WHERE trace_id IN (SELECT id FROM touched_traces WHERE id BETWEEN ? AND ?) "
         f"ORDER BY trace_id, span_id, shared, {last_key}",
         (first, last),
@@ -279,13 +285,47 @@ def _touched_spans_by_trace(
         yield list(spans)
 
 
-def _span_times(tree: TraceTree[_StoredSpan]) -> list[tuple[int, int]]:
-    """(self_ns, critical_ns) of each span of one trace, in order.
+class _SpanTimes(NamedTuple):
+    """What derivation keeps per span: its end (the inferred one where none was recorded) and its timings."""
+
+    end_ns: int
+    duration_ns: int
+    self_ns: int
+    critical_ns: int
+    after_ns: int
+
+
+# The span columns as a schema older than 12 holds them (a backfill at schema 3 reads these).
+_BEFORE_12 = tuple(
+    {"end_known": "1 AS end_known", "after_ns": "NULL AS after_ns", "stream": "0 AS stream"}.get(f, f)
+    for f in _StoredSpan._fields
+)
+
+
+def _recorded_ends(conn: sqlite3.Connection) -> bool:
+    """Whether the spans table has schema 10's columns (end_known, after_ns)."""
+    return any(row[1] == "end_known" for row in conn.execute("PRAGMA table_info(spans)"))
+
+
+def _span_times(tree: TraceTree[_StoredSpan]) -> list[_SpanTimes]:
+    """The end, duration, self, critical-path and after-the-root times of each span of one trace, in order.
 
     Kept in columns so that ranking spans across all data is one indexed query, not a tree
-    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives.
+    walk per trace at question time. A trace is rebuilt whole whenever any of its spans arrives,
+    so an end implied by children follows the children stored so far.
     """
-    return list(zip(self_times(tree), critical_path(tree).by_span, strict=True))
+    path = critical_path(tree)
+    return [
+        _SpanTimes(
+            *((span.end_ns, span.duration_ns) if span.end_known else (end, end - span.start_ns)),
+            self_ns,
+            critical_ns,
+            after_ns,
+        )
+        for span, end, self_ns, critical_ns, after_ns in zip(
+            tree.spans, tree.ends, self_times(tree), path.by_span, path.after_ns, strict=True
+        )
+    ]
 
 
 def _pattern_rows(tree: TraceTree[_StoredSpan]) -> list[tuple[Any, ...]]:
@@ -320,32 +360,44 @@ def _write_patterns(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], first
     )
 
 
-def _timing_changes(spans: list[_StoredSpan], times: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-    """(self_ns, critical_ns, id) of the spans whose stored times are out of date."""
+def _timing_changes(spans: list[_StoredSpan], times: list[_SpanTimes]) -> list[tuple[int, ...]]:
+    """(end_ns, duration_ns, self_ns, critical_ns, after_ns, id) of the spans whose stored times are out of date."""
     return [
-        (self_ns, critical_ns, span.id)
-        for span, (self_ns, critical_ns) in zip(spans, times, strict=True)
-        if span.self_ns != self_ns or span.critical_ns != critical_ns
+        (*t, span.id)
+        for span, t in zip(spans, times, strict=True)
+        if (span.end_ns, span.duration_ns, span.self_ns, span.critical_ns, span.after_ns) != t
     ]
 
 
-def _write_timing(conn: sqlite3.Connection, changes: list[tuple[int, int, int]]) -> None:
-    changes.sort(key=itemgetter(2))  # in row order: the pages they sit on in turn
-    conn.executemany("UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", changes)
+def _write_timing(conn: sqlite3.Connection, changes: list[tuple[int, ...]]) -> None:
+    changes.sort(key=itemgetter(5))  # in row order: the pages they sit on in turn
+    if not _recorded_ends(conn):  # a backfill at a schema older than 12: no inferred ends, no after_ns
+        conn.executemany(
+            "UPDATE spans SET self_ns = ?, critical_ns = ? WHERE id = ?", [c[2:4] + c[5:] for c in changes]
+        )
+        return
+    conn.executemany(
+        "UPDATE spans SET end_ns = ?, duration_ns = ?, self_ns = ?, critical_ns = ?, after_ns = ? WHERE id = ?",
+        changes,
+    )
 
 
-def _trace_row(spans: list[_StoredSpan]) -> list[Any]:
-    """One trace's row, in `_TRACE_COLUMNS` order."""
+def _trace_row(spans: list[_StoredSpan], times: list[_SpanTimes]) -> list[Any]:
+    """One trace's row, in `_TRACE_COLUMNS` order (ends as `times` keeps them: inferred where none was recorded)."""
     start_ns = min(s.start_ns for s in spans)
-    end_ns = max(s.end_ns for s in spans)
+    end_ns = max(t.end_ns for t in times)
     services = sorted({s.service for s in spans if s.service is not None})
     # The root: a span without a parent, or whose parent was never reported; the earliest wins.
     reported = {s.span_id for s in spans}
     root = min(
-        (s for s in spans if s.parent_span_id is None or s.parent_span_id not in reported),
-        key=lambda s: (s.start_ns, -s.end_ns, s.shared, s.span_id),
-        default=None,
-    )
+        (
+            (s, t.end_ns)
+            for s, t in zip(spans, times, strict=True)
+            if s.parent_span_id is None or s.parent_span_id not in reported
+        ),
+        key=lambda pair: (pair[0].start_ns, -pair[1], pair[0].shared, pair[0].span_id),
+        default=(None, 0),
+    )[0]
     session_id = _most_common(s.session_id for s in spans)
     return [
         spans[0].trace_id,
@@ -401,21 +453,50 @@ def _most_common(values: Iterable[str | None]) -> str | None:
     return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
-def backfill_span_analysis(conn: sqlite3.Connection) -> None:
-    """Fingerprints, self and critical-path times for spans stored before schema 3 (run at schema 3)."""
+def backfill_span_analysis(conn: sqlite3.Connection, *, last_key: str = "id") -> bool:
+    """Fingerprints, ends, self, critical-path and after-the-root times of stored spans (run at schemas 3 and 12);
+    whether any span's self or critical-path time changed. `last_key` orders records that share ids
+    (see `_touched_spans_by_trace`)."""
     rows = conn.execute("SELECT id, name, kind, attributes FROM spans WHERE fingerprint IS NULL").fetchall()
     conn.executemany(
         "UPDATE spans SET fingerprint = ? WHERE id = ?",
         ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
     )
     _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    changed = False
     for first, last in _touched_chunks(conn):
-        changes = [
-            change
-            for spans in _touched_spans_by_trace(conn, first, last, last_key="id")
-            for change in _timing_changes(spans, _span_times(build_tree(spans)))
-        ]
+        changes = []
+        for spans in _touched_spans_by_trace(conn, first, last, last_key=last_key):
+            times = _span_times(build_tree(spans))
+            changed = changed or any(
+                (t.self_ns, t.critical_ns) != (s.self_ns, s.critical_ns) for s, t in zip(spans, times, strict=True)
+            )
+            changes += _timing_changes(spans, times)
         _write_timing(conn, changes)
+    return changed
+
+
+def backfill_streams(conn: sqlite3.Connection) -> None:
+    """Mark the stored spans that are long-lived streams (analysis/streams.py; run at schema 10).
+
+    Only spans whose attributes or name could say so are read: every rule needs one of these words.
+    """
+    rows = conn.execute(
+        "SELECT id, name, start_ns, end_ns, attributes, events FROM spans WHERE attributes LIKE '%rpc.system%' "
+        "OR attributes LIKE '%event-stream%' OR lower(attributes) LIKE '%websocket%' OR attributes LIKE '%ws%' "
+        "OR attributes LIKE '%101%' OR lower(name) LIKE '%websocket%' OR attributes LIKE '%messaging.operation%'"
+    ).fetchall()
+    marked = [
+        (id_,)
+        for id_, name, start, end, attributes, events in rows
+        if stream_kind(
+            name,
+            orjson.loads(attributes),
+            [SpanEvent(e["time_ns"], e["name"], e["attributes"]) for e in orjson.loads(events)],
+            max(0, end - start),
+        )
+    ]
+    conn.executemany("UPDATE spans SET stream = 1 WHERE id = ?", marked)
 
 
 def backfill_patterns(conn: sqlite3.Connection) -> None:

@@ -16,7 +16,17 @@ import orjson
 
 from mcp_sessions.analysis.call_targets import call_target
 from mcp_sessions.analysis.percentile import nearest_rank, nearest_rank_index
-from mcp_sessions.model import CodeLocation, Event, Failures, OperationRow, Span, SpanRow, SpanScope
+from mcp_sessions.model import (
+    AfterRootRow,
+    CodeLocation,
+    Event,
+    Failures,
+    OperationRow,
+    Span,
+    SpanRow,
+    SpanScope,
+    StreamRow,
+)
 from mcp_sessions.store.sqlite import scope as scopes
 from mcp_sessions.store.sqlite.rows import (
     BROWSER_PROBLEM,
@@ -45,11 +55,73 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
     """
     if scope.trace_id or scope.session_id:
         rows, total, critical = _slow_operations_in(conn, scope, limit)
-    elif scope.route is None and scope.since_ns is None and scope.until_ns is None:
-        rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit)
     else:
-        rows, total, critical = _slow_operations_of_traces(conn, scope, limit)
+        streams = _stream_operations(conn, scope)
+        if scope.route is None and scope.since_ns is None and scope.until_ns is None:
+            rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit, streams)
+        else:
+            rows, total, critical = _slow_operations_of_traces(conn, scope, limit, streams)
+        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)[0]}
+        rows = [replace(r, after_ns=after.get((r.service, r.fingerprint), 0)) for r in rows]
     return with_code_locations(conn, rows), total, critical
+
+
+# Operations listed in the "after the root answered" ranking; streams listed apart.
+AFTER_ROOT_SHOWN = 5
+STREAMS_SHOWN = 5
+
+
+def _stream_operations(conn: sqlite3.Connection, scope: SpanScope) -> dict[tuple[str | None, str], int]:
+    """Stream spans in scope by operation (analysis/streams.py): an operation all of whose spans in scope
+    are streams is a stream, ranked after all the work."""
+    where, params = scopes.scope_where(scope)
+    return {
+        (service, fingerprint): count
+        for service, fingerprint, count in conn.execute(
+            f"SELECT service, fingerprint, count(*) FROM spans s WHERE s.stream = 1 AND fingerprint IS NOT NULL "
+            f"AND {where} GROUP BY service, fingerprint",
+            params,
+        )
+    }
+
+
+def streams(conn: sqlite3.Connection, scope: SpanScope, limit: int = STREAMS_SHOWN) -> tuple[list[StreamRow], int]:
+    """The long-lived streams in scope, longest first, and how many there are."""
+    where, params = scopes.scope_where(scope)
+    total = conn.execute(f"SELECT count(*) FROM spans s WHERE s.stream = 1 AND {where}", params).fetchone()[0]
+    if not total:
+        return [], 0
+    rows = conn.execute(
+        f"SELECT trace_id, span_id, service, name, duration_ns FROM spans s WHERE s.stream = 1 AND {where} "
+        "ORDER BY duration_ns DESC, s.id LIMIT :limit",
+        {**params, "limit": limit},
+    ).fetchall()
+    return [StreamRow(*r) for r in rows], total
+
+
+def after_root(
+    conn: sqlite3.Connection, scope: SpanScope, limit: int | None = AFTER_ROOT_SHOWN
+) -> tuple[list[AfterRootRow], int]:
+    """Operations by the time their spans ran after their trace's root answered, most first (the
+    spans_after index holds only the spans that did), and how many there are; streams are not work
+    and are left out."""
+    where, params = scopes.scope_where(scope)
+    rows = conn.execute(
+        "SELECT service, fingerprint, trace_id, span_id, after_ns FROM spans s INDEXED BY spans_after "
+        f"WHERE s.after_ns > 0 AND s.stream = 0 AND fingerprint IS NOT NULL AND {where}",
+        params,
+    ).fetchall()
+    groups: dict[tuple[str | None, str], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        groups.setdefault((row[0], row[1]), []).append(row)
+    out = []
+    for (service, fingerprint), members in groups.items():
+        worst = max(members, key=lambda r: (r[4], r[3]))
+        out.append(
+            AfterRootRow(service, fingerprint, len(members), sum(r[4] for r in members), worst[2], worst[3], worst[4])
+        )
+    out.sort(key=lambda r: (-r.after_ns, r.fingerprint, r.service or ""))
+    return (out if limit is None else out[:limit]), len(out)
 
 
 _Row = TypeVar("_Row", OperationRow, SpanRow)
@@ -93,14 +165,17 @@ _OPERATION_ORDER = "ORDER BY critical_ns DESC, self_ns DESC, fingerprint, coales
 
 
 def _slow_operations_everywhere(
-    conn: sqlite3.Connection, service: str | None, limit: int
+    conn: sqlite3.Connection, service: str | None, limit: int, streams: dict[tuple[str | None, str], int]
 ) -> tuple[list[OperationRow], int, int]:
-    rows = conn.execute(
-        "SELECT id, service, fingerprint, span_count, trace_count, critical_ns, self_ns, total_ns FROM operations "
-        "WHERE span_count > 0 AND fingerprint IS NOT NULL AND (:service IS NULL OR service = :service) "
-        f"{_OPERATION_ORDER}",
-        {"service": service or None},
-    ).fetchall()
+    rows = sorted(
+        conn.execute(
+            "SELECT id, service, fingerprint, span_count, trace_count, critical_ns, self_ns, total_ns FROM operations "
+            "WHERE span_count > 0 AND fingerprint IS NOT NULL AND (:service IS NULL OR service = :service) "
+            f"{_OPERATION_ORDER}",
+            {"service": service or None},
+        ).fetchall(),
+        key=lambda row: streams.get((row[1], row[2])) == row[3],  # streams after the work, stable otherwise
+    )
     out = []
     for op_id, svc, fingerprint, count, traces, critical, self_ns, total in rows[:limit]:
         key = {"fp": fingerprint, "svc": svc}
@@ -128,6 +203,7 @@ def _slow_operations_everywhere(
                 _span_name(conn, trace_id, span_id, svc, fingerprint),
                 p50,
                 p95,
+                stream=streams.get((svc, fingerprint)) == count,
             )
         )
     return out, len(rows), sum(r[5] for r in rows)
@@ -207,7 +283,7 @@ def _trace_scope(conn: sqlite3.Connection, scope: SpanScope) -> _TraceScope:
 
 
 def _slow_operations_of_traces(
-    conn: sqlite3.Connection, scope: SpanScope, limit: int
+    conn: sqlite3.Connection, scope: SpanScope, limit: int, streams: dict[tuple[str | None, str], int]
 ) -> tuple[list[OperationRow], int, int]:
     """Two passes over what the traces in scope contribute, and over the in-window spans of edge traces:
     sums in SQL that rank every operation, then the durations and worst span of the operations shown."""
@@ -239,7 +315,7 @@ def _slow_operations_of_traces(
         service, fingerprint = names[op_id]
         if fingerprint is not None and (not scope.service or service == scope.service):
             ranked.append((op_id, service, fingerprint, count, traces, critical, self_ns, total, max_ns))
-    ranked.sort(key=lambda r: (-r[5], -r[6], r[2], r[1] or ""))
+    ranked.sort(key=lambda r: (streams.get((r[1], r[2])) == r[3], -r[5], -r[6], r[2], r[1] or ""))
     # Every duration and the worst span of the operations shown (the traces' kept rows: an int for a
     # trace with one span of the operation, else a JSON list), in one tight pass.
     durations: dict[int, list[int | str]] = {r[0]: [] for r in ranked[:limit]}
@@ -281,6 +357,7 @@ def _slow_operations_of_traces(
                 _span_name(conn, trace_id, span_id, service, fingerprint),
                 nearest_rank(ordered, 0.5),
                 nearest_rank(ordered, 0.95),
+                stream=streams.get((service, fingerprint)) == count,
             )
         )
     return out, len(ranked), sum(r[5] for r in ranked)
@@ -290,7 +367,8 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
     where, params = scopes.scope_where(scope)
     rows = conn.execute(
         "SELECT service, fingerprint, trace_id, span_id, name, duration_ns, coalesce(self_ns, 0), "
-        f"coalesce(critical_ns, 0) FROM spans s WHERE {where} AND fingerprint IS NOT NULL",
+        f"coalesce(critical_ns, 0), coalesce(after_ns, 0), stream FROM spans s WHERE {where} "
+        "AND fingerprint IS NOT NULL",
         params,
     ).fetchall()
     groups: dict[tuple[str | None, str], list[tuple[Any, ...]]] = {}
@@ -298,12 +376,19 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
         groups.setdefault((row[0], row[1]), []).append(row)
     ranked = sorted(
         groups.items(),
-        key=lambda item: (-sum(r[7] for r in item[1]), -sum(r[6] for r in item[1]), item[0][1], item[0][0] or ""),
+        key=lambda item: (
+            all(r[9] for r in item[1]),  # streams after the work
+            -sum(r[7] for r in item[1]),
+            -sum(r[8] for r in item[1]),
+            -sum(r[6] for r in item[1]),
+            item[0][1],
+            item[0][0] or "",
+        ),
     )
     out = []
     for (service, fingerprint), members in ranked[:limit]:
         durations = sorted(r[5] for r in members)
-        worst = max(members, key=lambda r: (r[7], r[5], r[3]))
+        worst = max(members, key=lambda r: (r[7], r[8], r[5], r[3]))
         out.append(
             OperationRow(
                 service=service,
@@ -319,6 +404,8 @@ def _slow_operations_in(conn: sqlite3.Connection, scope: SpanScope, limit: int) 
                 worst_name=worst[4],
                 p50_ns=nearest_rank(durations, 0.5),
                 p95_ns=nearest_rank(durations, 0.95),
+                after_ns=sum(r[8] for r in members),
+                stream=all(r[9] for r in members),
             )
         )
     return out, len(groups), sum(r[7] for r in rows)
@@ -330,17 +417,20 @@ DIRECT_SPANS = 20_000
 
 
 def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[SpanRow], int]:
-    """Single spans ranked by time on the critical path, then self time; how many spans the scope holds."""
+    """Single spans ranked by time on the critical path, then self time; how many spans the scope holds.
+    Streams (analysis/streams.py) come after all the work."""
     where, params = scopes.scope_where(scope)
     select = (
         "SELECT s.trace_id, s.span_id, s.service, s.name, s.fingerprint, s.duration_ns, coalesce(s.self_ns, 0), "
-        "coalesce(s.critical_ns, 0), t.duration_ns FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
+        "coalesce(s.critical_ns, 0), t.duration_ns, coalesce(s.after_ns, 0), s.stream "
+        "FROM spans s {index} JOIN traces t ON t.trace_id = s.trace_id"
     )
     order = "ORDER BY s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit"
     if scope.trace_id or scope.session_id:
         total = conn.execute(f"SELECT count(*) FROM spans s WHERE {where}", params).fetchone()[0]
         rows = conn.execute(
-            f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
+            f"{select.format(index='')} WHERE {where} "
+            "ORDER BY s.stream, +s.critical_ns DESC, s.after_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
             {**params, "limit": limit},
         ).fetchall()
         return with_code_locations(conn, [SpanRow(*r) for r in rows]), total
@@ -352,7 +442,8 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
             )
             params = {**params, **_window(scope, prefix="w_")}
         rows = conn.execute(
-            f"{select.format(index='')} WHERE {where} ORDER BY +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
+            f"{select.format(index='')} WHERE {where} "
+            "ORDER BY s.stream, +s.critical_ns DESC, s.self_ns DESC, s.id LIMIT :limit",
             {**params, "limit": limit},
         ).fetchall()
     else:
@@ -365,6 +456,7 @@ def slow_spans(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[
                 f"{select.format(index='')} WHERE (s.critical_ns IS NULL OR s.critical_ns <= 0) AND {where} {order}",
                 {**params, "limit": limit - len(rows)},
             ).fetchall()
+        rows.sort(key=lambda r: r[-1])  # streams after the work, in ranking order otherwise
     return with_code_locations(conn, [SpanRow(*r) for r in rows]), total
 
 

@@ -64,7 +64,7 @@ TRACE_SELECT = f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces"
 
 SPAN_SELECT = (
     "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_ns, s.end_ns, s.status_code, "
-    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared, s.fingerprint "
+    "s.status_message, s.attributes, r.attributes, s.scope, s.events, s.links, s.shared, s.fingerprint, s.end_known "
     "FROM spans s JOIN resources r ON r.id = s.resource_id"
 )
 
@@ -217,6 +217,7 @@ def spans_from_rows(cur: Iterable[Sequence[Any]]) -> list[Span]:
                 links=tuple(SpanLink(li["trace_id"], li["span_id"], li["attributes"]) for li in orjson.loads(row[13])),
                 shared=bool(row[14]),
                 fingerprint=row[15],
+                end_known=bool(row[16]),
             )
         )
     return spans

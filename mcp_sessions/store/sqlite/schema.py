@@ -480,6 +480,28 @@ def _backfill_v9(conn: sqlite3.Connection) -> None:
     salt_stored_values(conn, create_salt(conn))
 
 
+# Times as recorded on any trace (analysis/tree.py, critical_path.py): whether a span's end was
+# recorded (where not, end_ns and duration_ns hold the end its children imply, kept by derivation),
+# the time each span ran after its trace's root had answered (off the caller's critical path), and
+# whether it is a long-lived stream (analysis/streams.py: never ranked as slow work).
+_V10 = """
+ALTER TABLE spans ADD COLUMN end_known INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE spans ADD COLUMN after_ns INTEGER;
+ALTER TABLE spans ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX spans_after ON spans(after_ns) WHERE after_ns > 0;
+CREATE INDEX spans_stream ON spans(trace_id) WHERE stream = 1;
+"""
+
+
+def _backfill_v10(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.sqlite.derive import backfill_span_analysis, backfill_streams
+    from mcp_sessions.store.sqlite.summaries import rebuild
+
+    backfill_streams(conn)
+    if backfill_span_analysis(conn, last_key="record_hash"):  # critical-path times change where roots overlap
+        rebuild(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -498,6 +520,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "erased session, user and trace ids remembered as salted hashes (later data refused); url_values salted",
         _V9,
         _backfill_v9,
+    ),
+    Migration(
+        10,
+        "spans keep whether their end was recorded and the time they ran after their trace's root answered",
+        _V10,
+        _backfill_v10,
     ),
 )
 

@@ -114,11 +114,15 @@ class SqliteStore(Store):
 
     @_faults
     def slow_operations(self, scope: SpanScope, limit: int) -> OperationRanking:
-        return OperationRanking(*insights.slow_operations(self.conn, scope, limit))
+        return OperationRanking(
+            *insights.slow_operations(self.conn, scope, limit),
+            *insights.after_root(self.conn, scope),
+            *insights.streams(self.conn, scope),
+        )
 
     @_faults
     def slow_spans(self, scope: SpanScope, limit: int) -> SpanRanking:
-        return SpanRanking(*insights.slow_spans(self.conn, scope, limit))
+        return SpanRanking(*insights.slow_spans(self.conn, scope, limit), *insights.streams(self.conn, scope))
 
     @_faults
     def operation_loops(

@@ -40,6 +40,7 @@ import orjson
 
 from mcp_sessions import semconv
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
+from mcp_sessions.analysis.streams import is_stream
 from mcp_sessions.formats.coerce import CUT_VALUES, bounded_record
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 from mcp_sessions.store.sqlite import erased_ids, retention, url_templates
@@ -90,6 +91,8 @@ _SPAN_COLUMNS = (
     "resource_id",
     "ingest_id",
     "fingerprint",
+    "end_known",
+    "stream",
     "record_hash",
 )
 # What makes a span record the record it is, by column: the ids, times, names, status, attributes,
@@ -292,8 +295,8 @@ class RowBuilder:
             span.name,
             span.kind,
             span.start_ns,
-            span.end_ns,
-            span.duration_ns,
+            span.end_ns if span.end_known else span.start_ns,  # derivation keeps the end its children imply
+            span.duration_ns if span.end_known else 0,
             span.status_code,
             span.status_message,
             p.http_method,
@@ -318,8 +321,13 @@ class RowBuilder:
             self._resource_hash(span.resource, batch),
             self.ingest_id,
             attributes_fingerprint(span.name, span.kind, span.attributes),
+            int(span.end_known),
+            int(is_stream(span)),
         )
-        return (*row, record_hash(_RECORD_FIELDS(row)))
+        # An end that was not recorded is part of what the record is (its end_ns is only the start);
+        # a recorded end adds nothing, so the hashes of records with one stay as they always were.
+        fields = _RECORD_FIELDS(row) if span.end_known else (*_RECORD_FIELDS(row), "no end")
+        return (*row, record_hash(fields))
 
 
 class IngestWriter:
