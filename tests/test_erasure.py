@@ -584,7 +584,7 @@ async def test_no_tool_finds_anything_of_an_erased_user(corpus: Corpus, db: Path
 
 
 def test_upgrading_to_schema_11_salts_the_stored_url_values(corpus: Corpus, tmp_path: Path, monkeypatch):
-    from schema_shims import add_schema_11, remove_schema_11
+    from schema_shims import add_schema_11, add_schema_13, remove_schema_11, remove_schema_13
 
     from mcp_sessions.store.sqlite import db as db_module
     from mcp_sessions.store.sqlite import schema
@@ -592,6 +592,7 @@ def test_upgrading_to_schema_11_salts_the_stored_url_values(corpus: Corpus, tmp_
     def schema_8_as_todays_writer_needs(conn: sqlite3.Connection) -> None:
         schema.migrate(conn, target=8)
         add_schema_11(conn)
+        add_schema_13(conn)
 
     old = tmp_path / "old.db"
     with monkeypatch.context() as schema_8:
@@ -601,6 +602,7 @@ def test_upgrading_to_schema_11_salts_the_stored_url_values(corpus: Corpus, tmp_
             assert all(r.status == "stored" for r in ingest_paths(store, [str(f) for f in corpus.kept_files]))
             assert schema.current_version(store.conn) == 8
             unsalted = set(store.conn.execute("SELECT * FROM url_values"))
+            remove_schema_13(store.conn)
             remove_schema_11(store.conn)
     assert unsalted
     with Store(old) as upgraded, Store(tmp_path / "fresh.db") as fresh:

@@ -48,11 +48,21 @@ def duration(ns: int | float) -> str:
 
 
 def timestamp(ns: int) -> str:
-    """ISO 8601 UTC with milliseconds."""
+    """ISO 8601 UTC with milliseconds; 0 (what a recording without timestamps is stored at) is unknown."""
+    if ns == 0:
+        return "unknown time"
     try:
         return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):
         return "unknown time"
+
+
+ANONYMOUS = "anonymous"  # a session no recording names a user for, in every tool
+
+
+def user_text(user_id: str | None, limit: int = 40) -> str:
+    """A session's user as every tool writes it: the id quoted, or `anonymous`."""
+    return quote(user_id, limit) if user_id else ANONYMOUS
 
 
 def quote(text: object, limit: int = 120) -> str:
@@ -61,6 +71,24 @@ def quote(text: object, limit: int = 120) -> str:
     if len(raw) > limit:
         raw = raw[: limit - 1] + "…"
     return f"`{raw}`" if raw else "`(empty)`"
+
+
+def quote_cut(text: object, limit: int) -> str:
+    """`quote`, saying so when the text was cut: a line's own facts (status, duration) follow it whole."""
+    raw = " ".join(str(text).split())
+    note = f" (cut, {len(raw)} chars)" if len(raw) > limit else ""
+    return quote(raw, limit) + note
+
+
+def size_text(size: int | None) -> str:
+    """Bytes as a person reads them: 512 B, 3.4 KiB, 1.2 MiB."""
+    if size is None:
+        return "unknown size"
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def fence(text: str, limit: int = 600, label: str = "recorded data") -> str:

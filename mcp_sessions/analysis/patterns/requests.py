@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.patterns.model import MAX_IDS, SAFE_METHODS, EventRef, Pattern, PatternKind, bounded
+from mcp_sessions.analysis.patterns.model import (
+    MAX_IDS,
+    SAFE_METHODS,
+    EventRef,
+    Pattern,
+    PatternKind,
+    bounded,
+    user_action_times,
+)
 from mcp_sessions.analysis.patterns.spans import (
     DUPLICATE_WINDOW_NS,
     MS,
@@ -49,7 +57,6 @@ COPY_MATCH_NS = 1_000 * MS
 # response; 50 ms leaves room to parse and render it. A longer pause means other work came first.
 WATERFALL_MAX_GAP_NS = 50 * MS
 
-_USER_ACTIONS = frozenset({"click", "dblclick", "input", "navigation"})
 _API_INITIATORS = frozenset({"fetch", "xmlhttprequest", "xhr", "beacon"})
 
 
@@ -245,10 +252,7 @@ def _request_pattern(
 
 def _stretches(requests: Sequence[Request], events: Sequence[Event]) -> list[int]:
     """For each request, how many stretch boundaries (navigations, user actions, page loads) precede it."""
-    marks = sorted(
-        [e.time_ns for e in events if e.kind in _USER_ACTIONS and e.time_ns is not None]
-        + [r.start_ns for r in requests if r.is_document]
-    )
+    marks = sorted(user_action_times(events) + [r.start_ns for r in requests if r.is_document])
     return [bisect_right(marks, r.start_ns) for r in requests]
 
 
@@ -262,7 +266,7 @@ def _copy_without_context(groups: list[list[Event]], event: Event) -> int | None
         if gap > COPY_MATCH_NS:
             break
         if (
-            head.method == event.method
+            (head.method == event.method or head.method is None or event.method is None)
             and head.url == event.url
             and not (head.span_id and event.span_id)
             and all(e.source != event.source for e in group)
@@ -282,14 +286,14 @@ def _request(copies: list[Event]) -> Request:
     start = named.time_ns or 0  # merge_requests keeps only timed requests with a URL
     return Request(
         ref=EventRef(named.source, named.seq, start),
-        method=(named.method or "GET").upper(),
+        method=(next((e.method for e in copies if e.method), None) or "GET").upper(),
         url=named.url or "",
         start_ns=start,
         duration_ns=max(0, duration),
         status=next((e.status for e in copies if e.status is not None), None),
         trace_id=next((e.trace_id for e in copies if e.trace_id), None),
         detail=detail,
-        body_key=_body_key(named.method, detail),
+        body_key=_body_key(next((e.method for e in copies if e.method), None), detail),
         url_template=named.url_template,
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import replace
+from typing import Any, Literal
 
 import orjson
 
@@ -238,13 +239,19 @@ _TIMELINE = """
 SELECT * FROM (
     SELECT 'event' AS origin, e.time_ns, e.seq, e.kind, e.summary, e.url, e.target, e.level, e.method, e.status,
            e.duration_ns, e.trace_id, e.link_method, t.duration_ns AS backend_ns, t.span_count, t.error_count,
-           e.id AS ordinal
+           e.id AS ordinal, e.detail, c.detail AS copy_detail, c.copy_method, c.method AS copy_http_method,
+           CASE WHEN e.kind = 'network' THEN (
+               SELECT n.url FROM events n WHERE n.session_id = e.session_id AND n.kind = 'navigation'
+               AND n.shadowed = 0 AND n.url IS NOT NULL AND coalesce(n.time_ns, 0) <= coalesce(e.time_ns, 0)
+               ORDER BY coalesce(n.time_ns, 0) DESC, n.seq DESC LIMIT 1) END AS page_url
     FROM events e LEFT JOIN traces t ON t.trace_id = e.trace_id
+    LEFT JOIN events c ON c.id = (
+        SELECT min(x.id) FROM events x WHERE x.copy_of = e.id AND x.kind = 'network' AND e.kind = 'network')
     WHERE e.session_id = :session AND e.shadowed = 0
     UNION ALL
     SELECT 'trace', t.start_ns, 0, 'backend', coalesce(t.root_name, '(no root span)'), t.http_url, t.root_service,
            NULL, t.http_method, t.http_status, t.duration_ns, t.trace_id, t.session_source, t.duration_ns,
-           t.span_count, t.error_count, 0
+           t.span_count, t.error_count, 0, NULL, NULL, NULL, NULL, NULL
     FROM traces t
     WHERE t.session_id = :session
       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = t.trace_id AND e.session_id = :session)
@@ -277,8 +284,35 @@ def timeline(
         f"{_TIMELINE} ORDER BY coalesce(time_ns, 0), seq, origin, ordinal, trace_id LIMIT :limit OFFSET :offset",
         {**params, "limit": limit, "offset": offset},
     ).fetchall()
-    items = [TimelineItem(*row[:16]) for row in rows]
+    items = [_timeline_item(row) for row in rows]
     return TimelinePage(items, total, offset, timeline_cursors(session_id, offset, len(items)))
+
+
+def _timeline_item(row: sqlite3.Row | tuple[Any, ...]) -> TimelineItem:
+    """A timeline row; a request's size, type and timing phases from whichever copy recorded them."""
+    item = TimelineItem(*row[:16])
+    if item.kind != "network":
+        return item
+    detail, copy = orjson.loads(row[17] or "{}"), orjson.loads(row[18] or "{}")
+
+    def fact(key: str) -> Any:
+        return next((d[key] for d in (copy, detail) if d.get(key) not in (None, "", {})), None)
+
+    headers = detail.get("response_headers") or {}
+    size, mime, timings = fact("response_body_size"), fact("mime_type"), fact("timings")
+    if mime is None and isinstance(headers, dict) and isinstance(headers.get("content-type"), str):
+        mime = headers["content-type"]
+    return replace(
+        item,
+        method=item.method or row[20],  # a fetch rrweb read from the resource timings alone: the HAR knows
+        page_url=row[21],
+        size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        mime_type=str(mime).split(";")[0].strip() or None if mime else None,
+        timings={k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
+        if isinstance(timings, dict)
+        else {},
+        copy_method=row[19],
+    )
 
 
 def session_event_counts(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:
