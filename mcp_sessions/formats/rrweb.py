@@ -46,13 +46,17 @@ Quirks handled:
   method: a fetch or XHR then has `method` None, a beacon POST, anything else GET.
 - Network `startTime`/`endTime` are milliseconds after the PAGE's time origin and the plugin
   emits a request only after it ended (batched, tens of ms late, the page's first requests all
-  at once when recording starts). A request starts at origin + startTime, where origin is
+  at once when recording starts: `recordInitialRequests`). A request starts at origin + startTime, where origin is
   estimated per page as the smallest (timestamp − endTime) of ALL that page's requests in the
   batch, so a document load is placed before the scripts it loaded whatever order the plugin
   listed them in; without timings the event's own timestamp is used.
 
       timeOrigin ├─ document ─┤├─ app.js ─┤              emitted ▼ (both at once)
                  0            endTime                            timestamp
+- With `recordInitialRequests` the page load's timing entry is reported twice (in the initial
+  batch, then by the observer once the load ends): one entry (page, URL, initiator, startTime)
+  makes one request. A navigation entry lasts until its `endTime` (responseEnd), as the HAR's
+  document request does; its `duration` runs on to the load event's end.
 - The recording lasts from its first to its last timestamped event of any type (snapshots,
   mutations, mouse moves included, though they make no event): the first and last events
   carry `recording_start_ns` / `recording_end_ns` when the recording reaches beyond them.
@@ -121,6 +125,7 @@ class RrwebState:
     loaded: bool = True  # a page load (type 0/1) since the last Meta event
     page: int = 0  # numbers the documents (each has its own performance.timeOrigin)
     origins: dict[int, float] = field(default_factory=dict)  # estimated timeOrigin per page, in epoch ms
+    timed: set[tuple[int, str, str, float]] = field(default_factory=set)  # timing entries already read
     first_ms: float | None = None  # the recording's first and last timestamps, of any event type
     last_ms: float | None = None
     session_keys: set[str] = field(default_factory=set)
@@ -335,8 +340,14 @@ class _Reader:
             _number(request.get("startTime")),
             _number(request.get("endTime")),
         )
+        if start is not None and url is not None:
+            entry = (self.state.page, url, str(initiator), start)
+            if entry in self.state.timed:
+                return  # the same timing entry again: the initial batch, then the observer
+            self.state.timed.add(entry)
         duration = _number(request.get("duration"))
-        duration = duration if duration is not None else end - start if start is not None and end is not None else None
+        if start is not None and end is not None and (duration is None or initiator == "navigation"):
+            duration = end - start  # a navigation entry's own duration runs on to the load event's end
         place = None
         if ms is not None and start is not None and end is not None:
             origins, page = self.state.origins, self.state.page

@@ -68,10 +68,22 @@ def request_text(item: TimelineItem) -> str:
     party = _party(item)
     if party:
         parts.append(party)
-    phases = [f"{name} {duration(item.timings[key] * 1e6)}" for key, name in _PHASES if item.timings.get(key, 0) >= 1]
+    phases = [f"{name} {duration(value * 1e6)}" for name, value in _phases(item).items() if value >= 1]
     if phases:
         parts.append(", ".join(phases))
     return " · ".join(parts)
+
+
+def _phases(item: TimelineItem) -> dict[str, float]:
+    """The request's HAR timing phases (ms) by their names; `TLS` only for a TLS URL.
+
+    Some recorders (Playwright) report an `ssl` phase for plain http too, beside `connect`
+    rather than inside it: there it is connection setup, and counted as connect.
+    """
+    timings = dict(item.timings)
+    if "ssl" in timings and urls.split(item.url or "").scheme not in ("https", "wss"):
+        timings["connect"] = timings.get("connect", 0) + timings.pop("ssl")
+    return {name: round(timings[key], 3) for key, name in _PHASES if key in timings}
 
 
 def _shown_url(item: TimelineItem) -> str:
@@ -110,7 +122,7 @@ def _entry(item: TimelineItem, start_ns: int) -> TimelineEntry:
         party=_party(item) if network else None,
         size_bytes=item.size_bytes,
         mime_type=item.mime_type,
-        timings={name: round(item.timings[key], 3) for key, name in _PHASES if key in item.timings},
+        timings=_phases(item) if network else {},
         copy_method=item.copy_method,
     )
 

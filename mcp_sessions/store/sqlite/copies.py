@@ -5,7 +5,9 @@ The rrweb copy is the one shown (it has what the page's code sent and the trace 
 the HAR copy stays stored with `shadowed = 1`, `copy_of` (the rrweb event's id) and
 `copy_method` (how the two were matched, `analysis/request_copies.py`; `navigation` for a HAR
 page whose load rrweb recorded as its own navigation). Counts and problems read `shadowed = 0`,
-so a request both recorded is counted once.
+so a request both recorded is counted once. A method or status the rrweb copy lacks (a fetch
+read from the resource timings alone; another site's resource, whose timing hides its status)
+is filled in from its HAR copy, so every tool reads the request alike.
 
 Two recordings of one visit with no session key between them (an rrweb export and the HAR of
 the same page) are cut into two automatic sessions. When most requests of the smaller one are
@@ -18,6 +20,16 @@ import sqlite3
 from collections.abc import Iterable
 
 from mcp_sessions.analysis.request_copies import PAIR_WINDOW_NS, RequestCopy, pair_copies
+
+_COPY = "(SELECT c.{column} FROM events c WHERE c.copy_of = events.id AND c.kind = 'network' ORDER BY c.id LIMIT 1)"
+_FILL_FROM_COPY = f"""
+UPDATE events SET
+    summary = CASE WHEN method IS NULL AND summary LIKE '? %' AND {_COPY.format(column="method")} IS NOT NULL
+                   THEN {_COPY.format(column="method")} || substr(summary, 2) ELSE summary END,
+    method = coalesce(method, {_COPY.format(column="method")}),
+    status = coalesce(status, {_COPY.format(column="status")})
+WHERE session_id = ? AND source = 'rrweb' AND kind = 'network' AND (method IS NULL OR status IS NULL)
+"""
 
 
 def mark_copies(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
@@ -34,6 +46,9 @@ def mark_copies(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
             updates += [(p.kept, p.method, p.copy) for p in pair_copies(rrweb, har)]
         updates += _navigation_copies(conn, session_id)
         conn.executemany("UPDATE events SET shadowed = 1, copy_of = ?, copy_method = ? WHERE id = ?", updates)
+        # What the shown copy could not see, its copy did: the method of a fetch rrweb read from the
+        # resource timings alone, the status of another site's resource (its timing entry says 0).
+        conn.execute(_FILL_FROM_COPY, (session_id,))
 
 
 def _navigation_copies(conn: sqlite3.Connection, session_id: str) -> list[tuple[int, str, int]]:

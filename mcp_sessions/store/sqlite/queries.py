@@ -239,11 +239,13 @@ _TIMELINE = """
 SELECT * FROM (
     SELECT 'event' AS origin, e.time_ns, e.seq, e.kind, e.summary, e.url, e.target, e.level, e.method, e.status,
            e.duration_ns, e.trace_id, e.link_method, t.duration_ns AS backend_ns, t.span_count, t.error_count,
-           e.id AS ordinal, e.detail, c.detail AS copy_detail, c.copy_method, c.method AS copy_http_method,
-           CASE WHEN e.kind = 'network' THEN (
+           e.id AS ordinal, e.detail, c.detail AS copy_detail, c.copy_method,
+           CASE WHEN e.kind = 'network' THEN coalesce((  -- the page it was made from: the navigation before it,
                SELECT n.url FROM events n WHERE n.session_id = e.session_id AND n.kind = 'navigation'
                AND n.shadowed = 0 AND n.url IS NOT NULL AND coalesce(n.time_ns, 0) <= coalesce(e.time_ns, 0)
-               ORDER BY coalesce(n.time_ns, 0) DESC, n.seq DESC LIMIT 1) END AS page_url
+               ORDER BY coalesce(n.time_ns, 0) DESC, n.seq DESC LIMIT 1), (  -- or the first (a document load)
+               SELECT n.url FROM events n WHERE n.session_id = e.session_id AND n.kind = 'navigation'
+               AND n.shadowed = 0 AND n.url IS NOT NULL ORDER BY coalesce(n.time_ns, 0), n.seq LIMIT 1)) END AS page_url
     FROM events e LEFT JOIN traces t ON t.trace_id = e.trace_id
     LEFT JOIN events c ON c.id = (
         SELECT min(x.id) FROM events x WHERE x.copy_of = e.id AND x.kind = 'network' AND e.kind = 'network')
@@ -251,7 +253,7 @@ SELECT * FROM (
     UNION ALL
     SELECT 'trace', t.start_ns, 0, 'backend', coalesce(t.root_name, '(no root span)'), t.http_url, t.root_service,
            NULL, t.http_method, t.http_status, t.duration_ns, t.trace_id, t.session_source, t.duration_ns,
-           t.span_count, t.error_count, 0, NULL, NULL, NULL, NULL, NULL
+           t.span_count, t.error_count, 0, NULL, NULL, NULL, NULL
     FROM traces t
     WHERE t.session_id = :session
       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = t.trace_id AND e.session_id = :session)
@@ -304,8 +306,7 @@ def _timeline_item(row: sqlite3.Row | tuple[Any, ...]) -> TimelineItem:
         mime = headers["content-type"]
     return replace(
         item,
-        method=item.method or row[20],  # a fetch rrweb read from the resource timings alone: the HAR knows
-        page_url=row[21],
+        page_url=row[20],
         size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
         mime_type=str(mime).split(";")[0].strip() or None if mime else None,
         timings={k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
