@@ -54,8 +54,8 @@ Quirks handled:
       timeOrigin ├─ document ─┤├─ app.js ─┤              emitted ▼ (both at once)
                  0            endTime                            timestamp
 - With `recordInitialRequests` the page load's timing entry is reported twice (in the initial
-  batch, then by the observer once the load ends): one entry (page, URL, initiator, startTime)
-  makes one request. A navigation entry lasts until its `endTime` (responseEnd), as the HAR's
+  batch, then by the observer once the load ends): one timing entry (page, URL, initiator,
+  startTime, endTime, no method: the fetch wrapper's reports have one) makes one request. A navigation entry lasts until its `endTime` (responseEnd), as the HAR's
   document request does; its `duration` runs on to the load event's end.
 - The recording lasts from its first to its last timestamped event of any type (snapshots,
   mutations, mouse moves included, though they make no event): the first and last events
@@ -125,7 +125,7 @@ class RrwebState:
     loaded: bool = True  # a page load (type 0/1) since the last Meta event
     page: int = 0  # numbers the documents (each has its own performance.timeOrigin)
     origins: dict[int, float] = field(default_factory=dict)  # estimated timeOrigin per page, in epoch ms
-    timed: set[tuple[int, str, str, float]] = field(default_factory=set)  # timing entries already read
+    timed: set[tuple[int, str, str, float, float]] = field(default_factory=set)  # timing entries already read
     first_ms: float | None = None  # the recording's first and last timestamps, of any event type
     last_ms: float | None = None
     session_keys: set[str] = field(default_factory=set)
@@ -340,8 +340,8 @@ class _Reader:
             _number(request.get("startTime")),
             _number(request.get("endTime")),
         )
-        if start is not None and url is not None:
-            entry = (self.state.page, url, str(initiator), start)
+        if start is not None and end is not None and url is not None and request.get("method") is None:
+            entry = (self.state.page, url, str(initiator), start, end)
             if entry in self.state.timed:
                 return  # the same timing entry again: the initial batch, then the observer
             self.state.timed.add(entry)
