@@ -55,8 +55,9 @@ Quirks handled:
                  0            endTime                            timestamp
 - With `recordInitialRequests` the page load's timing entry is reported twice (in the initial
   batch, then by the observer once the load ends): one timing entry (page, URL, initiator,
-  startTime, endTime, no method: the fetch wrapper's reports have one) makes one request. A navigation entry lasts until its `endTime` (responseEnd), as the HAR's
-  document request does; its `duration` runs on to the load event's end.
+  startTime, endTime, no method: the fetch wrapper's reports have one) makes one request. A
+  navigation entry lasts until its `endTime` (responseEnd), as the HAR's document request
+  does; its `duration` runs on to the load event's end.
 - The recording lasts from its first to its last timestamped event of any type (snapshots,
   mutations, mouse moves included, though they make no event): the first and last events
   carry `recording_start_ns` / `recording_end_ns` when the recording reaches beyond them.
