@@ -89,6 +89,7 @@ def remove_schema_13(conn: sqlite3.Connection) -> None:
         """
         BEGIN;
         DROP INDEX events_copies;
+        DROP INDEX events_keyless_requests;
         ALTER TABLE events DROP COLUMN copy_of;
         ALTER TABLE events DROP COLUMN copy_method;
         COMMIT;

@@ -117,9 +117,9 @@ def _copied_session(conn: sqlite3.Connection, session_id: str, source: str) -> s
     candidates = [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT session_id FROM events WHERE source = ? AND kind = 'network' AND session_id != ? "
-            "AND session_id LIKE 'auto-%' AND time_ns BETWEEN ? AND ?",
-            (other_source, session_id, min(timed) - PAIR_WINDOW_NS, max(timed) + PAIR_WINDOW_NS),
+            "SELECT DISTINCT session_id FROM events WHERE kind = 'network' AND session_key IS NULL "
+            "AND time_ns BETWEEN ? AND ? AND source = ? AND session_id != ? AND session_id LIKE 'auto-%'",
+            (min(timed) - PAIR_WINDOW_NS, max(timed) + PAIR_WINDOW_NS, other_source, session_id),
         )
     ]
     best, best_pairs = None, 0

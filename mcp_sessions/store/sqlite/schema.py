@@ -486,6 +486,7 @@ _V13 = """
 ALTER TABLE events ADD COLUMN copy_of INTEGER;     -- the id of the event this one repeats (shown instead)
 ALTER TABLE events ADD COLUMN copy_method TEXT;    -- trace-context | method-url-time | navigation
 CREATE INDEX events_copies ON events(copy_of) WHERE copy_of IS NOT NULL;
+CREATE INDEX events_keyless_requests ON events(time_ns) WHERE kind = 'network' AND session_key IS NULL;
 """
 
 
