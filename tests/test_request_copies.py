@@ -111,3 +111,29 @@ def test_keyless_recordings_of_different_visits_stay_apart(tmp_path: Path) -> No
         assert [r.status for r in results] == ["stored", "stored"], results
         assert store.conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2
         assert store.conn.execute("SELECT count(*) FROM events WHERE shadowed = 1").fetchone()[0] == 0
+
+
+def test_upgrading_to_schema_13_pairs_the_copies_already_stored(tmp_path: Path) -> None:
+    import sqlite3
+
+    from schema_shims import remove_schema_13
+
+    from mcp_sessions.store.sqlite import schema
+
+    shop = Path(__file__).resolve().parents[1] / "fixtures" / "recordings-browser" / "shop"
+    files = [str(shop / "rrweb" / "server-error.json"), str(shop / "har" / "server-error.har")]
+    pairs = "SELECT id, shadowed, copy_of, copy_method FROM events ORDER BY id"
+    with Store(tmp_path / "db.sqlite") as store:
+        assert all(r.status == "stored" for r in ingest_paths(store, files))
+        expected = store.conn.execute(pairs).fetchall()
+        sessions = store.conn.execute("SELECT * FROM sessions").fetchall()
+    assert any(method == "trace-context" for *_, method in expected)
+    conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    conn.execute("UPDATE events SET copy_of = NULL, copy_method = NULL")
+    remove_schema_13(conn)
+    conn.execute("PRAGMA user_version = 11")
+    conn.close()
+    with Store(tmp_path / "db.sqlite") as upgraded:
+        assert schema.current_version(upgraded.conn) == schema.LATEST_VERSION
+        assert upgraded.conn.execute(pairs).fetchall() == expected
+        assert upgraded.conn.execute("SELECT * FROM sessions").fetchall() == sessions
