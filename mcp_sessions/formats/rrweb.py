@@ -46,10 +46,12 @@ Quirks handled:
   method: a fetch or XHR then has `method` None, a beacon POST, anything else GET.
 - Network `startTime`/`endTime` are milliseconds after the PAGE's time origin and the plugin
   emits a request only after it ended (batched, tens of ms late, the page's first requests all
-  at once when recording starts: `recordInitialRequests`). A request starts at origin + startTime, where origin is
-  estimated per page as the smallest (timestamp − endTime) of ALL that page's requests in the
-  batch, so a document load is placed before the scripts it loaded whatever order the plugin
-  listed them in; without timings the event's own timestamp is used.
+  at once when recording starts: `recordInitialRequests`). A request starts at
+  origin + startTime, where origin is estimated per page as the smallest (timestamp − endTime)
+  of the requests in its report and every earlier report of the page, so a document load is
+  placed before the scripts it loaded whatever order the report lists them in; without timings
+  the event's own timestamp is used. A report is one rrweb event: however a live recording is
+  cut into batches, its requests are placed alike.
 
       timeOrigin ├─ document ─┤├─ app.js ─┤              emitted ▼ (both at once)
                  0            endTime                            timestamp
@@ -59,8 +61,9 @@ Quirks handled:
   navigation entry lasts until its `endTime` (responseEnd), as the HAR's document request
   does; its `duration` runs on to the load event's end.
 - The recording lasts from its first to its last timestamped event of any type (snapshots,
-  mutations, mouse moves included, though they make no event): the first and last events
-  carry `recording_start_ns` / `recording_end_ns` when the recording reaches beyond them.
+  mutations, mouse moves included, though they make no event): the first and last events of
+  a batch (of the file, read whole) carry `recording_start_ns` / `recording_end_ns` when the
+  recording reaches beyond them.
 - PostHog compresses big events (`cv` set): a string where an object or list should be is
   gzip data in latin-1 text, inflated (bounded) here.
 - One session key in the whole recording (baggage `session.id`, else the `x-session-id`
@@ -222,7 +225,9 @@ class _Reader:
                 self._console(expect_dict(data.get("payload"), f"{where}.payload"), ms)
             elif plugin.endswith("/network@1"):
                 payload = expect_dict(data.get("payload"), f"{where}.payload")
-                for n, request in enumerate(expect_list(payload.get("requests"), f"{where}.payload.requests")):
+                requests = expect_list(payload.get("requests"), f"{where}.payload.requests")
+                self._time_origin(requests, ms)
+                for n, request in enumerate(requests):
                     self._request(request, ms, f"{where}.payload.requests[{n}]")
 
     def _incremental(self, data: dict[str, Any], ms: float | None, compressed: bool, where: str) -> None:
@@ -345,15 +350,12 @@ class _Reader:
             entry = (self.state.page, url, str(initiator), start, end)
             if entry in self.state.timed:
                 return  # the same timing entry again: the initial batch, then the observer
-            self.state.timed.add(entry)
+            self.state.timed = self.state.timed | {entry}  # a new set, as `origins`
         duration = _number(request.get("duration"))
         if start is not None and end is not None and (duration is None or initiator == "navigation"):
             duration = end - start  # a navigation entry's own duration runs on to the load event's end
-        place = None
-        if ms is not None and start is not None and end is not None:
-            origins, page = self.state.origins, self.state.page
-            origins[page] = min(origins.get(page, ms - end), ms - end)
-            place = (page, start)  # resolved when the batch ends, from every request of the page seen by then
+        origin = self.state.origins.get(self.state.page)
+        when = ms if ms is None or start is None or origin is None else min(ms, origin + start)
         headers = lower_headers(expect_dict(request.get("requestHeaders"), f"{where}.requestHeaders"))
         trace_id, span_id = trace_context(headers)
         session, user = session_and_user(headers)
@@ -374,7 +376,7 @@ class _Reader:
         took = "" if duration is None else " (<1 ms)" if 0 < duration < 1 else f" ({duration:.0f} ms)"
         self._emit(
             "network",
-            ms,
+            when,
             f"{method or '?'} {url_path(url or '?')} → {outcome}{took}",
             url=url,
             method=method,
@@ -385,8 +387,24 @@ class _Reader:
             session_key=session or headers.get("x-session-id") or None,
             user_id=user,
             detail=detail,
-            place=place,
         )
+
+    def _time_origin(self, requests: list[Any], ms: float | None) -> None:
+        """The page's time origin, from every request this report holds and every earlier one.
+
+        Each ended before it was reported, so it started at most (timestamp - endTime) after
+        the origin; the smallest such bound is the estimate.
+        """
+        if ms is None:
+            return
+        bounds = [
+            ms - end
+            for request in requests
+            if isinstance(request, dict) and (end := _number(request.get("endTime"))) is not None
+        ]
+        if bounds:  # a new mapping: a batch that fails puts the state's fields back as they were
+            page, origins = self.state.page, self.state.origins
+            self.state.origins = {**origins, page: min([*bounds, *([origins[page]] if page in origins else [])])}
 
     def _emit(self, kind: EventKind, ms: float | None, summary: str, **fields: Any) -> None:
         self.slots.append({"kind": kind, "ms": ms, "summary": summary, **fields})
@@ -403,15 +421,20 @@ class _Reader:
         return [e if e.session_key or not fill else replace(e, session_key=fill) for e in events]
 
     def _with_extent(self, events: list[Event]) -> list[Event]:
-        """The first and last events say where the recording begins and ends, when it reaches beyond them."""
+        """The batch's first and last events say where the recording begins and (so far) ends.
+
+        A live recording arrives in batches: the earliest and latest of these marks, over all its
+        batches, are where the whole recording begins and ends (a file is read as one batch). A
+        batch that makes no event (mouse moves alone) has nowhere to put its marks.
+        """
         timed = [i for i, e in enumerate(events) if e.time_ns is not None]
         first, last = _ns(self.state.first_ms), _ns(self.state.last_ms)
         if not timed or first is None or last is None:
             return events
         out = list(events)
-        head, tail = out[timed[0]], out[timed[-1]]
+        head = out[timed[0]]
         if head.time_ns is not None and first < head.time_ns:
-            out[timed[0]] = head = replace(head, detail={**head.detail, "recording_start_ns": first})
+            out[timed[0]] = replace(head, detail={**head.detail, "recording_start_ns": first})
         end = max((e.time_ns or 0) + (e.duration_ns or 0) for e in out if e.time_ns is not None)
         if last > end:
             tail = out[timed[-1]]
@@ -422,10 +445,6 @@ class _Reader:
         if isinstance(slot, _Run):
             slot = self._run_fields(slot)
         slot.pop("node", None)
-        place = slot.pop("place", None)
-        if place is not None:
-            page, start = place
-            slot["ms"] = min(slot["ms"], self.state.origins[page] + start)  # it started before it was reported
         ms, detail = slot.pop("ms"), {k: v for k, v in slot.pop("detail", {}).items() if v not in (None, "", [], {})}
         if ms is None:
             detail["times_unknown"] = True
