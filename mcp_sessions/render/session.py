@@ -10,7 +10,7 @@ from mcp_sessions.analysis.patterns import Pattern
 from mcp_sessions.answers.session import Overview, SlowRequest
 from mcp_sessions.render.insights import error_block, error_model
 from mcp_sessions.render.lists import session_item
-from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, timestamp, user_text
+from mcp_sessions.render.markdown import Budget, call, duration, ms, quote, quote_cut, timestamp, user_text
 from mcp_sessions.render.models import PatternItem, RequestItem, SessionOverview
 from mcp_sessions.render.offers import SessionFacts, session_offers
 from mcp_sessions.render.patterns import code_note, pattern_model, pattern_text
@@ -34,7 +34,7 @@ def _request_line(r: SlowRequest) -> str:
     took = duration(r.duration_ns) if r.duration_ns is not None else "duration unknown"
     named = bool(r.method) and (r.url or "").startswith(f"{r.method} ")  # a root span named `POST /api/x`
     what = f"{r.method} " if r.method and not named else ""
-    line = f"- {what}{quote(r.url or '?', 100)}{status} · {took}"
+    line = f"- {what}{quote_cut(r.url or '?', 100)}{status} · {took}"
     if r.trace_id:
         backend = f"backend {duration(r.backend_ns)}, " if r.backend_ns is not None else ""
         line += f" · {backend}{call('get_trace', trace_id=r.trace_id)}"
