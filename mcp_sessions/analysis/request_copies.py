@@ -5,7 +5,8 @@ twice. The copies are paired so each request is shown (and counted) once:
 
 1. `trace-context`: both copies carry the same trace id (a `traceparent` or similar header);
 2. `method-url-time`: otherwise the same method and URL (the fragment aside), starting within
-   `window_ns` of each other; the closest starts pair first, each copy at most once. A method
+   `window_ns` of each other (among the `NEAREST` on either side); the closest starts pair
+   first, each copy at most once. A method
    the copy does not know (rrweb's plugin without headers recorded reads a fetch from the
    resource timings, which carry none) matches any.
 
@@ -20,12 +21,16 @@ copies without pairing two clicks' requests to the same URL with each other.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
 CopyMethod = Literal["trace-context", "method-url-time"]
 # Copies of one request start within this window of each other (the rrweb start is estimated).
 PAIR_WINDOW_NS = 2 * 1_000_000_000
+# Candidates per copy: the requests to the same URL nearest in time, this many on each side. A page
+# polling one URL every few ms still pairs each copy with its own request, in linear time.
+NEAREST = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +68,25 @@ def pair_copies(kept: list[RequestCopy], copies: list[RequestCopy], window_ns: i
             pairs.append(Pair(same.id, c.id, "trace-context"))
             used_kept.add(same.id)
             used_copy.add(c.id)
-    keyed: dict[str, list[RequestCopy]] = {}
+    keyed: dict[str, list[tuple[int, RequestCopy]]] = {}
     for k in kept:
         url = _url(k)
         if url is not None and k.time_ns is not None and k.id not in used_kept:
-            keyed.setdefault(url, []).append(k)
+            keyed.setdefault(url, []).append((k.time_ns, k))
+    starts = {url: [t for t, _ in sorted(group, key=lambda g: (g[0], g[1].id))] for url, group in keyed.items()}
+    ordered = {url: [k for _, k in sorted(group, key=lambda g: (g[0], g[1].id))] for url, group in keyed.items()}
     candidates: list[tuple[int, int, int, RequestCopy, RequestCopy]] = []
     for c in copies:
         url = _url(c)
-        if url is None or c.time_ns is None or c.id in used_copy:
+        if url is None or c.time_ns is None or c.id in used_copy or url not in starts:
             continue
-        for k in keyed.get(url, ()):
-            gap = abs(c.time_ns - (k.time_ns or 0))
-            if gap <= window_ns and _same_method(k, c):
-                candidates.append((gap, k.id, c.id, k, c))
+        times = starts[url]
+        at = bisect_left(times, c.time_ns)
+        low = max(bisect_left(times, c.time_ns - window_ns), at - NEAREST)
+        high = min(bisect_right(times, c.time_ns + window_ns), at + NEAREST)
+        for k in ordered[url][low:high]:
+            if _same_method(k, c):
+                candidates.append((abs(c.time_ns - (k.time_ns or 0)), k.id, c.id, k, c))
     for _gap, _k, _c, k, c in sorted(candidates, key=lambda x: x[:3]):
         if k.id in used_kept or c.id in used_copy:
             continue

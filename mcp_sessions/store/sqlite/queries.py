@@ -9,6 +9,7 @@ exact total cost index ranges, not a read of every trace.
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -239,21 +240,13 @@ _TIMELINE = """
 SELECT * FROM (
     SELECT 'event' AS origin, e.time_ns, e.seq, e.kind, e.summary, e.url, e.target, e.level, e.method, e.status,
            e.duration_ns, e.trace_id, e.link_method, t.duration_ns AS backend_ns, t.span_count, t.error_count,
-           e.id AS ordinal, e.detail, c.detail AS copy_detail, c.copy_method,
-           CASE WHEN e.kind = 'network' THEN coalesce((  -- the page it was made from: the navigation before it,
-               SELECT n.url FROM events n WHERE n.session_id = e.session_id AND n.kind = 'navigation'
-               AND n.shadowed = 0 AND n.url IS NOT NULL AND coalesce(n.time_ns, 0) <= coalesce(e.time_ns, 0)
-               ORDER BY coalesce(n.time_ns, 0) DESC, n.seq DESC LIMIT 1), (  -- or the first (a document load)
-               SELECT n.url FROM events n WHERE n.session_id = e.session_id AND n.kind = 'navigation'
-               AND n.shadowed = 0 AND n.url IS NOT NULL ORDER BY coalesce(n.time_ns, 0), n.seq LIMIT 1)) END AS page_url
+           e.id AS ordinal
     FROM events e LEFT JOIN traces t ON t.trace_id = e.trace_id
-    LEFT JOIN events c ON c.id = (
-        SELECT min(x.id) FROM events x WHERE x.copy_of = e.id AND x.kind = 'network' AND e.kind = 'network')
     WHERE e.session_id = :session AND e.shadowed = 0
     UNION ALL
     SELECT 'trace', t.start_ns, 0, 'backend', coalesce(t.root_name, '(no root span)'), t.http_url, t.root_service,
            NULL, t.http_method, t.http_status, t.duration_ns, t.trace_id, t.session_source, t.duration_ns,
-           t.span_count, t.error_count, 0, NULL, NULL, NULL, NULL
+           t.span_count, t.error_count, 0
     FROM traces t
     WHERE t.session_id = :session
       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = t.trace_id AND e.session_id = :session)
@@ -286,16 +279,49 @@ def timeline(
         f"{_TIMELINE} ORDER BY coalesce(time_ns, 0), seq, origin, ordinal, trace_id LIMIT :limit OFFSET :offset",
         {**params, "limit": limit, "offset": offset},
     ).fetchall()
-    items = [_timeline_item(row) for row in rows]
+    items = _with_request_facts(conn, session_id, rows)
     return TimelinePage(items, total, offset, timeline_cursors(session_id, offset, len(items)))
 
 
-def _timeline_item(row: sqlite3.Row | tuple[Any, ...]) -> TimelineItem:
-    """A timeline row; a request's size, type and timing phases from whichever copy recorded them."""
-    item = TimelineItem(*row[:16])
-    if item.kind != "network":
-        return item
-    detail, copy = orjson.loads(row[17] or "{}"), orjson.loads(row[18] or "{}")
+def _with_request_facts(conn: sqlite3.Connection, session_id: str, rows: list[Any]) -> list[TimelineItem]:
+    """The page's items; each request with its size, type and timing phases from whichever copy has them,
+    and the page it was made from. Read for this page's requests only (a session may hold thousands)."""
+    items = [TimelineItem(*row[:16]) for row in rows]
+    ids = [row[16] for row, item in zip(rows, items, strict=True) if item.origin == "event" and item.kind == "network"]
+    if not ids:
+        return items
+    facts = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT e.id, e.detail, c.detail, c.copy_method FROM events e LEFT JOIN events c ON c.id = ("
+            "SELECT min(x.id) FROM events x WHERE x.copy_of = e.id AND x.kind = 'network') "
+            "WHERE e.id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(ids).decode(),),
+        )
+    }
+    pages = conn.execute(
+        "SELECT coalesce(time_ns, 0), url FROM events WHERE session_id = ? AND kind = 'navigation' AND shadowed = 0 "
+        "AND url IS NOT NULL ORDER BY coalesce(time_ns, 0), seq",
+        (session_id,),
+    ).fetchall()
+    starts = [p[0] for p in pages]
+    out = []
+    for row, item in zip(rows, items, strict=True):
+        if row[16] not in facts or item.origin != "event":
+            out.append(item)
+            continue
+        # the page it was made from: the last navigation at or before it, else the first (a document load)
+        before = bisect_right(starts, item.time_ns or 0)
+        page_url = pages[before - 1][1] if before else (pages[0][1] if pages else None)
+        detail, copy_detail, copy_method = facts[row[16]]
+        out.append(_request_facts(item, detail, copy_detail, copy_method, page_url))
+    return out
+
+
+def _request_facts(
+    item: TimelineItem, detail_json: str, copy_json: str | None, copy_method: str | None, page_url: str | None
+) -> TimelineItem:
+    detail, copy = orjson.loads(detail_json or "{}"), orjson.loads(copy_json or "{}")
 
     def fact(key: str) -> Any:
         return next((d[key] for d in (copy, detail) if d.get(key) not in (None, "", {})), None)
@@ -306,13 +332,13 @@ def _timeline_item(row: sqlite3.Row | tuple[Any, ...]) -> TimelineItem:
         mime = headers["content-type"]
     return replace(
         item,
-        page_url=row[20],
+        page_url=page_url,
         size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
         mime_type=str(mime).split(";")[0].strip() or None if mime else None,
         timings={k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
         if isinstance(timings, dict)
         else {},
-        copy_method=row[19],
+        copy_method=copy_method,
     )
 
 
