@@ -281,6 +281,12 @@ class TimelineItem:
     backend_ns: int | None
     backend_spans: int | None
     backend_errors: int | None
+    # a request's facts from either of its recorded copies (the HAR has sizes and timing phases)
+    page_url: str | None = None  # the page the browser was on when it made the request
+    size_bytes: int | None = None
+    mime_type: str | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)  # HAR phases in ms: blocked, dns, connect, ...
+    copy_method: str | None = None  # how its other recorded copy was paired with it, if it has one
 
 
 @dataclass(frozen=True)

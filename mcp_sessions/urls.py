@@ -153,3 +153,13 @@ def query_items(query: str) -> list[tuple[str, str]]:
             key, _, value = part.partition("=")
             items.append((unquote(key.replace("+", " ")), unquote(value.replace("+", " "))))
     return items
+
+
+def site(text: str) -> str:
+    """The site a URL belongs to: its host's last two labels (`ssl.google-analytics.com` →
+    `google-analytics.com`); an IP address, `localhost` or a one-label host is its own site."""
+    host = split(text).hostname
+    labels = host.split(".")
+    if len(labels) <= 2 or host.replace(".", "").isdigit() or ":" in host:
+        return host
+    return ".".join(labels[-2:])

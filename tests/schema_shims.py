@@ -1,12 +1,13 @@
 """Older schemas as today's writer needs them, for upgrade tests that write a file "as an older version did".
 
-Today's writer stores what schemas 7, 8, 9 and 10 added (span record hashes and patterns per
-trace; learned URL templates and each request's template; the salt, erased ids and refused
-counts; whether a span's end was recorded and its time after the root answered). A test that
-builds an older file with today's code adds those first (`add_schema_7`, `add_schema_8`,
-`add_schema_9`, `add_schema_10`), and takes them away again (`remove_schema_10`, then
-`remove_schema_9`, `remove_schema_8`, `remove_schema_7`) before the file is upgraded, so the upgrade sees
-exactly the older schema. Salted url_values cannot be unsalted: `remove_schema_9` leaves them
+Today's writer stores what schemas 7 to 11 added (span record hashes and patterns per trace;
+learned URL templates and each request's template; the salt, erased ids and refused counts;
+whether a span's end was recorded and its time after the root answered; the HAR copy's
+`copy_of`). A test that builds an older file with today's code adds those first
+(`add_schema_7` … `add_schema_11`), and takes them away again (`remove_schema_11`, then
+`remove_schema_10`, `remove_schema_9`, `remove_schema_8`, `remove_schema_7`) before the file is
+upgraded, so the upgrade sees exactly the older schema. Salted url_values cannot be unsalted:
+`remove_schema_9` leaves them
 as they are, so follow it with `remove_schema_8` (which drops them) before upgrading.
 """
 
@@ -98,16 +99,37 @@ def remove_schema_10(conn: sqlite3.Connection) -> None:
     )
 
 
+def add_schema_11(conn: sqlite3.Connection) -> None:
+    """Schema 11's columns on a file at an older version (its version number unchanged)."""
+    conn.executescript(f"BEGIN;\n{schema._V11}\nCOMMIT;")
+
+
+def remove_schema_11(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_11` (and migration 11), keeping every older table's rows."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP INDEX events_copies;
+        DROP INDEX events_keyless_requests;
+        ALTER TABLE events DROP COLUMN copy_of;
+        ALTER TABLE events DROP COLUMN copy_method;
+        COMMIT;
+        """
+    )
+
+
 def add_newer_schemas(conn: sqlite3.Connection) -> None:
-    """What today's writer needs beyond schema 6: schemas 7, 8, 9 and 10."""
+    """What today's writer needs beyond schema 6: schemas 7 to 11."""
     add_schema_7(conn)
     add_schema_8(conn)
     add_schema_9(conn)
     add_schema_10(conn)
+    add_schema_11(conn)
 
 
 def remove_newer_schemas(conn: sqlite3.Connection) -> None:
-    """Undo `add_newer_schemas` (or migrations 10, 9, 8 and 7)."""
+    """Undo `add_newer_schemas` (or migrations 11, 10, 9, 8 and 7)."""
+    remove_schema_11(conn)
     remove_schema_10(conn)
     remove_schema_9(conn)
     remove_schema_8(conn)

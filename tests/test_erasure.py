@@ -584,7 +584,14 @@ async def test_no_tool_finds_anything_of_an_erased_user(corpus: Corpus, db: Path
 
 
 def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_path: Path, monkeypatch):
-    from schema_shims import add_schema_9, add_schema_10, remove_schema_9, remove_schema_10
+    from schema_shims import (
+        add_schema_9,
+        add_schema_10,
+        add_schema_11,
+        remove_schema_9,
+        remove_schema_10,
+        remove_schema_11,
+    )
 
     from mcp_sessions.store.sqlite import db as db_module
     from mcp_sessions.store.sqlite import schema
@@ -593,6 +600,7 @@ def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_p
         schema.migrate(conn, target=8)
         add_schema_9(conn)
         add_schema_10(conn)
+        add_schema_11(conn)
 
     old = tmp_path / "old.db"
     with monkeypatch.context() as schema_8:
@@ -602,6 +610,7 @@ def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_p
             assert all(r.status == "stored" for r in ingest_paths(store, [str(f) for f in corpus.kept_files]))
             assert schema.current_version(store.conn) == 8
             unsalted = set(store.conn.execute("SELECT * FROM url_values"))
+            remove_schema_11(store.conn)
             remove_schema_10(store.conn)
             remove_schema_9(store.conn)
     assert unsalted

@@ -21,6 +21,7 @@ SAMPLES = ROOT.parent / "shared" / "samples" / "rrweb"
 FIXTURES = ROOT / "fixtures"
 RECORDINGS = FIXTURES / "recordings-browser" / "shop" / "rrweb"
 EXPECTED = FIXTURES / "expected"
+MS = 1_000_000
 
 # What each public sample yields, by kind (none of them has timestamps).
 SAMPLE_KINDS = {
@@ -449,3 +450,70 @@ def test_deep_trees_do_not_hit_the_recursion_limit() -> None:
         _incremental(1, source=2, type=2, id=5001),
     ]
     assert [e.summary for e in events_of(doc)] == ['click button "Deep"']
+
+
+# ---- the network plugin's timings, scroll containers, the recording's extent -------------------
+
+
+def _network(ts: int, *requests: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 6, "data": {"plugin": "rrweb/network@1", "payload": {"requests": list(requests)}}, "timestamp": ts}
+
+
+def _timing(name: str, initiator: str, start: float, end: float) -> dict[str, Any]:
+    return {"name": name, "initiatorType": initiator, "startTime": start, "endTime": end, "duration": end - start}
+
+
+def _page(ts: int) -> list[dict[str, Any]]:
+    snapshot = {"node": {"type": 0, "id": 1, "childNodes": []}, "initialOffset": {"left": 0, "top": 0}}
+    return [
+        {"type": 4, "data": {"href": "http://a/index.html", "width": 800, "height": 600}, "timestamp": ts},
+        {"type": 2, "data": snapshot, "timestamp": ts + 1},
+    ]
+
+
+def test_a_page_load_is_placed_before_the_scripts_it_loaded_and_read_once() -> None:
+    """recordInitialRequests reports the document first, then its scripts, all at one timestamp; the
+    observer reports the document's timing entry again when the load ends."""
+    origin = 1_760_000_000_000
+    document = {**_timing("http://a/index.html", "navigation", 0, 90), "duration": 400}  # runs to loadEventEnd
+    initial = _network(origin + 300, document, _timing("http://a/app.js", "script", 100, 250))
+    again = _network(origin + 420, document)
+    fetched = _network(origin + 1100, {**_timing("http://a/api/x", "fetch", 950, 990)})
+    events = events_of([*_page(origin + 290), initial, again, fetched])
+    network = [(e.url, e.time_ns, e.method, e.duration_ns) for e in events if e.kind == "network"]
+    assert network == [  # the time origin from the whole page: (300 - 250) for all of them
+        ("http://a/index.html", (origin + 50) * MS, "GET", 90 * MS),
+        ("http://a/app.js", (origin + 150) * MS, "GET", 150 * MS),
+        ("http://a/api/x", (origin + 1000) * MS, None, 40 * MS),  # a fetch's method is unknown from its timings
+    ]
+
+
+def test_a_scroll_run_is_one_container_and_one_burst() -> None:
+    start = 1_760_000_000_000
+    doc = [
+        *_page(start),
+        *(_incremental(start + 10 + i * 10, source=3, id=7, x=0, y=i * 50) for i in range(3)),  # a list
+        *(_incremental(start + 50 + i * 10, source=3, id=1, x=0, y=i * 100) for i in range(2)),  # the page
+        _incremental(start + 3000, source=3, id=1, x=0, y=400),  # the page again, after a pause
+    ]
+    scrolls = by_kind(events_of(doc), "scroll")
+    assert [(e.detail["count"], e.detail["final_y"], e.time_ns) for e in scrolls] == [
+        (3, 100, (start + 30) * MS),
+        (2, 100, (start + 60) * MS),
+        (1, 400, (start + 3000) * MS),
+    ]
+
+
+def test_the_recording_reaches_from_its_first_to_its_last_event_of_any_type() -> None:
+    start = 1_760_000_000_000
+    moves = [_incremental(start + 5000 + i, source=1, positions=[{"x": 1, "y": 2, "id": 1, "timeOffset": 0}])
+             for i in range(3)]  # fmt: skip
+    doc = [
+        {"type": 0, "data": {}, "timestamp": start - 200},
+        *_page(start),
+        _incremental(start + 100, source=2, type=2, id=1),
+        *moves,
+    ]
+    events = events_of(doc)
+    assert events[0].detail["recording_start_ns"] == (start - 200) * MS
+    assert events[-1].detail["recording_end_ns"] == (start + 5002) * MS

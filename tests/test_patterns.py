@@ -677,3 +677,20 @@ def test_the_sdk_generated_sessions_slow_checkout_has_its_n_plus_one(shop_db: St
         "POST /checkout",
     )
     assert found("s-fast-7f3a") == []  # the same checkout with one IN query
+
+
+def test_three_clicks_each_loading_the_list_once_are_not_duplicates() -> None:
+    """Duplicates only within what one user action caused: the browser's requests, and the server's alone."""
+    url = "http://shop/api/items?page=1"
+    clicks = [action(0, 0, "navigation"), action(1, 100), action(3, 400), action(5, 700)]
+    loads = [fetch(2, 105, 20, url), fetch(4, 405, 20, url), fetch(6, 705, 20, url)]
+    assert patterns(events=clicks + loads, kind="duplicate_calls") == []
+    assert [p.count for p in patterns(events=[*clicks[:2], *loads], kind="duplicate_calls")] == [3]
+    # no browser requests recorded, only the clicks: the server's roots are split by them the same way
+    roots = [
+        span(f"r{i}", None, at, at + 20, "GET /api/items", "server", trace_id=f"{i + 1}" * 32,
+             **{"http.method": "GET", "http.url": url})
+        for i, at in enumerate((106, 406, 706))
+    ]  # fmt: skip
+    assert patterns(spans=roots, events=clicks, kind="duplicate_calls") == []
+    assert [p.count for p in patterns(spans=roots, events=clicks[:2], kind="duplicate_calls")] == [3]

@@ -74,26 +74,7 @@ SHAPES = {rid: _shape(rid) for rid in RECORDINGS}
 
 
 # (recording, property) -> the product defect that makes it fail today; see the module docstring.
-_USER = "issue 15: get_session says 'User: unknown' where list_sessions and get_timeline say 'anonymous'"
-_NO_TIME = (
-    "issue 15: a recording without timestamps makes a session starting 2255-03-14 that lasts -9e12 ms "
-    "(a 9e18 sentinel leaks)"
-)
-_BACKEND_REQ = "issue 15: get_session's slowest requests drop the trace's HTTP method and status that list_traces shows"
-
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    **{
-        (rid, "session_user"): _USER
-        for rid in RECORDINGS
-        if rid == "corpus/fastapi-httpx"
-        or rid.startswith(("samples/har/", "samples/rrweb/", "samples/otlp/highlight-traces"))
-    },
-    ("corpus/fastapi-httpx", "session_facts"): _BACKEND_REQ,
-    ("samples/otlp/highlight-traces.json", "session_facts"): _BACKEND_REQ,
-    **{(rid, "session_facts"): _NO_TIME for rid in RECORDINGS if rid.startswith("samples/rrweb/")},
-    ("samples/har/pagexray-http2-chrome.har", "cut_lines"): "issue 15: a timeline network line cut for length "
-    "loses its status and duration (`GET /r/collect?v=1&…` of pagexray-http2-chrome.har)",
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 def cases(prop: str, needs: str | None = None) -> list[Any]:
@@ -625,7 +606,9 @@ def test_a_session_reads_the_same_in_every_tool(obs: Observation) -> None:
         )
         for r in overview.data["slowest_requests"]:
             trace = obs.traces.get(r["trace_id"]) if r["trace_id"] else None
-            if trace is not None and r["method"] is None and r["url"] == f"{trace['root_name']}":
+            if trace is not None and not any(
+                e.get("trace_id") == r["trace_id"] for e in entries if e["kind"] == "network"
+            ):
                 # a backend request (a trace no recorded browser request started): list_traces' facts
                 said = (trace["http_method"], trace["http_status"], trace["duration_ms"])
                 if (r["method"], r["status"], r["duration_ms"]) != said:

@@ -29,6 +29,8 @@ SECRETS = [s["value"] for s in json.loads((ROOT / "fixtures" / "expected" / "sec
 # Runs (keystrokes, scrolls, resizes) end with their batch, and a focus joins its click only in one
 # batch; every other event must come out of the pieces exactly as it comes out of the file.
 RUN_KINDS = ("input", "scroll", "resize", "focus")
+EXTENT_MARKS = ("recording_start_ns", "recording_end_ns")
+EXTENTS: dict[str, list[tuple[Any, ...]]] = {}  # each recording's session extent as the file gives it (`reference`)
 COLUMNS = (
     "kind, summary, time_ns, url, target, level, method, status, duration_ns, trace_id, span_id, session_id, detail"
 )
@@ -47,9 +49,20 @@ def file_rows(path: Path, db: Path) -> list[tuple[Any, ...]]:
 
 
 def timeline_rows(db: Path, where: str = "1") -> list[tuple[Any, ...]]:
+    """The events as stored. Where the recording began and had reached when a batch ended (the
+    `recording_*_ns` marks) sit on that batch's edges: left out here, `session_extent` holds them."""
     conn = sqlite3.connect(db)
     try:
-        return conn.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY coalesce(time_ns, 0), seq").fetchall()
+        rows = conn.execute(f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY coalesce(time_ns, 0), seq").fetchall()
+    finally:
+        conn.close()
+    return [(*r[:-1], json.dumps({k: v for k, v in json.loads(r[-1]).items() if k not in EXTENT_MARKS})) for r in rows]
+
+
+def session_extent(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT session_id, start_ns, end_ns FROM sessions ORDER BY session_id").fetchall()
     finally:
         conn.close()
 
@@ -100,7 +113,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[
     """Each recording ingested as a file, in a database of its own."""
     out = {}
     for path in RECORDINGS:
-        out[path.stem] = file_rows(path, tmp_path_factory.mktemp("file") / "file.db")
+        db = tmp_path_factory.mktemp("file") / "file.db"
+        out[path.stem] = file_rows(path, db)
+        EXTENTS[path.stem] = session_extent(db)
     return out
 
 
@@ -128,6 +143,7 @@ def test_a_recording_posted_in_batches_cut_at_rest_is_stored_as_the_file_is(
             assert response.status_code == 200, response.text
             assert response.json()["duplicate"] is False
     assert timeline_rows(db_path) == expected
+    assert session_extent(db_path) == EXTENTS[path.stem]
 
 
 @pytest.mark.parametrize("size", [1, 7, 40])
@@ -142,6 +158,11 @@ def test_a_recording_cut_anywhere_keeps_every_action_request_and_message(
             assert post(r.url, batch(session, "page-1", seq, events)).status_code == 200
     kinds = ", ".join(f"'{k}'" for k in RUN_KINDS)
     assert timeline_rows(db_path, f"kind NOT IN ({kinds})") == expected
+    # the session begins where the file's does; it ends where the last batch holding an event of its
+    # own said the recording had reached (a batch of mouse moves alone makes no event to say it)
+    [(sid, start, end)] = session_extent(db_path)
+    [(file_sid, file_start, file_end)] = EXTENTS[path.stem]
+    assert (sid, start) == (file_sid, file_start) and end <= file_end
     typed = [r for r in timeline_rows(db_path) if r[0] == "input"]
     assert all(json.loads(r[12])["value"] == "[masked]" for r in typed)
 

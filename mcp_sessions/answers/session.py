@@ -15,7 +15,8 @@ from mcp_sessions.answers.draft import recording
 from mcp_sessions.answers.errors import find_errors
 from mcp_sessions.answers.lookup import min_duration_ns, require_session, time_window
 from mcp_sessions.drafting.draft import collect_calls, user_actions
-from mcp_sessions.model import Event, Page, SessionFilter, SessionSummary, Sort, SpanScope
+from mcp_sessions.model import Event, Page, SessionFilter, SessionSummary, Sort, Span, SpanScope
+from mcp_sessions.semconv import promote
 from mcp_sessions.store.protocol import SessionStore
 
 if TYPE_CHECKING:
@@ -102,15 +103,7 @@ def session_overview(store: SessionStore, session_id: str) -> Overview:
         slowest = [_request(e, extent) for e in sorted(requests, key=lambda e: -(e.duration_ns or 0))]
     else:
         slowest = [
-            SlowRequest(
-                None,
-                t.spans[t.roots[0]].name,
-                None,
-                extent[t.spans[0].trace_id],
-                t.spans[0].trace_id,
-                None,
-                t.spans[t.roots[0]].start_ns,
-            )
+            _backend_request(t.spans[t.roots[0]], extent[t.spans[0].trace_id])
             for t in sorted(trees, key=lambda t: -extent[t.spans[0].trace_id])
             if t.roots
         ]
@@ -129,6 +122,14 @@ def session_overview(store: SessionStore, session_id: str) -> Overview:
         baseline_candidate=candidates[0].session_id if candidates else None,
         api_requests=len(collect_calls(*recording(store, sid)).calls),
         user_actions=user_actions(events),
+    )
+
+
+def _backend_request(root: Span, extent_ns: int) -> SlowRequest:
+    """A trace no recorded request started, by its root span: its name, and the HTTP method and status it served."""
+    promoted = promote(root)
+    return SlowRequest(
+        promoted.http_method, root.name, promoted.http_status, extent_ns, root.trace_id, None, root.start_ns
     )
 
 

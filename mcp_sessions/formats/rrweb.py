@@ -14,7 +14,7 @@ An event is `{"type", "data", "timestamp"?}`. What each becomes:
     type 3, source 2 MouseInteraction       ──► click (2), dblclick (4), focus (5); the rest skipped;
                                                 a focus right before a click on it joins the click
     type 3, source 5 Input                  ──► input, value masked, one per run of keystrokes
-    type 3, source 3 Scroll / 4 Resize      ──► scroll / resize, one per run
+    type 3, source 3 Scroll / 4 Resize      ──► scroll / resize, one per run (a scroll run per container)
     type 6 plugin */console@1 (3.11 Log)    ──► console      level, decoded payload, stack
     type 6 plugin */network@1               ──► network      one per request, trace context
     type 5 Custom {tag, payload}            ──► custom (PostHog's `$pageview`/`$url_changed`
@@ -22,8 +22,9 @@ An event is `{"type", "data", "timestamp"?}`. What each becomes:
 
 Runs. Inputs arrive once per keystroke ("t", "te", "tes"...), scrolls and resizes dozens a
 second. A run lasts until another user action (click, focus, navigation, input elsewhere);
-console and network events in between do not end it. The run's one event takes the place and
-time of its LAST member (where the value was final), with `first_time_ns` and `count`:
+console and network events in between do not end it, a scroll in another container or after a
+pause of over a second does. The run's one event takes the place and time of its LAST member
+(where the value was final), with `first_time_ns` and `count`:
 
     input #email:  t ─ te ─ [GET /api/check] ─ tes ─ test │ click "Sign up"
     events:                  GET /api/check ──────── type into input#email (count 4) ── click
@@ -41,10 +42,28 @@ Quirks handled:
 - A Meta event with the href already current and no page load (type 0/1) since is a periodic
   re-snapshot (`checkoutEveryNms`), not a navigation.
 - Console payloads are JSON-encoded strings ('"hello"'); `assert` is an error.
+- A request recorded from the resource timings alone (no headers or bodies asked for) has no
+  method: a fetch or XHR then has `method` None, a beacon POST, anything else GET.
 - Network `startTime`/`endTime` are milliseconds after the PAGE's time origin and the plugin
-  emits a request only after it ended (batched, tens of ms late). A request starts at
+  emits a request only after it ended (batched, tens of ms late, the page's first requests all
+  at once when recording starts: `recordInitialRequests`). A request starts at
   origin + startTime, where origin is estimated per page as the smallest (timestamp − endTime)
-  seen so far; without timings the event's own timestamp is used.
+  of the requests in its report and every earlier report of the page, so a document load is
+  placed before the scripts it loaded whatever order the report lists them in; without timings
+  the event's own timestamp is used. A report is one rrweb event: however a live recording is
+  cut into batches, its requests are placed alike.
+
+      timeOrigin ├─ document ─┤├─ app.js ─┤              emitted ▼ (both at once)
+                 0            endTime                            timestamp
+- With `recordInitialRequests` the page load's timing entry is reported twice (in the initial
+  batch, then by the observer once the load ends): one timing entry (page, URL, initiator,
+  startTime, endTime, no method: the fetch wrapper's reports have one) makes one request. A
+  navigation entry lasts until its `endTime` (responseEnd), as the HAR's document request
+  does; its `duration` runs on to the load event's end.
+- The recording lasts from its first to its last timestamped event of any type (snapshots,
+  mutations, mouse moves included, though they make no event): the first and last events of
+  a batch (of the file, read whole) carry `recording_start_ns` / `recording_end_ns` when the
+  recording reaches beyond them.
 - PostHog compresses big events (`cv` set): a string where an object or list should be is
   gzip data in latin-1 text, inflated (bounded) here.
 - One session key in the whole recording (baggage `session.id`, else the `x-session-id`
@@ -82,6 +101,7 @@ _CLICKS: dict[int, tuple[EventKind, str]] = {
 _ERROR_LEVELS = frozenset({"error", "assert"})
 _URL_TAGS = frozenset({"$pageview", "$url_changed"})
 _KNOWN_TYPES = frozenset(range(7))
+SCROLL_PAUSE_MS = 1_000  # scrolls further apart than this are separate runs
 _MAX_MS = 10**14  # about the year 5100: a larger "time" is not one, and would not fit in int64 ns
 
 
@@ -107,7 +127,11 @@ class RrwebState:
     seq: int = 0
     href: str | None = None
     loaded: bool = True  # a page load (type 0/1) since the last Meta event
-    origin_ms: float | None = None  # estimated performance.timeOrigin of the current page
+    page: int = 0  # numbers the documents (each has its own performance.timeOrigin)
+    origins: dict[int, float] = field(default_factory=dict)  # estimated timeOrigin per page, in epoch ms
+    timed: set[tuple[int, str, str, float, float]] = field(default_factory=set)  # timing entries already read
+    first_ms: float | None = None  # the recording's first and last timestamps, of any event type
+    last_ms: float | None = None
     session_keys: set[str] = field(default_factory=set)
     rules: RedactionRules = DEFAULT_RULES  # decides which typed values (if any) are kept
 
@@ -176,12 +200,17 @@ class _Reader:
         kind, ms = _int(event.get("type")), _number(event.get("timestamp"))
         if kind not in _KNOWN_TYPES:
             return  # Asset (7), Annotation (8), and whatever comes next
+        if ms is not None and -_MAX_MS < ms < _MAX_MS:
+            state = self.state
+            state.first_ms = ms if state.first_ms is None else min(state.first_ms, ms)
+            state.last_ms = ms if state.last_ms is None else max(state.last_ms, ms)
         compressed = "cv" in event
         data = expect_dict(_inflate(event.get("data"), compressed, f"{where}.data"), f"{where}.data")
         where = f"{where}.data"
         if kind in (0, 1):
             self.state.loaded = True
-            self.state.origin_ms = None if kind == 0 else self.state.origin_ms
+            if kind == 0:
+                self._new_page()
         elif kind == 2:
             self.state.dom.load(data.get("node"), f"{where}.node")
         elif kind == 4:
@@ -196,7 +225,9 @@ class _Reader:
                 self._console(expect_dict(data.get("payload"), f"{where}.payload"), ms)
             elif plugin.endswith("/network@1"):
                 payload = expect_dict(data.get("payload"), f"{where}.payload")
-                for n, request in enumerate(expect_list(payload.get("requests"), f"{where}.payload.requests")):
+                requests = expect_list(payload.get("requests"), f"{where}.payload.requests")
+                self._time_origin(requests, ms)
+                for n, request in enumerate(requests):
                     self._request(request, ms, f"{where}.payload.requests[{n}]")
 
     def _incremental(self, data: dict[str, Any], ms: float | None, compressed: bool, where: str) -> None:
@@ -219,7 +250,13 @@ class _Reader:
             self._input(data, ms)
         elif source == 3:
             node = _int(data.get("id"))
-            self._extend("scroll", None, ms, {"final_x": data.get("x"), "final_y": data.get("y"), "node": node})
+            run = self.runs.get("scroll")
+            paused = (
+                run is not None and ms is not None and run.last_ms is not None and ms - run.last_ms > SCROLL_PAUSE_MS
+            )
+            if run is not None and (run.node != node or paused):
+                del self.runs["scroll"]  # another container, or a new burst: a run of its own
+            self._extend("scroll", node, ms, {"final_x": data.get("x"), "final_y": data.get("y"), "node": node})
         elif source == 4:
             self._extend("resize", None, ms, {"width": data.get("width"), "height": data.get("height")})
         elif source == 11:  # rrweb 1.x recorded the console as an incremental source
@@ -260,9 +297,14 @@ class _Reader:
             return
         self._end_runs()
         if new_page:
-            self.state.origin_ms = None  # a new document has its own performance.timeOrigin
+            self._new_page()
         self.state.href, self.state.loaded = href, False
         self._emit("navigation", ms, f"navigate to {url_path(href)}", url=href, detail=detail)
+
+    def _new_page(self) -> None:
+        """A new document: its requests' times count from its own performance.timeOrigin."""
+        if self.state.page in self.state.origins:
+            self.state.page += 1
 
     def _custom(self, data: dict[str, Any], ms: float | None) -> None:
         tag, payload = str(data.get("tag") or "custom"), data.get("payload")
@@ -297,24 +339,29 @@ class _Reader:
 
     def _request(self, raw: Any, ms: float | None, where: str) -> None:
         request = expect_dict(raw, where)
-        method = str(request.get("method") or "GET").upper()
+        initiator = _text(request.get("initiatorType"))
+        method = (_text(request.get("method")) or _implied_method(initiator) or "").upper() or None
         url = _text(request.get("name")) or _text(request.get("url"))
         status, start, end = (
             _int(request.get("status")),
             _number(request.get("startTime")),
             _number(request.get("endTime")),
         )
+        if start is not None and end is not None and url is not None and request.get("method") is None:
+            entry = (self.state.page, url, str(initiator), start, end)
+            if entry in self.state.timed:
+                return  # the same timing entry again: the initial batch, then the observer
+            self.state.timed = self.state.timed | {entry}  # a new set, as `origins`
         duration = _number(request.get("duration"))
-        duration = duration if duration is not None else end - start if start is not None and end is not None else None
-        when = ms
-        if ms is not None and start is not None and end is not None:
-            origin = ms - end if self.state.origin_ms is None else min(self.state.origin_ms, ms - end)
-            self.state.origin_ms, when = origin, min(ms, origin + start)  # it started before it was reported
+        if start is not None and end is not None and (duration is None or initiator == "navigation"):
+            duration = end - start  # a navigation entry's own duration runs on to the load event's end
+        origin = self.state.origins.get(self.state.page)
+        when = ms if ms is None or start is None or origin is None else min(ms, origin + start)
         headers = lower_headers(expect_dict(request.get("requestHeaders"), f"{where}.requestHeaders"))
         trace_id, span_id = trace_context(headers)
         session, user = session_and_user(headers)
         detail = {
-            "initiator": request.get("initiatorType"),
+            "initiator": initiator,
             "start_ms": start,
             "end_ms": end,
             "request_headers": headers,
@@ -331,7 +378,7 @@ class _Reader:
         self._emit(
             "network",
             when,
-            f"{method} {url_path(url or '?')} → {outcome}{took}",
+            f"{method or '?'} {url_path(url or '?')} → {outcome}{took}",
             url=url,
             method=method,
             status=status or None,
@@ -343,6 +390,23 @@ class _Reader:
             detail=detail,
         )
 
+    def _time_origin(self, requests: list[Any], ms: float | None) -> None:
+        """The page's time origin, from every request this report holds and every earlier one.
+
+        Each ended before it was reported, so it started at most (timestamp - endTime) after
+        the origin; the smallest such bound is the estimate.
+        """
+        if ms is None:
+            return
+        bounds = [
+            ms - end
+            for request in requests
+            if isinstance(request, dict) and (end := _number(request.get("endTime"))) is not None
+        ]
+        if bounds:  # a new mapping: a batch that fails puts the state's fields back as they were
+            page, origins = self.state.page, self.state.origins
+            self.state.origins = {**origins, page: min([*bounds, *([origins[page]] if page in origins else [])])}
+
     def _emit(self, kind: EventKind, ms: float | None, summary: str, **fields: Any) -> None:
         self.slots.append({"kind": kind, "ms": ms, "summary": summary, **fields})
 
@@ -350,11 +414,33 @@ class _Reader:
         """The batch's events with seq numbers and, when exactly one is known, the session key."""
         events = [self._build(slot) for slot in self.slots if slot is not None]
         self.slots, self.runs = [], {}
+        events = self._with_extent(events)
         keys = {e.session_key for e in events if e.session_key} | self.state.session_keys
         keys |= {self.session_key} if self.session_key else set()
         self.state.session_keys = keys
         fill = self.session_key or (next(iter(keys)) if len(keys) == 1 else None)
         return [e if e.session_key or not fill else replace(e, session_key=fill) for e in events]
+
+    def _with_extent(self, events: list[Event]) -> list[Event]:
+        """The batch's first and last events say where the recording begins and (so far) ends.
+
+        A live recording arrives in batches: the earliest and latest of these marks, over all its
+        batches, are where the whole recording begins and ends (a file is read as one batch). A
+        batch that makes no event (mouse moves alone) has nowhere to put its marks.
+        """
+        timed = [i for i, e in enumerate(events) if e.time_ns is not None]
+        first, last = _ns(self.state.first_ms), _ns(self.state.last_ms)
+        if not timed or first is None or last is None:
+            return events
+        out = list(events)
+        head = out[timed[0]]
+        if head.time_ns is not None and first < head.time_ns:
+            out[timed[0]] = replace(head, detail={**head.detail, "recording_start_ns": first})
+        end = max((e.time_ns or 0) + (e.duration_ns or 0) for e in out if e.time_ns is not None)
+        if last > end:
+            tail = out[timed[-1]]
+            out[timed[-1]] = replace(tail, detail={**tail.detail, "recording_end_ns": last})
+        return out
 
     def _build(self, slot: dict[str, Any] | _Run) -> Event:
         if isinstance(slot, _Run):
@@ -406,6 +492,13 @@ class _Reader:
             "target": target.selector if target else None,
             "detail": detail,
         }
+
+
+def _implied_method(initiator: str | None) -> str | None:
+    """The method a resource timing implies: a beacon POSTs, a fetch or XHR could be anything, the rest GET."""
+    if initiator == "beacon":
+        return "POST"
+    return None if initiator in ("fetch", "xmlhttprequest") else "GET"
 
 
 def _facts(target: Target | None) -> dict[str, Any]:

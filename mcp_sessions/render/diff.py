@@ -13,7 +13,7 @@ from mcp_sessions.analysis.diff import LOW_TRUST, PARTIAL_TRUST, DiffResult, Fin
 from mcp_sessions.analysis.diff.noise import ALPHA, MIN_DELTA_NS, MIN_RATIO, MIN_SAMPLES
 from mcp_sessions.answers.diff import DiffAnswer
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
-from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote
+from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, size_text
 from mcp_sessions.render.models import DiffCompanion, DiffFinding, DiffSideInfo, DiffTrust, DiffView
 
 _FOOTER_RESERVE = 700
@@ -35,13 +35,7 @@ def _signed(ns: float) -> str:
 
 
 def _bytes(size: int | None) -> str:
-    if size is None:
-        return "unknown size"
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / 1024 / 1024:.1f} MiB"
+    return size_text(size)
 
 
 def _where(f: Finding) -> str:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from mcp_sessions.answers.session import SessionsFound
 from mcp_sessions.answers.trace import TraceQuery, TracesFound
 from mcp_sessions.model import Page, SessionSummary, StoredPattern, TraceSummary
-from mcp_sessions.render.markdown import Budget, call, duration, given, ident, ms, quote, timestamp, token
+from mcp_sessions.render.markdown import Budget, call, duration, given, ident, ms, quote, timestamp, token, user_text
 from mcp_sessions.render.models import SessionItem, SessionList, TraceItem, TraceList, TracePatternMark
 from mcp_sessions.render.offers import SessionFacts, list_offer
 from mcp_sessions.render.patterns import trace_marks
@@ -86,7 +86,7 @@ def trace_item(t: TraceSummary, patterns: Sequence[StoredPattern] = ()) -> Trace
 
 
 def _session_line(s: SessionSummary) -> str:
-    who = f"user {quote(s.user_id, 40)}" if s.user_id else "anonymous"
+    who = f"user {user_text(s.user_id)}" if s.user_id else user_text(None)
     where = quote(s.first_url, 80) if s.first_url else "no URL recorded"
     errors = f", **{s.error_count} errors**" if s.error_count else ""
     services = ", ".join(quote(x, 40) for x in s.services[:3]) or "unknown service"

@@ -63,7 +63,9 @@ def duration(ns: int | float) -> str:
 
 
 def timestamp(ns: int) -> str:
-    """ISO 8601 UTC with milliseconds."""
+    """ISO 8601 UTC with milliseconds; 0 (what a recording without timestamps is stored at) is unknown."""
+    if ns == 0:
+        return "unknown time"
     try:
         return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except (OverflowError, OSError, ValueError):
@@ -86,6 +88,14 @@ def plain(text: object, limit: int = 120) -> str:
     """Recorded text for a terminal table or log line: `one_line`, the cut said, no code span."""
     line, cut_from = one_line(text, limit)
     return line if cut_from is None else f"{line} ({cut_from:,} chars)"
+
+
+ANONYMOUS = "anonymous"  # a session no recording names a user for, in every tool
+
+
+def user_text(user_id: str | None, limit: int = 40) -> str:
+    """A session's user as every tool writes it: the id quoted, or `anonymous`."""
+    return quote(user_id, limit) if user_id else ANONYMOUS
 
 
 def quote(text: object, limit: int = 120) -> str:
@@ -111,6 +121,17 @@ def token(value: object) -> str:
     word (letters, digits, `._:/+-`, at most 64), so it cannot be markup; anything else quoted."""
     text = value if isinstance(value, str) else str(value)
     return text if _WORD.fullmatch(text) else quote(text, 60)
+
+
+def size_text(size: int | None) -> str:
+    """Bytes as a person reads them: 512 B, 3.4 KiB, 1.2 MiB."""
+    if size is None:
+        return "unknown size"
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def fence(text: str, limit: int = 600, label: str = "recorded data") -> str:

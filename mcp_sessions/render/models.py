@@ -229,6 +229,16 @@ class TimelineEntry(Bounded):
     backend_ms: float | None
     backend_spans: int | None
     backend_errors: int | None
+    host: str | None = Field(None, description="a request's host[:port]")
+    party: str | None = Field(None, description="first-party | third-party: the request's site against the page's")
+    size_bytes: int | None = Field(None, description="response body size, from either recorded copy")
+    mime_type: str | None = None
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="HAR timing phases in ms: blocked, DNS, connect, TLS, send, wait, receive"
+    )
+    copy_method: str | None = Field(
+        None, description="the request's other recorded copy (HAR) was paired by: trace-context | method-url-time"
+    )
 
 
 class Timeline(Bounded):

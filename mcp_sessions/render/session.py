@@ -10,7 +10,7 @@ from mcp_sessions.analysis.patterns import Pattern
 from mcp_sessions.answers.session import Overview, SlowRequest
 from mcp_sessions.render.insights import error_block, error_model
 from mcp_sessions.render.lists import session_item
-from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token
+from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token, user_text
 from mcp_sessions.render.models import PatternItem, RequestItem, SessionOverview
 from mcp_sessions.render.offers import SessionFacts, session_offers
 from mcp_sessions.render.patterns import code_note, pattern_model, pattern_text
@@ -32,7 +32,8 @@ def pattern_line(p: Pattern, model: PatternItem, repeats: int = 1, repeat_impact
 def _request_line(r: SlowRequest) -> str:
     status = f" → {token(r.status)}" if r.status is not None else ""
     took = duration(r.duration_ns) if r.duration_ns is not None else "duration unknown"
-    what = f"{token(r.method)} " if r.method else ""
+    named = bool(r.method) and (r.url or "").startswith(f"{r.method} ")  # a root span named `POST /api/x`
+    what = f"{token(r.method)} " if r.method and not named else ""
     line = f"- {what}{quote(r.url or '?', 100)}{status} · {took}"
     if r.trace_id:
         backend = f"backend {duration(r.backend_ns)}, " if r.backend_ns is not None else ""
@@ -57,7 +58,7 @@ def render_session(overview: Overview, *, budget: Budget) -> tuple[str, SessionO
     counts = overview.counts
     head = [
         f"# Session {ident(sid)}",
-        f"**User**: {quote(s.user_id, 60) if s.user_id else 'unknown'}",
+        f"**User**: {user_text(s.user_id, 60)}",
         f"**When**: {timestamp(s.start_ns)}, lasted {duration(s.duration_ns)}",
         f"**Services**: {', '.join(token(x) for x in s.services) or 'none recorded'} · "
         f"**Sources**: {', '.join(token(x) for x in s.sources)}",

@@ -6,10 +6,27 @@ console messages) is quoted and truncated: it is data from the user's session.
 
 from __future__ import annotations
 
+from mcp_sessions import urls
 from mcp_sessions.answers.timeline import TimelineAnswer
 from mcp_sessions.model import SessionSummary, TimelineItem
-from mcp_sessions.render.markdown import Budget, call, duration, ident, ms, quote, timestamp, token
+from mcp_sessions.render.markdown import (
+    Budget,
+    call,
+    duration,
+    ident,
+    ms,
+    quote,
+    size_text,
+    timestamp,
+    token,
+    user_text,
+)
 from mcp_sessions.render.models import Timeline, TimelineEntry
+
+URL_LIMIT = 100  # characters of a request's URL on its line
+# HAR timing phases as a line names them (`ssl` is inside `connect`; `send` is rarely over a millisecond)
+_PHASES = (("blocked", "blocked"), ("dns", "DNS"), ("connect", "connect"), ("ssl", "TLS"), ("send", "send"),
+           ("wait", "wait"), ("receive", "receive"))  # fmt: skip
 
 
 def _offset(item: TimelineItem, start_ns: int) -> str:
@@ -29,7 +46,10 @@ def _line(item: TimelineItem, start_ns: int) -> str:
             f"{item.backend_spans} spans{errors} · trace {ident(item.trace_id)} (no recorded request started it)"
         )
     kind = f"console {token(item.level)}" if item.kind == "console" and item.level else token(item.kind)
-    text = f"{head}{kind} {quote(item.summary, 160)}"
+    if item.kind == "network" and item.url:
+        text = f"{head}network {request_text(item)}"
+    else:
+        text = f"{head}{kind} {quote(item.summary, 160)}"
     if item.kind == "network" and item.trace_id:
         if item.backend_ns is not None:
             errors = f", **{item.backend_errors} errors**" if item.backend_errors else ""
@@ -42,7 +62,58 @@ def _line(item: TimelineItem, start_ns: int) -> str:
     return text
 
 
+def request_text(item: TimelineItem) -> str:
+    """`GET `host/path` → 200 (12 ms) · 3.4 KiB text/javascript · third-party · wait 9 ms, receive 2 ms`.
+
+    The URL is the one part that may be cut (`quote` says so); method, status, duration and the
+    rest always follow it whole. The host is written when it is not the page's own.
+    """
+    status = token(item.status) if item.status else "no status"
+    took = f" ({duration(item.duration_ns)})" if item.duration_ns is not None else ""
+    parts = [f"{token(item.method or '?')} {quote(_shown_url(item), URL_LIMIT)} → {status}{took}"]
+    what = " ".join(
+        x for x in (size_text(item.size_bytes) if item.size_bytes is not None else "", item.mime_type or "") if x
+    )
+    if what:
+        parts.append(quote(what, 60) if item.mime_type else what)
+    party = _party(item)
+    if party:
+        parts.append(party)
+    phases = [f"{name} {duration(value * 1e6)}" for name, value in _phases(item).items() if value >= 1]
+    if phases:
+        parts.append(", ".join(phases))
+    return " · ".join(parts)
+
+
+def _phases(item: TimelineItem) -> dict[str, float]:
+    """The request's HAR timing phases (ms) by their names; `TLS` only for a TLS URL.
+
+    Some recorders (Playwright) report an `ssl` phase for plain http too, beside `connect`
+    rather than inside it: there it is connection setup, and counted as connect.
+    """
+    timings = dict(item.timings)
+    if "ssl" in timings and urls.split(item.url or "").scheme not in ("https", "wss"):
+        timings["connect"] = timings.get("connect", 0) + timings.pop("ssl")
+    return {name: round(timings[key], 3) for key, name in _PHASES if key in timings}
+
+
+def _shown_url(item: TimelineItem) -> str:
+    url = urls.split(item.url or "")
+    page = urls.split(item.page_url or "")
+    if url.host and url.host_port != page.host_port:
+        return f"{url.host_port}{url.path_and_query}"
+    return url.path_and_query if url.host else (item.url or "?")
+
+
+def _party(item: TimelineItem) -> str | None:
+    """first-party or third-party, against the page the request was made from (None when either is unknown)."""
+    if not item.url or not item.page_url or not urls.split(item.url).host or not urls.split(item.page_url).host:
+        return None
+    return "first-party" if urls.site(item.url) == urls.site(item.page_url) else "third-party"
+
+
 def _entry(item: TimelineItem, start_ns: int) -> TimelineEntry:
+    network = item.kind == "network"
     return TimelineEntry(
         offset_ms=ms(item.time_ns - start_ns) if item.time_ns is not None else None,
         kind=item.kind,
@@ -58,6 +129,12 @@ def _entry(item: TimelineItem, start_ns: int) -> TimelineEntry:
         backend_ms=ms(item.backend_ns) if item.backend_ns is not None else None,
         backend_spans=item.backend_spans,
         backend_errors=item.backend_errors,
+        host=urls.split(item.url).host_port or None if network and item.url else None,
+        party=_party(item) if network else None,
+        size_bytes=item.size_bytes,
+        mime_type=item.mime_type,
+        timings=_phases(item) if network else {},
+        copy_method=item.copy_method,
     )
 
 
@@ -77,7 +154,7 @@ def render_timeline(
     requests = counts.get("network", 0)
     head = [
         f"# Timeline of session {ident(session.session_id)}",
-        f"**User**: {quote(session.user_id, 40) if session.user_id else 'anonymous'} · **Start**: "
+        f"**User**: {user_text(session.user_id)} · **Start**: "
         f"{timestamp(session.start_ns)} · **Duration**: {duration(session.duration_ns)}",
         f"**Events**: {kinds or 'none recorded'} · **Requests linked to traces**: "
         f"{counts.get('linked_requests', 0)} of {requests} · **Backend traces**: {session.trace_count}",

@@ -33,6 +33,7 @@ from mcp_sessions.analysis.patterns.model import (
     as_call,
     calls_tree,
     rank,
+    user_action_times,
 )
 from mcp_sessions.analysis.patterns.payloads import (
     LARGE_RESPONSE_BYTES,
@@ -105,7 +106,7 @@ def detect_patterns(trees: Sequence[TraceTree], events: Sequence[Event] = ()) ->
         found.extend(duplicate_requests(requests, events, trees))
         found.extend(waterfalls(requests, events, trees))
     else:
-        found.extend(duplicate_roots(calls))
+        found.extend(duplicate_roots(calls, user_action_times(events)))
     payloads = over_fetching_requests(requests, trees)
     found.extend(payloads)
     found.extend(over_fetching_spans(trees, {p.trace_id for p in payloads if p.trace_id}))

@@ -8,7 +8,7 @@ one number findings of different kinds are ranked by.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar
@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 from mcp_sessions import urls
 from mcp_sessions.analysis.fingerprint import span_fingerprint
 from mcp_sessions.analysis.tree import TimedSpan, TraceTree
-from mcp_sessions.model import Span
+from mcp_sessions.model import Event, Span
 from mcp_sessions.semconv import promote
 
 PatternKind = Literal["n_plus_one", "duplicate_calls", "sequential_calls", "over_fetching"]
@@ -243,3 +243,13 @@ def code_location(spans: Iterable[CallSpan]) -> tuple[str | None, str | None, in
         if span.code_function is not None or span.code_filepath is not None:
             return span.code_function, span.code_filepath, span.code_lineno
     return None, None, None
+
+
+# What a user does that causes requests of its own: a request asked again after one of these
+# was asked for a reason, so requests are compared only within what one user action caused.
+USER_ACTIONS = frozenset({"click", "dblclick", "input", "navigation"})
+
+
+def user_action_times(events: Sequence[Event]) -> list[int]:
+    """When the user acted (clicked, typed, navigated), in time order: the boundaries duplicates never cross."""
+    return sorted(e.time_ns for e in events if e.kind in USER_ACTIONS and e.time_ns is not None)

@@ -1,9 +1,9 @@
 """Patterns in what the browser asked for: the same request twice, fetches chained one by one.
 
 A recording may hold a request twice, once from rrweb's network plugin and once from the
-HAR; the copies share the `traceparent` they carried (or, without one, method, URL and a
-start within COPY_MATCH_NS) and are merged into one request first, the rrweb copy named,
-the HAR copy's sizes and body kept.
+HAR; the copies are paired as the store pairs them (trace context, else method, URL and a
+start within COPY_MATCH_NS: analysis/request_copies.py) and merged into one request first,
+the rrweb copy named, the HAR copy's sizes and body kept.
 
 Requests are compared only within one stretch of the page: a navigation, a document load
 or a user action (click, input) starts a new stretch, since after those a request asked
@@ -31,25 +31,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_sessions.analysis.fingerprint import request_fingerprint
-from mcp_sessions.analysis.patterns.model import MAX_IDS, SAFE_METHODS, EventRef, Pattern, PatternKind, bounded
+from mcp_sessions.analysis.patterns.model import (
+    MAX_IDS,
+    SAFE_METHODS,
+    EventRef,
+    Pattern,
+    PatternKind,
+    bounded,
+    user_action_times,
+)
 from mcp_sessions.analysis.patterns.spans import (
     DUPLICATE_WINDOW_NS,
     MS,
     SEQUENTIAL_MIN_CALLS,
     SEQUENTIAL_MIN_SAVING_NS,
 )
+from mcp_sessions.analysis.request_copies import PAIR_WINDOW_NS, RequestCopy, pair_copies
 from mcp_sessions.analysis.tree import TraceTree
 from mcp_sessions.model import Event
 from mcp_sessions.semconv import first
 
-# HAR entries start up to ~80 ms before the rrweb plugin's event for the same fetch (measured
-# on the demo recordings); a second apart is still the same request, two are two requests.
-COPY_MATCH_NS = 1_000 * MS
+COPY_MATCH_NS = PAIR_WINDOW_NS  # copies of one request start within this of each other
 # A fetch chained on the previous one (`await a; fetch(b)`) starts within a few ms of the
 # response; 50 ms leaves room to parse and render it. A longer pause means other work came first.
 WATERFALL_MAX_GAP_NS = 50 * MS
 
-_USER_ACTIONS = frozenset({"click", "dblclick", "input", "navigation"})
 _API_INITIATORS = frozenset({"fetch", "xmlhttprequest", "xhr", "beacon"})
 
 
@@ -98,30 +104,26 @@ class Request:
 
 
 def merge_requests(events: Sequence[Event]) -> list[Request]:
-    """Timed network events as requests, each recorded copy merged into one; in time order."""
+    """Timed network events as requests, each recorded copy merged into one; in time order.
+
+    The copies are paired as the store pairs them (`analysis/request_copies.py`): rrweb's copy kept,
+    the HAR's merged into it.
+    """
     network = sorted(
         (e for e in events if e.kind == "network" and e.time_ns is not None and e.url),
         key=lambda e: (e.time_ns, e.source != "rrweb", e.seq),
     )
-    groups: list[list[Event]] = []
-    by_context: dict[tuple[str, str], list[int]] = {}
-    for event in network:
-        group = None
-        if event.trace_id and event.span_id:
-            for g in by_context.get((event.trace_id, event.span_id), []):
-                if all(e.source != event.source for e in groups[g]):
-                    group = g
-                    break
-        if group is None:
-            group = _copy_without_context(groups, event)
-        if group is None:
-            groups.append([event])
-            group = len(groups) - 1
-            if event.trace_id and event.span_id:
-                by_context.setdefault((event.trace_id, event.span_id), []).append(group)
-        else:
-            groups[group].append(event)
-    requests = [_request(g) for g in groups]
+    shown = [
+        RequestCopy(i, e.method, e.url, e.time_ns, e.trace_id) for i, e in enumerate(network) if e.source == "rrweb"
+    ]
+    copies = [
+        RequestCopy(i, e.method, e.url, e.time_ns, e.trace_id) for i, e in enumerate(network) if e.source != "rrweb"
+    ]
+    kept_by = {p.copy: p.kept for p in pair_copies(shown, copies)} if shown and copies else {}
+    groups: dict[int, list[Event]] = {}
+    for i, event in enumerate(network):
+        groups.setdefault(kept_by.get(i, i), []).append(event)
+    requests = [_request(g) for g in groups.values()]
     requests.sort(key=lambda r: (r.start_ns, r.ref.source, r.ref.seq))
     return requests
 
@@ -245,31 +247,8 @@ def _request_pattern(
 
 def _stretches(requests: Sequence[Request], events: Sequence[Event]) -> list[int]:
     """For each request, how many stretch boundaries (navigations, user actions, page loads) precede it."""
-    marks = sorted(
-        [e.time_ns for e in events if e.kind in _USER_ACTIONS and e.time_ns is not None]
-        + [r.start_ns for r in requests if r.is_document]
-    )
+    marks = sorted(user_action_times(events) + [r.start_ns for r in requests if r.is_document])
     return [bisect_right(marks, r.start_ns) for r in requests]
-
-
-def _copy_without_context(groups: list[list[Event]], event: Event) -> int | None:
-    """The nearest earlier-recorded group of another source with the same method and URL, if close enough."""
-    best, best_gap = None, COPY_MATCH_NS + 1
-    for index in range(len(groups) - 1, -1, -1):
-        group = groups[index]
-        head = group[0]
-        gap = (event.time_ns or 0) - (head.time_ns or 0)  # both timed: merge_requests keeps only those
-        if gap > COPY_MATCH_NS:
-            break
-        if (
-            head.method == event.method
-            and head.url == event.url
-            and not (head.span_id and event.span_id)
-            and all(e.source != event.source for e in group)
-            and abs(gap) < best_gap
-        ):
-            best, best_gap = index, abs(gap)
-    return best
 
 
 def _request(copies: list[Event]) -> Request:
@@ -282,14 +261,14 @@ def _request(copies: list[Event]) -> Request:
     start = named.time_ns or 0  # merge_requests keeps only timed requests with a URL
     return Request(
         ref=EventRef(named.source, named.seq, start),
-        method=(named.method or "GET").upper(),
+        method=(next((e.method for e in copies if e.method), None) or "GET").upper(),
         url=named.url or "",
         start_ns=start,
         duration_ns=max(0, duration),
         status=next((e.status for e in copies if e.status is not None), None),
         trace_id=next((e.trace_id for e in copies if e.trace_id), None),
         detail=detail,
-        body_key=_body_key(named.method, detail),
+        body_key=_body_key(next((e.method for e in copies if e.method), None), detail),
         url_template=named.url_template,
     )
 

@@ -178,8 +178,12 @@ def sequential_calls(tree: TraceTree[CallT], exclude: frozenset[int] = frozenset
     return found
 
 
-def duplicate_roots(trees: Sequence[TraceTree[CallT]]) -> list[Pattern]:
-    """The same read request served more than once (server spans rooting the given traces)."""
+def duplicate_roots(trees: Sequence[TraceTree[CallT]], actions: Sequence[int] = ()) -> list[Pattern]:
+    """The same read request served more than once (server spans rooting the given traces).
+
+    `actions` are the times the user acted (`user_action_times`): requests either side of one
+    were each caused by their own action, never duplicates of each other.
+    """
     roots = []
     for tree in trees:
         for root in tree.roots:
@@ -199,7 +203,7 @@ def duplicate_roots(trees: Sequence[TraceTree[CallT]]) -> list[Pattern]:
             keyed.setdefault((span.service, method, url), []).append((tree, root))
     found = []
     for (service, method, url), members in keyed.items():
-        for cluster in _clusters([t.spans[r].start_ns for t, r in members], writes):
+        for cluster in _clusters([t.spans[r].start_ns for t, r in members], [*writes, *actions]):
             picked = [members[i] for i in cluster]
             durations = [max(0, t.spans[r].end_ns - t.spans[r].start_ns) for t, r in picked]
             starts = [t.spans[r].start_ns for t, r in picked]
@@ -240,14 +244,17 @@ def _has_bind_parameters(text: str) -> bool:
     return bool(_BIND_MARKER.search(_SQL_STRING.sub("", text)))
 
 
-def _clusters(starts: Sequence[int], writes: Sequence[int]) -> Iterable[list[int]]:
-    """Indices (into time-ordered `starts`) of runs within the window with no write between, ≥ 2 long."""
+def _clusters(starts: Sequence[int], boundaries: Sequence[int]) -> Iterable[list[int]]:
+    """Indices (into time-ordered `starts`) of runs within the window with no boundary between, ≥ 2 long.
+
+    A boundary is a write (reading again after one is how a page refreshes) or a user action.
+    """
     cluster: list[int] = []
     for i, start in enumerate(starts):
         if cluster:
             first_start, last_start = starts[cluster[0]], starts[cluster[-1]]
-            written = any(last_start < w <= start for w in writes)
-            if start - first_start > DUPLICATE_WINDOW_NS or written:
+            crossed = any(last_start < b <= start for b in boundaries)
+            if start - first_start > DUPLICATE_WINDOW_NS or crossed:
                 if len(cluster) >= 2:
                     yield cluster
                 cluster = []

@@ -75,27 +75,6 @@ def _continued_session(conn: sqlite3.Connection, client: str, time_ns: int, gap_
     return row[0] if row else None
 
 
-def mark_shadowed(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
-    """Where rrweb and a HAR recorded the same session, show the rrweb copy once.
-
-    A HAR request is shadowed by an rrweb request of the same trace; HAR navigations (one per
-    page load) by rrweb's own navigations. The HAR rows stay: they carry timings and sizes.
-    """
-    _load_ids(conn, "touched_sessions", session_ids)
-    conn.execute(
-        """
-        UPDATE events SET shadowed = 1
-        WHERE source = 'har' AND session_id IN (SELECT id FROM touched_sessions) AND (
-            (kind = 'network' AND trace_id IS NOT NULL AND EXISTS (
-                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
-                AND x.kind = 'network' AND x.trace_id = events.trace_id))
-            OR (kind = 'navigation' AND EXISTS (
-                SELECT 1 FROM events x WHERE x.session_id = events.session_id AND x.source = 'rrweb'
-                AND x.kind = 'navigation')))
-        """
-    )
-
-
 def link_by_time_window(
     conn: sqlite3.Connection, ingest_id: int | None, trace_ids: set[str], window_ns: int = LINK_WINDOW_NS
 ) -> int:
@@ -107,7 +86,7 @@ def link_by_time_window(
     events and for events that could match the traces this ingest brought, so linking
     happens whichever side is ingested first.
     """
-    _load_ids(conn, "touched_traces", trace_ids)
+    load_ids(conn, "touched_traces", trace_ids)
     candidates = conn.execute(
         "SELECT e.id, e.method, e.url, e.time_ns, coalesce(e.duration_ns, 0) FROM events e "
         "WHERE e.kind = 'network' AND e.trace_id IS NULL AND e.time_ns IS NOT NULL AND e.method IS NOT NULL "
@@ -143,7 +122,7 @@ def _path_of(url: str | None) -> str | None:
     return parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else None
 
 
-def _load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
+def load_ids(conn: sqlite3.Connection, table: str, ids: Iterable[str]) -> None:
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY) WITHOUT ROWID")
     conn.execute(f"DELETE FROM {table}")
     conn.executemany(f"INSERT OR IGNORE INTO {table} (id) VALUES (?)", ((i,) for i in ids))
@@ -225,7 +204,7 @@ def derive_traces(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> set[str
     Traces are derived `CHUNK_TRACES` at a time, in trace id order, each chunk written before
     the next is read.
     """
-    _load_ids(conn, "touched_traces", trace_ids)
+    load_ids(conn, "touched_traces", trace_ids)
     sessions = {
         row[0]
         for row in conn.execute(
@@ -462,7 +441,7 @@ def backfill_span_analysis(conn: sqlite3.Connection, *, last_key: str = "id") ->
         "UPDATE spans SET fingerprint = ? WHERE id = ?",
         ((attributes_fingerprint(name, kind, orjson.loads(attrs)), id_) for id_, name, kind, attrs in rows),
     )
-    _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
     changed = False
     for first, last in _touched_chunks(conn):
         changes = []
@@ -501,15 +480,21 @@ def backfill_streams(conn: sqlite3.Connection) -> None:
 
 def backfill_patterns(conn: sqlite3.Connection) -> None:
     """The patterns of every stored trace (for traces derived before schema 7)."""
-    _load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
+    load_ids(conn, "touched_traces", (r[0] for r in conn.execute("SELECT trace_id FROM traces")))
     for first, last in _touched_chunks(conn):
         rows = [row for spans in _touched_spans_by_trace(conn, first, last) for row in _pattern_rows(build_tree(spans))]
         _write_patterns(conn, rows, first, last)
 
 
 def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> None:
-    """Rebuild the `sessions` rows of `session_ids` from their traces, logs and frontend events."""
-    _load_ids(conn, "touched_sessions", session_ids)
+    """Rebuild the `sessions` rows of `session_ids` from their traces, logs and frontend events.
+
+    A session lasts from the first to the last thing any of its sources recorded: trace
+    extents, log times, event times plus durations, and an rrweb recording's own first and last
+    timestamps (`recording_start_ns` / `recording_end_ns`, formats/rrweb.py). A session with no
+    timestamps at all starts at 0 and lasts 0, which every tool shows as an unknown time.
+    """
+    load_ids(conn, "touched_sessions", session_ids)
     conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT id FROM touched_sessions)")
     conn.execute(
         f"""
@@ -537,13 +522,18 @@ def derive_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> Non
                         UNION SELECT l.ingest_id FROM logs l WHERE l.session_id = t.id
                         UNION SELECT e.ingest_id FROM events e WHERE e.session_id = t.id)
                     ORDER BY i.format)), '[]') AS sources,
-                min(coalesce((SELECT min(start_ns) FROM traces WHERE session_id = t.id), 9e18),
-                    coalesce((SELECT min(time_ns) FROM logs WHERE session_id = t.id), 9e18),
-                    coalesce((SELECT min(time_ns) FROM events WHERE session_id = t.id), 9e18)) AS start_ns,
-                max(coalesce((SELECT max(end_ns) FROM traces WHERE session_id = t.id), 0),
-                    coalesce((SELECT max(time_ns) FROM logs WHERE session_id = t.id), 0),
-                    coalesce((SELECT max(time_ns + coalesce(duration_ns, 0)) FROM events WHERE session_id = t.id),
-                             0)) AS end_ns,
+                coalesce((SELECT min(v) FROM (
+                    SELECT min(start_ns) AS v FROM traces WHERE session_id = t.id
+                    UNION ALL SELECT min(time_ns) FROM logs WHERE session_id = t.id
+                    UNION ALL SELECT min(time_ns) FROM events WHERE session_id = t.id
+                    UNION ALL SELECT min(json_extract(detail, '$.recording_start_ns')) FROM events
+                        WHERE session_id = t.id AND source = 'rrweb')), 0) AS start_ns,
+                coalesce((SELECT max(v) FROM (
+                    SELECT max(end_ns) AS v FROM traces WHERE session_id = t.id
+                    UNION ALL SELECT max(time_ns) FROM logs WHERE session_id = t.id
+                    UNION ALL SELECT max(time_ns + coalesce(duration_ns, 0)) FROM events WHERE session_id = t.id
+                    UNION ALL SELECT max(json_extract(detail, '$.recording_end_ns')) FROM events
+                        WHERE session_id = t.id AND source = 'rrweb')), 0) AS end_ns,
                 coalesce(
                     (SELECT url FROM events WHERE session_id = t.id AND kind = 'navigation' AND url IS NOT NULL
                      ORDER BY time_ns, seq LIMIT 1),

@@ -9,8 +9,10 @@ exact total cost index ranges, not a read of every trace.
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import replace
+from typing import Any, Literal
 
 import orjson
 
@@ -294,8 +296,67 @@ def timeline(
         f"{_TIMELINE} ORDER BY coalesce(time_ns, 0), seq, origin, ordinal, trace_id LIMIT :limit OFFSET :offset",
         {**params, "limit": limit, "offset": offset},
     ).fetchall()
-    items = [TimelineItem(*row[:16]) for row in rows]
+    items = _with_request_facts(conn, session_id, rows)
     return TimelinePage(items, total, offset, timeline_cursors(session_id, offset, len(items)))
+
+
+def _with_request_facts(conn: sqlite3.Connection, session_id: str, rows: list[Any]) -> list[TimelineItem]:
+    """The page's items; each request with its size, type and timing phases from whichever copy has them,
+    and the page it was made from. Read for this page's requests only (a session may hold thousands)."""
+    items = [TimelineItem(*row[:16]) for row in rows]
+    ids = [row[16] for row, item in zip(rows, items, strict=True) if item.origin == "event" and item.kind == "network"]
+    if not ids:
+        return items
+    facts = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT e.id, e.detail, c.detail, c.copy_method FROM events e LEFT JOIN events c ON c.id = ("
+            "SELECT min(x.id) FROM events x WHERE x.copy_of = e.id AND x.kind = 'network') "
+            "WHERE e.id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(ids).decode(),),
+        )
+    }
+    pages = conn.execute(
+        "SELECT coalesce(time_ns, 0), url FROM events WHERE session_id = ? AND kind = 'navigation' AND shadowed = 0 "
+        "AND url IS NOT NULL ORDER BY coalesce(time_ns, 0), seq",
+        (session_id,),
+    ).fetchall()
+    starts = [p[0] for p in pages]
+    out = []
+    for row, item in zip(rows, items, strict=True):
+        if row[16] not in facts or item.origin != "event":
+            out.append(item)
+            continue
+        # the page it was made from: the last navigation at or before it, else the first (a document load)
+        before = bisect_right(starts, item.time_ns or 0)
+        page_url = pages[before - 1][1] if before else (pages[0][1] if pages else None)
+        detail, copy_detail, copy_method = facts[row[16]]
+        out.append(_request_facts(item, detail, copy_detail, copy_method, page_url))
+    return out
+
+
+def _request_facts(
+    item: TimelineItem, detail_json: str, copy_json: str | None, copy_method: str | None, page_url: str | None
+) -> TimelineItem:
+    detail, copy = orjson.loads(detail_json or "{}"), orjson.loads(copy_json or "{}")
+
+    def fact(key: str) -> Any:
+        return next((d[key] for d in (copy, detail) if d.get(key) not in (None, "", {})), None)
+
+    headers = detail.get("response_headers") or {}
+    size, mime, timings = fact("response_body_size"), fact("mime_type"), fact("timings")
+    if mime is None and isinstance(headers, dict) and isinstance(headers.get("content-type"), str):
+        mime = headers["content-type"]
+    return replace(
+        item,
+        page_url=page_url,
+        size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        mime_type=str(mime).split(";")[0].strip() or None if mime else None,
+        timings={k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
+        if isinstance(timings, dict)
+        else {},
+        copy_method=copy_method,
+    )
 
 
 def session_event_counts(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:

@@ -502,6 +502,28 @@ def _backfill_v10(conn: sqlite3.Connection) -> None:
         rebuild(conn)
 
 
+# The HAR copy of a request rrweb also recorded names the rrweb event it repeats, and how the two were
+# matched (store/sqlite/copies.py): by trace context, or by method, URL and time when no header links them.
+_V11 = """
+ALTER TABLE events ADD COLUMN copy_of INTEGER;     -- the id of the event this one repeats (shown instead)
+ALTER TABLE events ADD COLUMN copy_method TEXT;    -- trace-context | method-url-time | navigation
+CREATE INDEX events_copies ON events(copy_of) WHERE copy_of IS NOT NULL;
+CREATE INDEX events_keyless_requests ON events(time_ns) WHERE kind = 'network' AND session_key IS NULL;
+"""
+
+
+def _backfill_v11(conn: sqlite3.Connection) -> None:
+    from mcp_sessions.store.sqlite.copies import mark_copies
+    from mcp_sessions.store.sqlite.derive import derive_sessions
+
+    sessions = [
+        r[0]
+        for r in conn.execute("SELECT DISTINCT session_id FROM events WHERE source = 'har' AND session_id IS NOT NULL")
+    ]
+    mark_copies(conn, sessions)
+    derive_sessions(conn, sessions)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -526,6 +548,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "spans keep whether their end was recorded and the time they ran after their trace's root answered",
         _V10,
         _backfill_v10,
+    ),
+    Migration(
+        11,
+        "HAR copies of rrweb requests paired by method, URL and time as well as trace context: events.copy_of",
+        _V11,
+        _backfill_v11,
     ),
 )
 

@@ -44,12 +44,13 @@ from mcp_sessions.analysis.streams import is_stream
 from mcp_sessions.formats.coerce import CUT_VALUES, bounded_record
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span
 from mcp_sessions.store.sqlite import erased_ids, retention, url_templates
+from mcp_sessions.store.sqlite.copies import join_copied_sessions, mark_copies
 from mcp_sessions.store.sqlite.derive import (
     SESSION_GAP_NS,
     derive_sessions,
     derive_traces,
     link_by_time_window,
-    mark_shadowed,
+    load_ids,
     sessionize,
 )
 from mcp_sessions.store.sqlite.erased_ids import Refusals, log_user
@@ -557,11 +558,13 @@ class IngestWriter:
     def finish(self, redactions: Mapping[str, int]) -> IngestCounts:
         """Derive traces and sessions for everything this ingest touched; record the outcome."""
         event_sessions: set[str] = set()
+        joined: set[str] = set()
         if self.counts.events_stored:
             sessionize(self.conn, self.ingest_id, self.session_gap_ns)
         self._refuse_late()
         if self.counts.events_stored:
-            event_sessions = {
+            joined = join_copied_sessions(self.conn, self.ingest_id)
+            event_sessions = joined | {
                 r[0]
                 for r in self.conn.execute(
                     "SELECT DISTINCT session_id FROM events WHERE ingest_id = ? AND session_id IS NOT NULL",
@@ -588,10 +591,19 @@ class IngestWriter:
                 (self.ingest_id,),
             )
         }
+        if joined:  # requests moved into another session take their traces with them
+            load_ids(self.conn, "joined_sessions", joined)
+            linked |= {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT DISTINCT trace_id FROM events WHERE trace_id IS NOT NULL "
+                    "AND session_id IN (SELECT id FROM joined_sessions)"
+                )
+            }
         if linked:
             sessions |= derive_traces(self.conn, linked)
         sessions |= self._log_sessions | event_sessions
-        mark_shadowed(self.conn, event_sessions)
+        mark_copies(self.conn, event_sessions)
         derive_sessions(self.conn, sessions)
         self.counts.traces_touched = len(self._trace_ids)
         self.counts.sessions_touched = len(sessions)
