@@ -131,7 +131,7 @@ def test_upgrading_to_schema_11_pairs_the_copies_already_stored(tmp_path: Path) 
     conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
     conn.execute("UPDATE events SET copy_of = NULL, copy_method = NULL")
     remove_schema_11(conn)
-    conn.execute("PRAGMA user_version = 11")
+    conn.execute("PRAGMA user_version = 10")
     conn.close()
     with Store(tmp_path / "db.sqlite") as upgraded:
         assert schema.current_version(upgraded.conn) == schema.LATEST_VERSION
