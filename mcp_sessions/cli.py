@@ -540,6 +540,12 @@ class _CollectAction(argparse.Action):
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", action="store_true", help="serve Streamable HTTP at http://HOST:PORT/mcp")
+    parser.add_argument(
+        "--store",
+        metavar="DSN",
+        help="answer from another store, cached in the database file: clickhouse://USER:PW@HOST:8123/DB "
+        "(the OpenTelemetry Collector's clickhouseexporter tables) or clickhouse+chdb:///DIR",
+    )
     suppress = argparse.SUPPRESS
     parser.add_argument(
         "--host", dest="serve_host", metavar="HOST", default=suppress, help="HTTP address (default 127.0.0.1)"
@@ -605,16 +611,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.redact import DEFAULT_RULES
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
+    from mcp_sessions.store.open import open_store
 
     db_path = settings.database
     roots = list(settings.serve_ingest_roots)
-    writes = bool(roots or args.collect)
+    writes = bool(roots or args.collect or args.store)
     rules = _redaction_rules(settings) if writes else DEFAULT_RULES
     collect = _collect_settings(args, settings) if args.collect else None
     # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
     # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
-    Store(db_path, readonly=not writes).close()
-    mcp = create_server(db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns)
+    open_store(args.store, database=db_path, readonly=not writes, rules=rules).close()
+    mcp = create_server(
+        db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns, store_dsn=args.store
+    )
     mcp_http = None
     if args.http or args.collect:  # the HTTP stack loads only when asked for: stdio starts faster without it
         from mcp_sessions import http, receiver

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import MCPServer
 
 from mcp_sessions import __version__
-from mcp_sessions.store import SqliteStore
+from mcp_sessions.redact import DEFAULT_RULES
+from mcp_sessions.store.open import open_store
 from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
 from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext
 
@@ -43,6 +44,7 @@ def create_server(
     ingest_roots: list[Path] | None = None,
     redaction: RedactionRules | None = None,
     session_gap_ns: int | None = None,
+    store_dsn: str | None = None,
 ) -> MCPServer:
     """The MCP server over `db_path`: read-only, unless `ingest_roots` enables `ingest_recording`.
 
@@ -50,6 +52,7 @@ def create_server(
 
     What that tool stores is redacted under `redaction` (the built-in rules unless a config adds some),
     its keyless browser events cut into sessions by `session_gap_ns` (None: the default gap).
+    With `store_dsn` (store/open.py) the questions go to that store, which caches into `db_path`.
     """
     roots = [Path(r) for r in ingest_roots or ()]
     readonly = not roots
@@ -57,7 +60,7 @@ def create_server(
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
         # A read-only server never creates, upgrades or writes the file (see store/sqlite/db.py).
-        store = SqliteStore(db_path, readonly=readonly)
+        store = open_store(store_dsn, database=db_path, readonly=readonly, rules=redaction or DEFAULT_RULES)
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
         # scans, which otherwise re-walk it during every large analysis.
         gc.freeze()

@@ -42,7 +42,24 @@ def sqlite_store(folder: Path, ingests: Sequence[Sequence[Record]]) -> SessionSt
     return store
 
 
+def clickhouse_store(folder: Path, ingests: Sequence[Sequence[Record]], **variant: bool) -> SessionStore:
+    """Spans and logs in chdb as the clickhouseexporter writes them (twice: Collector retries), browser events local."""
+    from mcp_sessions.store.clickhouse import open_clickhouse
+    from tests import clickhouse_support
+
+    database = "contract_" + "_".join(sorted(k for k, on in variant.items() if on) or ["map"])
+    dsn = clickhouse_support.load_cluster(ingests, database, **variant)
+    cache = folder / "cache.db"
+    clickhouse_support.load_local_browser(cache, ingests)
+    return open_clickhouse(dsn, cache)  # type: ignore[no-any-return]
+
+
 FACTORIES: dict[str, Factory] = {"sqlite": sqlite_store}
+if __import__("tests.clickhouse_support").clickhouse_support.available():
+    FACTORIES["clickhouse"] = clickhouse_store
+    FACTORIES["clickhouse-json-long"] = lambda folder, ingests: clickhouse_store(
+        folder, ingests, json=True, long_names=True
+    )
 
 
 def hostile() -> list[Record]:

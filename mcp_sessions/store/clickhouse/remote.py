@@ -1,0 +1,178 @@
+"""The questions put to the cluster, each one SQL statement with server-side parameters.
+
+Values never enter the SQL text: they travel as `{name:Type}` parameters, which
+clickhouse-connect sends beside the query (HTTP `param_name=`) and chdb binds the same way.
+Only identifiers (the database and table names detected in schema.py) are written into it.
+
+    which traces      trace_ids(scope)      GROUP BY TraceId over the window, newest first, bounded
+                      session_trace_ids     spans or resources carrying the session key (or the
+                                            McpSessions accelerator table when it exists)
+    what they hold    spans(trace_ids)      every row of those traces, time-bounded by the
+                                            otel_traces_trace_id_ts lookup table when present
+                      logs(trace_ids)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_sessions.config import SESSION_HEADERS, SESSION_KEYS
+from mcp_sessions.errors import StoreError
+from mcp_sessions.model import LogRecord, Span
+from mcp_sessions.store.clickhouse import rows
+from mcp_sessions.store.clickhouse.schema import LOGS, TRACE_ID_TS, Client, Variant
+
+log = logging.getLogger(__name__)
+
+SESSIONS_TABLE = "otel_mcp_sessions"
+BATCH = 500  # trace ids per statement
+NS = 1_000_000_000
+
+HEADER_KEYS = tuple(
+    dict.fromkeys(
+        f"http.request.header.{spelling}"
+        for name in SESSION_HEADERS
+        if name != "baggage"
+        for spelling in (name, name.replace("-", "_"))
+    )
+)
+BAGGAGE_KEY = "http.request.header.baggage"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which traces an all-data question is about: a time window, a service, a route."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+    service: str | None = None
+    route: str | None = None
+
+
+class Remote:
+    """The exporter's tables on one cluster, asked through one client."""
+
+    def __init__(self, client: Client, variant: Variant, *, has_sessions_table: bool = False) -> None:
+        self.client = client
+        self.variant = variant
+        self.has_sessions_table = has_sessions_table
+        self.statements = 0  # how many statements this store has sent (the benchmark reads it)
+
+    def _rows(self, sql: str, parameters: dict[str, Any]) -> list[Sequence[Any]]:
+        self.statements += 1
+        try:
+            return list(self.client.query(sql, parameters=parameters).result_rows)
+        except Exception as exc:  # the driver's errors (network, server, auth) never reach the agent
+            log.warning("ClickHouse query failed: %s", exc)
+            raise StoreError(
+                "the ClickHouse cluster could not answer (unreachable, overloaded or refusing this user); retry later"
+            ) from exc
+
+    # ---- which traces ----
+
+    def trace_ids(self, window: Window, limit: int) -> tuple[list[str], int]:
+        """The newest `limit` traces with a span in `window`, and how many there are in all."""
+        where, params = self._window(window)
+        sql = (
+            "SELECT TraceId, min(Timestamp) AS first, count() OVER () AS total "
+            f"FROM {self.variant.table(self.variant.traces_table)} WHERE {where} "
+            "GROUP BY TraceId ORDER BY first DESC, TraceId LIMIT {limit:UInt32}"
+        )
+        found = self._rows(sql, {**params, "limit": limit})
+        return [str(r[0]).lower() for r in found], int(found[0][2]) if found else 0
+
+    def _window(self, window: Window) -> tuple[str, dict[str, Any]]:
+        clauses: list[str] = ["TraceId != ''"]
+        params: dict[str, Any] = {}
+        if window.since_ns is not None:
+            # A trace that started before the window may still end inside it: one hour of slack.
+            clauses.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
+            params["since"] = window.since_ns - 3600 * NS
+        if window.until_ns is not None:
+            clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
+            params["until"] = window.until_ns
+        if window.service is not None:
+            clauses.append("ServiceName = {service:String}")
+            params["service"] = window.service
+        if window.route is not None:
+            clauses.append(f"{self._attr('SpanAttributes', 'http.route')} = {{route:String}}")
+            params["route"] = window.route
+        return " AND ".join(clauses), params
+
+    def _attr(self, column: str, key: str) -> str:
+        """One attribute's value as a String expression (the key is one of ours, quoted as a literal)."""
+        literal = "'" + key.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        if self.variant.attributes == "json":
+            path = "`" + key.replace("`", "") + "`"
+            return f"toString({column}.{path})"
+        return f"{column}[{literal}]"
+
+    def session_trace_ids(self, session_id: str) -> list[str]:
+        """Traces a span or resource of which carries this session key (a superset: our derivation decides)."""
+        table = self.variant.table
+        if self.has_sessions_table:
+            sql = f"SELECT DISTINCT TraceId FROM {table(SESSIONS_TABLE)} WHERE SessionId = {{sid:String}}"
+        elif self.variant.session_column:
+            sql = f"SELECT DISTINCT TraceId FROM {table(self.variant.traces_table)} WHERE McpSessionId = {{sid:String}}"
+        elif self.variant.attributes == "json":
+            sql = (
+                f"SELECT DISTINCT TraceId FROM {table(self.variant.traces_table)} "
+                "WHERE position(toJSONString(SpanAttributes), {sid:String}) > 0 "
+                "OR position(toJSONString(ResourceAttributes), {sid:String}) > 0"
+            )
+        else:
+            sql = (
+                f"SELECT DISTINCT TraceId FROM {table(self.variant.traces_table)} WHERE "
+                "arrayExists(k -> SpanAttributes[k] = {sid:String}, {keys:Array(String)}) "
+                "OR arrayExists(k -> ResourceAttributes[k] = {sid:String}, {keys:Array(String)}) "
+                "OR arrayExists(k -> position(SpanAttributes[k], {sid:String}) > 0, {headers:Array(String)})"
+            )
+        params = {"sid": session_id, "keys": list(SESSION_KEYS), "headers": [*HEADER_KEYS, BAGGAGE_KEY]}
+        return [str(r[0]).lower() for r in self._rows(sql, params) if r[0]]
+
+    # ---- what they hold ----
+
+    def _bounds(self, ids: Sequence[str]) -> tuple[int, int] | None:
+        """The time span of these traces from the lookup table (whole seconds), or None without it."""
+        if not self.variant.has_trace_id_ts:
+            return None
+        sql = (
+            "SELECT toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)), count() "
+            f"FROM {self.variant.table(TRACE_ID_TS)} WHERE TraceId IN {{ids:Array(String)}}"
+        )
+        found = self._rows(sql, {"ids": list(ids)})
+        if not found or not found[0][2]:
+            return None
+        return int(found[0][0]) * NS, (int(found[0][1]) + 1) * NS
+
+    def spans(self, trace_ids: Sequence[str]) -> list[Span]:
+        """Every span of these traces, each once."""
+        out: list[Span] = []
+        columns = rows.select_list(rows.SPAN_COLUMNS, self.variant)
+        for start in range(0, len(trace_ids), BATCH):
+            ids = list(trace_ids[start : start + BATCH])
+            table = self.variant.table(self.variant.traces_table)
+            sql = f"SELECT {columns} FROM {table} WHERE TraceId IN {{ids:Array(String)}}"
+            params: dict[str, Any] = {"ids": ids}
+            bounds = self._bounds(ids)
+            if bounds is not None:
+                sql += (
+                    " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
+                    " AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})"
+                )
+                params |= {"lo": bounds[0], "hi": bounds[1]}
+            out += (rows.span_of(r) for r in self._rows(sql, params))
+        return rows.unique_spans(out)
+
+    def logs(self, trace_ids: Sequence[str]) -> list[LogRecord]:
+        if not self.variant.has_logs:
+            return []
+        out: list[LogRecord] = []
+        columns = rows.select_list(rows.LOG_COLUMNS, self.variant)
+        for start in range(0, len(trace_ids), BATCH):
+            sql = f"SELECT {columns} FROM {self.variant.table(LOGS)} WHERE TraceId IN {{ids:Array(String)}}"
+            out += (rows.log_of(r) for r in self._rows(sql, {"ids": list(trace_ids[start : start + BATCH])}))
+        return rows.unique_logs(out)
