@@ -174,3 +174,40 @@ def test_a_database_without_the_exporter_tables_says_where_to_point(tmp_path):
     c.close()
     with pytest.raises(StoreError, match="otel_traces"):
         open_store(f"{clickhouse_support.DSN_ROOT}?database=empty_one", database=tmp_path / "x.db")
+
+
+def test_failures_and_loops_over_all_data_fetch_only_the_traces_that_hold_them(both, tmp_path):
+    from mcp_sessions.analysis.patterns import calls_tree, trace_patterns
+    from mcp_sessions.analysis.tree import build_tree
+    from mcp_sessions.model import SpanScope
+    from mcp_sessions.store import SqliteStore
+
+    sqlite_db, dsn, _ = both
+    local = SqliteStore(sqlite_db, readonly=True)
+    remote = open_store(dsn, database=tmp_path / "cache.db")
+    try:
+        everything = SpanScope()
+        a, b = local.failures(everything), remote.failures(everything)
+        assert [(s, span.span_id) for s, span in a.spans] == [(s, span.span_id) for s, span in b.spans]
+        assert [(s, log.time_ns, log.body) for s, log in a.logs] == [(s, log.time_ns, log.body) for s, log in b.logs]
+        assert a.spans and a.logs
+        fetched = remote.cache_status().traces
+        all_traces = local.traces(TraceFilter(), sort="oldest", limit=500, cursor=None).total
+        assert 0 < fetched < all_traces  # only the failing traces came over
+
+        loops = {
+            (p.service, p.fingerprint)
+            for t in local.traces(TraceFilter(), sort="oldest", limit=500, cursor=None).rows
+            for p in trace_patterns(calls_tree(build_tree(local.trace_spans(t.trace_id))))
+            if p.kind == "n_plus_one"
+        }
+        assert loops
+        fresh = open_store(dsn, database=tmp_path / "cache-loops.db")
+        try:
+            assert fresh.operation_loops(everything, sorted(loops)) == local.operation_loops(everything, sorted(loops))
+            assert 0 < fresh.cache_status().traces < all_traces  # type: ignore[attr-defined]
+        finally:
+            fresh.close()
+    finally:
+        local.close()
+        remote.close()

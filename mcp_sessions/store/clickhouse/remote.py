@@ -84,6 +84,53 @@ class Remote:
         found = self._rows(sql, {**params, "limit": limit})
         return [str(r[0]).lower() for r in found], int(found[0][2]) if found else 0
 
+    def failing_trace_ids(self, window: Window, limit: int) -> list[str]:
+        """Traces with a failed span (error status or an exception event) in `window`, newest first."""
+        where, params = self._window(window)
+        sql = (
+            f"SELECT TraceId, min(Timestamp) AS first FROM {self.variant.table(self.variant.traces_table)} "
+            f"WHERE {where} AND (StatusCode = {{error:String}} OR has(`Events.Name`, 'exception')) "
+            "GROUP BY TraceId ORDER BY first DESC, TraceId LIMIT {limit:UInt32}"
+        )
+        return [
+            str(r[0]).lower() for r in self._rows(sql, {**params, "error": self.variant.error_status, "limit": limit})
+        ]
+
+    def loop_trace_ids(self, window: Window, repeats: int, limit: int) -> list[str]:
+        """Traces where one parent has `repeats` or more children of one service in `window`: every trace an
+        N+1 can be found in (the detector needs that many calls of one operation under one parent)."""
+        where, params = self._window(window)
+        sql = (
+            "SELECT TraceId, min(first) AS start FROM (SELECT TraceId, min(Timestamp) AS first "
+            f"FROM {self.variant.table(self.variant.traces_table)} WHERE {where} AND ParentSpanId != '' "
+            "GROUP BY TraceId, ParentSpanId, ServiceName HAVING count() >= {repeats:UInt32}) "
+            "GROUP BY TraceId ORDER BY start DESC, TraceId LIMIT {limit:UInt32}"
+        )
+        found = self._rows(sql, {**params, "repeats": repeats, "limit": limit})
+        return [str(r[0]).lower() for r in found]
+
+    def error_logs(self, window: Window, limit: int) -> list[LogRecord]:
+        """Log records of ERROR severity or worse in `window` (with or without a trace), newest first."""
+        if not self.variant.has_logs:
+            return []
+        clauses = ["SeverityNumber >= 17"]
+        params: dict[str, Any] = {"limit": limit}
+        if window.since_ns is not None:
+            clauses.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
+            params["since"] = window.since_ns
+        if window.until_ns is not None:
+            clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
+            params["until"] = window.until_ns
+        if window.service is not None:
+            clauses.append("ServiceName = {service:String}")
+            params["service"] = window.service
+        columns = rows.select_list(rows.LOG_COLUMNS, self.variant)
+        sql = (
+            f"SELECT {columns} FROM {self.variant.table(LOGS)} WHERE {' AND '.join(clauses)} "
+            "ORDER BY Timestamp DESC LIMIT {limit:UInt32}"
+        )
+        return rows.unique_logs(rows.log_of(r) for r in self._rows(sql, params))
+
     def _window(self, window: Window) -> tuple[str, dict[str, Any]]:
         clauses: list[str] = ["TraceId != ''"]
         params: dict[str, Any] = {}

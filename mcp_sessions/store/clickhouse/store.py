@@ -8,8 +8,12 @@ sessions are derived by the same code as for a recording, once per trace):
     a trace (get_trace, patterns)    that trace's spans and logs, unless the cache has it
     a session                        the traces carrying its key, and those its browser requests
                                      (recorded locally) name
-    all data in a window             the newest `max_traces` trace ids in the window, chosen by
-    (lists, slow work, failures)     SQL on the cluster, then those traces as above
+    failures in a window             the traces with a failed span, and the error logs, in the
+                                     window: found by SQL on the cluster, so the answer is exact
+    N+1 loops in a window            the traces where one parent has N_PLUS_ONE_MIN_REPEATS or more
+                                     children of one service (every trace a loop can be in)
+    lists, slow work in a window     the newest `max_traces` trace ids in the window (a warning
+                                     and cache_status() say when the window holds more)
 
 What is fetched goes through the normal ingest path: checked, redacted under the same rules
 (the cluster holds what the exporter wrote), and written by IngestWriter, whose INSERT OR
@@ -29,11 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mcp_sessions.analysis.patterns import N_PLUS_ONE_MIN_REPEATS
 from mcp_sessions.formats.coerce import checked_records
 from mcp_sessions.model import (
     Candidate,
     Event,
     Failures,
+    LogRecord,
     OperationLoops,
     OperationRanking,
     Page,
@@ -51,6 +57,7 @@ from mcp_sessions.model import (
 )
 from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store.clickhouse.remote import Remote, Window
+from mcp_sessions.store.sqlite.insights import MAX_FAILURES
 from mcp_sessions.store.sqlite.store import SqliteStore
 from mcp_sessions.store.sqlite.writer import IngestWriter
 
@@ -133,6 +140,10 @@ class ClickHouseStore(SqliteStore):
             ends[span.trace_id] = max(ends.get(span.trace_id, 0), span.end_ns)
         self._growing = (self._growing - set(missing)) | {t for t, end in ends.items() if end > cutoff}
         self._write([*spans, *logs], missing)
+
+    def _write_logs(self, logs: Sequence[LogRecord], window: Window) -> None:
+        if logs:
+            self._write(logs, [f"error logs {window}"])
 
     def _write(self, records: Sequence[Record], trace_ids: Sequence[str]) -> None:
         if not records:
@@ -255,7 +266,13 @@ class ClickHouseStore(SqliteStore):
     def operation_loops(
         self, scope: SpanScope, operations: Sequence[tuple[str | None, str]]
     ) -> dict[tuple[str | None, str], OperationLoops]:
-        self.ensure_scope(scope)
+        if scope.trace_id is not None or scope.session_id is not None:
+            self.ensure_scope(scope)
+        else:
+            window = Window(scope.since_ns, scope.until_ns, scope.service, scope.route)
+            if not self._fresh(("loops", window)):
+                self.ensure_traces(self.remote.loop_trace_ids(window, N_PLUS_ONE_MIN_REPEATS, self.max_traces))
+                self._asked[("loops", window)] = time.monotonic()
         return super().operation_loops(scope, operations)
 
     def trace_patterns(self, trace_ids: Sequence[str]) -> dict[str, list[StoredPattern]]:
@@ -263,7 +280,14 @@ class ClickHouseStore(SqliteStore):
         return super().trace_patterns(trace_ids)
 
     def failures(self, scope: SpanScope) -> Failures:
-        self.ensure_scope(scope)
+        if scope.trace_id is not None or scope.session_id is not None:
+            self.ensure_scope(scope)
+        else:
+            window = Window(scope.since_ns, scope.until_ns, scope.service, scope.route)
+            if not self._fresh(("failures", window)):
+                self.ensure_traces(self.remote.failing_trace_ids(window, MAX_FAILURES))
+                self._write_logs(self.remote.error_logs(window, MAX_FAILURES), window)
+                self._asked[("failures", window)] = time.monotonic()
         return super().failures(scope)
 
     def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
