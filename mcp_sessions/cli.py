@@ -1061,6 +1061,66 @@ def _forget_arguments(parser: argparse.ArgumentParser) -> None:
     _erase_wait_option(parser)
 
 
+def _clickhouse_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    init = what.add_parser(
+        "init-accelerators",
+        help="print (or --apply) the optional session-id column and session table",
+        description="Print the ALTER/CREATE statements of the optional accelerators (store/clickhouse/"
+        "accelerators.py) for the cluster --store names; with --apply, run them (needs ALTER and CREATE).",
+    )
+    init.add_argument("--store", required=True, metavar="DSN", help="clickhouse://USER:PW@HOST:8123/DB")
+    init.add_argument("--apply", action="store_true", help="run the statements on the cluster")
+    status = what.add_parser(
+        "status",
+        help="the cluster's table variant and what the local cache holds from it",
+        description="Print the exporter variant detected on --store and what the database file caches from it.",
+    )
+    status.add_argument("--store", required=True, metavar="DSN", help="clickhouse://USER:PW@HOST:8123/DB")
+
+
+@command(
+    "clickhouse",
+    help="the ClickHouse store: optional accelerators, the cache's state",
+    description="Work with the OpenTelemetry Collector clickhouseexporter's tables `serve --store` reads.",
+    arguments=_clickhouse_arguments,
+)
+def cmd_clickhouse(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_sessions.store.clickhouse import accelerators
+    from mcp_sessions.store.clickhouse.connect import open_clickhouse, remote_of
+
+    if args.what == "status":
+        with closing(open_clickhouse(args.store, settings.database)) as store:
+            v, cache = store.remote.variant, store.cache_status()
+            print(
+                f"{v.database}.{v.traces_table}: {v.attributes} attributes, {v.spelling} enum names, "
+                f"logs {'yes' if v.has_logs else 'no'}, trace_id_ts {'yes' if v.has_trace_id_ts else 'no'}, "
+                f"accelerators {'yes' if store.remote.has_sessions_table else 'no'}"
+            )
+            age = "" if cache.newest_fetch_ns is None else f", newest fetched {_ago(cache.newest_fetch_ns)}"
+            oldest = "" if cache.oldest_fetch_ns is None else f", oldest {_ago(cache.oldest_fetch_ns)}"
+            held = f"{cache.traces} traces, {cache.spans} spans in {cache.fetches} fetches"
+            print(f"cache {settings.database}: {held}{age}{oldest}")
+        return EXIT_OK
+    remote = remote_of(args.store)
+    try:
+        sql = accelerators.statements(remote)
+        for statement in sql:
+            print(statement + ";")
+        if args.apply:
+            accelerators.apply(remote.client, sql)
+            print(f"-- applied {len(sql)} statements", file=sys.stderr)
+    finally:
+        remote.client.close()
+    return EXIT_OK
+
+
+def _ago(ns: int) -> str:
+    import time
+
+    return f"{max(0, time.time_ns() - ns) / 1e9:.0f} s ago"
+
+
 @command(
     "forget",
     help="erase everything of one user, then reclaim the space",

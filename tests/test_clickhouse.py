@@ -211,3 +211,37 @@ def test_failures_and_loops_over_all_data_fetch_only_the_traces_that_hold_them(b
     finally:
         local.close()
         remote.close()
+
+
+def test_accelerators_find_the_same_traces_of_every_session(tmp_path, capsys):
+    from mcp_sessions.cli import main
+    from mcp_sessions.store.clickhouse.connect import remote_of
+
+    ingests = corpus()
+    dsn = clickhouse_support.load_cluster(ingests, "accelerated", copies=1)
+    plain = remote_of(dsn)
+    keys = sorted(
+        {
+            s.attributes["session.id"]
+            for i in ingests
+            for s in i
+            if isinstance(s, Span) and s.attributes.get("session.id")
+        }
+    )
+    before = {k: sorted(plain.session_trace_ids(k)) for k in keys}
+    plain.client.close()
+    assert len(keys) > 5 and all(before.values())
+
+    assert main(["--db", str(tmp_path / "x.db"), "clickhouse", "init-accelerators", "--store", dsn]) == 0
+    printed = capsys.readouterr().out
+    assert "ADD COLUMN IF NOT EXISTS McpSessionId" in printed and "otel_mcp_sessions" in printed
+    assert not remote_of(dsn).has_sessions_table  # printing changes nothing
+    assert main(["--db", str(tmp_path / "x.db"), "clickhouse", "init-accelerators", "--store", dsn, "--apply"]) == 0
+    accelerated = remote_of(dsn)
+    try:
+        assert accelerated.has_sessions_table and accelerated.variant.session_column
+        assert {k: sorted(accelerated.session_trace_ids(k)) for k in keys} == before
+    finally:
+        accelerated.client.close()
+    assert main(["--db", str(tmp_path / "x.db"), "clickhouse", "status", "--store", dsn]) == 0
+    assert "accelerators yes" in capsys.readouterr().out

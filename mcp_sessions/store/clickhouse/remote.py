@@ -145,11 +145,11 @@ class Remote:
             clauses.append("ServiceName = {service:String}")
             params["service"] = window.service
         if window.route is not None:
-            clauses.append(f"{self._attr('SpanAttributes', 'http.route')} = {{route:String}}")
+            clauses.append(f"{self.attr('SpanAttributes', 'http.route')} = {{route:String}}")
             params["route"] = window.route
         return " AND ".join(clauses), params
 
-    def _attr(self, column: str, key: str) -> str:
+    def attr(self, column: str, key: str) -> str:
         """One attribute's value as a String expression (the key is one of ours, quoted as a literal)."""
         literal = "'" + key.replace("\\", "\\\\").replace("'", "\\'") + "'"
         if self.variant.attributes == "json":
