@@ -14,6 +14,8 @@ sessions are derived by the same code as for a recording, once per trace):
                                      children of one service (every trace a loop can be in)
     lists, slow work in a window     the newest `max_traces` trace ids in the window (a warning
                                      and cache_status() say when the window holds more)
+    automatic baselines              the traces of the `baseline_lookback_s` before the session,
+                                     then the best-ranked candidate sessions whole, ranked again
 
 What is fetched goes through the normal ingest path: checked, redacted under the same rules
 (the cluster holds what the exporter wrote), and written by IngestWriter, whose INSERT OR
@@ -66,6 +68,8 @@ log = logging.getLogger(__name__)
 SOURCE = "clickhouse"
 DEFAULT_MAX_TRACES = 20_000
 DEFAULT_REFRESH_S = 60.0
+DEFAULT_BASELINE_LOOKBACK_S = 3600.0
+BASELINES_COMPLETED = 10  # top candidates fetched whole before the final ranking
 NS = 1_000_000_000
 
 
@@ -92,12 +96,14 @@ class ClickHouseStore(SqliteStore):
         rules: RedactionRules = DEFAULT_RULES,
         max_traces: int = DEFAULT_MAX_TRACES,
         refresh_s: float = DEFAULT_REFRESH_S,
+        baseline_lookback_s: float = DEFAULT_BASELINE_LOOKBACK_S,
     ) -> None:
         super().__init__(cache_path)
         self.remote = remote
         self.rules = rules
         self.max_traces = max_traces
         self.refresh_s = refresh_s
+        self.baseline_lookback_s = baseline_lookback_s
         self._asked: dict[object, float] = {}  # window / session / trace → when the cluster was last asked
         self._windows: dict[Window, tuple[int, int]] = {}
         self._growing: set[str] = set()
@@ -295,7 +301,12 @@ class ClickHouseStore(SqliteStore):
         return super().span_parents(trace_ids)
 
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:
-        self.ensure_window(Window(until_ns=start_ns))
+        # The sessions of the lookback window before the start come over, then the best-ranked
+        # candidates whole (their trace counts decide the ranking), and the ranking is taken again.
+        self.ensure_session(session_id)
+        self.ensure_window(Window(since_ns=start_ns - int(self.baseline_lookback_s * NS), until_ns=start_ns))
+        for candidate in super().baseline_candidates(session_id, start_ns)[:BASELINES_COMPLETED]:
+            self.ensure_session(candidate.session_id)
         return super().baseline_candidates(session_id, start_ns)
 
     def route_count(self, session_id: str) -> int:
