@@ -69,7 +69,7 @@ def build(spans: int, seed: int) -> tuple[Path, Path, Path, Path]:
 
 
 def load(data: Path, chdb_dir: Path, browser: Path) -> None:
-    """Parse the data set with our readers; spans and logs into chdb as the exporter writes them, browser files local."""
+    """Our readers parse the data: spans and logs into chdb (as the exporter writes them), browser files local."""
     import clickhouse_connect
 
     from mcp_sessions.formats import read_path
