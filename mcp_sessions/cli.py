@@ -602,7 +602,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     help="run the MCP server (stdio, or Streamable HTTP with --http)",
     description="Run the MCP server on standard input/output for IDE agents, or over Streamable HTTP for a "
     "shared server. The database is opened read-only and must exist (run `ingest` or `collect` first) "
-    "unless --allow-ingest or --collect is given. Logs go to stderr.",
+    "unless --allow-ingest or --collect is given. With --store DSN the questions go to that store (a ClickHouse "
+    "cluster the OpenTelemetry Collector writes), and the database file is its local cache. Logs go to stderr.",
     arguments=_serve_arguments,
 )
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

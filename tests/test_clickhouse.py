@@ -245,3 +245,10 @@ def test_accelerators_find_the_same_traces_of_every_session(tmp_path, capsys):
         accelerated.client.close()
     assert main(["--db", str(tmp_path / "x.db"), "clickhouse", "status", "--store", dsn]) == 0
     assert "accelerators yes" in capsys.readouterr().out
+
+
+def test_serve_with_a_store_of_an_unknown_kind_exits_with_a_setup_error(tmp_path, capsys):
+    from mcp_sessions.cli import main
+
+    assert main(["--db", str(tmp_path / "x.db"), "serve", "--store", "mysql://h/db"]) == 2
+    assert "clickhouse://" in capsys.readouterr().err
