@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,8 @@ class ClickHouseStore(SqliteStore):
         self._asked: dict[object, float] = {}  # window / session / trace → when the cluster was last asked
         self._windows: dict[Window, tuple[int, int]] = {}
         self._growing: set[str] = set()
+        # One filler at a time: two tool calls about the same session fetch and write it once.
+        self._filling = threading.RLock()
 
     def close(self) -> None:
         try:
@@ -131,6 +134,10 @@ class ClickHouseStore(SqliteStore):
 
     def ensure_traces(self, trace_ids: Iterable[str]) -> None:
         """Fetch the traces the cache lacks (or that were still growing), in one ingest."""
+        with self._filling:
+            self._ensure_traces(trace_ids)
+
+    def _ensure_traces(self, trace_ids: Iterable[str]) -> None:
         wanted = [t for t in dict.fromkeys(trace_ids) if t and not self._fresh(("trace", t))]
         missing = sorted(set(wanted) - self._held(wanted))
         now = time.monotonic()
@@ -174,6 +181,11 @@ class ClickHouseStore(SqliteStore):
             writer.finish(report.as_dict())
 
     def ensure_session(self, session_id: str) -> None:
+        """Fetch the traces carrying the session's key, and those its browser requests name."""
+        with self._filling:
+            self._ensure_session(session_id)
+
+    def _ensure_session(self, session_id: str) -> None:
         key = ("session", session_id)
         if self._fresh(key):
             return
@@ -188,6 +200,11 @@ class ClickHouseStore(SqliteStore):
         self._asked[key] = time.monotonic()
 
     def ensure_window(self, window: Window) -> None:
+        """Fetch the window's newest `max_traces` traces."""
+        with self._filling:
+            self._ensure_window(window)
+
+    def _ensure_window(self, window: Window) -> None:
         key = ("window", window)
         if self._fresh(key):
             return
@@ -276,9 +293,10 @@ class ClickHouseStore(SqliteStore):
             self.ensure_scope(scope)
         else:
             window = Window(scope.since_ns, scope.until_ns, scope.service, scope.route)
-            if not self._fresh(("loops", window)):
-                self.ensure_traces(self.remote.loop_trace_ids(window, N_PLUS_ONE_MIN_REPEATS, self.max_traces))
-                self._asked[("loops", window)] = time.monotonic()
+            with self._filling:
+                if not self._fresh(("loops", window)):
+                    self.ensure_traces(self.remote.loop_trace_ids(window, N_PLUS_ONE_MIN_REPEATS, self.max_traces))
+                    self._asked[("loops", window)] = time.monotonic()
         return super().operation_loops(scope, operations)
 
     def trace_patterns(self, trace_ids: Sequence[str]) -> dict[str, list[StoredPattern]]:
@@ -290,10 +308,11 @@ class ClickHouseStore(SqliteStore):
             self.ensure_scope(scope)
         else:
             window = Window(scope.since_ns, scope.until_ns, scope.service, scope.route)
-            if not self._fresh(("failures", window)):
-                self.ensure_traces(self.remote.failing_trace_ids(window, MAX_FAILURES))
-                self._write_logs(self.remote.error_logs(window, MAX_FAILURES), window)
-                self._asked[("failures", window)] = time.monotonic()
+            with self._filling:
+                if not self._fresh(("failures", window)):
+                    self.ensure_traces(self.remote.failing_trace_ids(window, MAX_FAILURES))
+                    self._write_logs(self.remote.error_logs(window, MAX_FAILURES), window)
+                    self._asked[("failures", window)] = time.monotonic()
         return super().failures(scope)
 
     def span_parents(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], str | None]:
