@@ -252,3 +252,14 @@ def test_serve_with_a_store_of_an_unknown_kind_exits_with_a_setup_error(tmp_path
 
     assert main(["--db", str(tmp_path / "x.db"), "serve", "--store", "mysql://h/db"]) == 2
     assert "clickhouse://" in capsys.readouterr().err
+
+
+def test_an_unreachable_cluster_is_a_store_error_naming_the_host(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match=f"cannot reach ClickHouse at 127.0.0.1:{port}") as caught:
+        open_store(f"clickhouse://reader:s3cret@127.0.0.1:{port}/otel", database=tmp_path / "x.db")
+    assert "s3cret" not in str(caught.value)
