@@ -7,6 +7,7 @@ once, what the cluster holds is redacted on the way in, the variant is read from
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -263,3 +264,58 @@ def test_an_unreachable_cluster_is_a_store_error_naming_the_host(tmp_path):
     with pytest.raises(StoreError, match=f"cannot reach ClickHouse at 127.0.0.1:{port}") as caught:
         open_store(f"clickhouse://reader:s3cret@127.0.0.1:{port}/otel", database=tmp_path / "x.db")
     assert "s3cret" not in str(caught.value)
+
+
+def _browser_only(tmp_path: Path) -> Path:
+    """A local file holding only the browser recordings, as before any question to the cluster."""
+    path = tmp_path / "browser.db"
+    clickhouse_support.load_local_browser(path, corpus())
+    return path
+
+
+def test_a_session_asked_first_from_an_empty_cache_holds_what_sqlite_holds(both, tmp_path):
+    """Its traces by key, by the trace header of its requests, and those linked to a request by time window."""
+    from mcp_sessions.model import SessionFilter
+    from mcp_sessions.store import SqliteStore
+
+    sqlite_db, dsn, _ = both
+    local = SqliteStore(sqlite_db, readonly=True)
+    browser_only = _browser_only(tmp_path)
+    try:
+        for n, s in enumerate(local.sessions(SessionFilter(), sort="oldest", limit=500, cursor=None).rows):
+            cache = tmp_path / f"cache-{n}.db"
+            shutil.copy(browser_only, cache)
+            remote = open_store(dsn, database=cache)
+            try:
+                assert sorted(remote.session_traces(s.session_id)) == sorted(local.session_traces(s.session_id))
+                got = remote.session(s.session_id)
+                assert got is not None and (got.trace_count, got.span_count) == (s.trace_count, s.span_count)
+            finally:
+                remote.close()
+    finally:
+        local.close()
+
+
+def test_automatic_baselines_are_found_as_on_sqlite_from_an_empty_cache(both, tmp_path):
+    from mcp_sessions.model import SessionFilter
+    from mcp_sessions.store import SqliteStore
+
+    sqlite_db, dsn, _ = both
+    local = SqliteStore(sqlite_db, readonly=True)
+    try:
+        sessions = [
+            s for s in local.sessions(SessionFilter(), sort="oldest", limit=500, cursor=None).rows if s.trace_count
+        ]
+        expected = {s.session_id: local.baseline_candidates(s.session_id, s.start_ns) for s in sessions}
+    finally:
+        local.close()
+    assert any(expected.values())
+    browser_only = _browser_only(tmp_path)
+    for n, s in enumerate(sessions):
+        cache = tmp_path / f"cache-{n}.db"
+        shutil.copy(browser_only, cache)
+        remote = open_store(dsn, database=cache)
+        try:
+            assert remote.baseline_candidates(s.session_id, s.start_ns) == expected[s.session_id], s.session_id
+        finally:
+            remote.close()

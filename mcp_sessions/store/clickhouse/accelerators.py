@@ -19,31 +19,10 @@ approximation would make answers differ from the SQLite store's; they are derive
 
 from __future__ import annotations
 
-from mcp_sessions.config import SESSION_BAGGAGE_KEYS, SESSION_KEYS
-from mcp_sessions.store.clickhouse.remote import BAGGAGE_KEY, HEADER_KEYS, SESSIONS_TABLE, Remote
+from mcp_sessions.store.clickhouse.remote import SESSIONS_TABLE, Remote
 from mcp_sessions.store.clickhouse.schema import SESSION_COLUMN, Client, Variant
 
 INDEX = "idx_mcp_session"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def session_expression(remote: Remote) -> str:
-    """The span's session key as one SQL expression over its own row, in semconv.session_key's order of trust."""
-    span = [remote.attr("SpanAttributes", k) for k in SESSION_KEYS]
-    baggage = remote.attr("SpanAttributes", BAGGAGE_KEY)
-    from_baggage = []
-    for key in SESSION_BAGGAGE_KEYS:
-        pattern = r"(?:^|[,\s\[\"])" + key.replace(".", r"\.") + r"=([^,;\"\]\s]+)"
-        from_baggage.append(f"extract({baggage}, {_literal(pattern)})")
-    # a recorded header is a list (`["abc"]` once the exporter has written it as a string)
-    unwrap = _literal(r'^\["|"\]$')
-    headers = [f"replaceRegexpAll({remote.attr('SpanAttributes', k)}, {unwrap}, '')" for k in HEADER_KEYS]
-    resource = [remote.attr("ResourceAttributes", k) for k in SESSION_KEYS]
-    values = ", ".join([*span, *from_baggage, *headers, *resource, "''"])
-    return f"arrayFirst(v -> v != '', [{values}])"
 
 
 def statements(remote: Remote) -> list[str]:
@@ -57,7 +36,7 @@ def statements(remote: Remote) -> list[str]:
     )
     out = [
         f"ALTER TABLE {traces} ADD COLUMN IF NOT EXISTS {SESSION_COLUMN} String "
-        f"MATERIALIZED {session_expression(remote)}",
+        f"MATERIALIZED {remote.session_key_sql()}",
         f"ALTER TABLE {traces} ADD INDEX IF NOT EXISTS {INDEX} {SESSION_COLUMN} TYPE bloom_filter(0.001) GRANULARITY 1",
         f"ALTER TABLE {traces} MATERIALIZE COLUMN {SESSION_COLUMN}",
         f"ALTER TABLE {traces} MATERIALIZE INDEX {INDEX}",

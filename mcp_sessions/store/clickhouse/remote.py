@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_sessions.config import SESSION_HEADERS, SESSION_KEYS
+from mcp_sessions.config import SESSION_BAGGAGE_KEYS, SESSION_HEADERS, SESSION_KEYS
 from mcp_sessions.errors import StoreError
 from mcp_sessions.model import LogRecord, Span
 from mcp_sessions.store.clickhouse import rows
-from mcp_sessions.store.clickhouse.schema import LOGS, TRACE_ID_TS, Client, Variant
+from mcp_sessions.store.clickhouse.schema import LOGS, SESSION_COLUMN, TRACE_ID_TS, Client, Variant
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ HEADER_KEYS = tuple(
     )
 )
 BAGGAGE_KEY = "http.request.header.baggage"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,87 @@ class Remote:
             )
         params = {"sid": session_id, "keys": list(SESSION_KEYS), "headers": [*HEADER_KEYS, BAGGAGE_KEY]}
         return [str(r[0]).lower() for r in self._rows(sql, params) if r[0]]
+
+    def session_expression(self) -> str:
+        """The span's session key: the accelerator's column when it exists, else `session_key_sql()`."""
+        return SESSION_COLUMN if self.variant.session_column else self.session_key_sql()
+
+    def session_key_sql(self) -> str:
+        """The span's session key as one SQL expression over its row, in semconv.session_key's order of trust
+        (the span's own key, its recorded baggage, its recorded session header, then its resource's)."""
+        span = [self.attr("SpanAttributes", k) for k in SESSION_KEYS]
+        baggage = self.attr("SpanAttributes", BAGGAGE_KEY)
+        from_baggage = []
+        for key in SESSION_BAGGAGE_KEYS:
+            pattern = r"(?:^|[,\s\[\"])" + key.replace(".", r"\.") + r"=([^,;\"\]\s]+)"
+            from_baggage.append(f"extract({baggage}, {_literal(pattern)})")
+        # a recorded header is a list (`["abc"]` once the exporter has written it as a string)
+        unwrap = _literal(r'^\["|"\]$')
+        headers = [f"replaceRegexpAll({self.attr('SpanAttributes', k)}, {unwrap}, '')" for k in HEADER_KEYS]
+        resource = [self.attr("ResourceAttributes", k) for k in SESSION_KEYS]
+        values = ", ".join([*span, *from_baggage, *headers, *resource, "''"])
+        return f"arrayFirst(v -> v != '', [{values}])"
+
+    def recent_sessions(self, until_ns: int, lookback_ns: int, limit: int) -> list[str]:
+        """The `limit` sessions whose first span is latest but no later than `until_ns`, within the lookback."""
+        params = {"since": until_ns - lookback_ns, "until": until_ns, "limit": limit}
+        if self.has_sessions_table:
+            sql = (
+                f"SELECT SessionId, min(Start) AS first FROM {self.variant.table(SESSIONS_TABLE)} GROUP BY SessionId "
+                "HAVING first <= toDateTime(intDiv({until:Int64}, 1000000000)) "
+                "AND first >= toDateTime(intDiv({since:Int64}, 1000000000)) "
+                "ORDER BY first DESC, SessionId LIMIT {limit:UInt32}"
+            )
+        else:
+            sql = (
+                f"SELECT sid, min(Timestamp) AS first FROM (SELECT {self.session_expression()} AS sid, Timestamp "
+                f"FROM {self.variant.table(self.variant.traces_table)} "
+                "WHERE Timestamp >= fromUnixTimestamp64Nano({since:Int64}) "
+                "AND Timestamp <= fromUnixTimestamp64Nano({until:Int64})) "
+                "WHERE sid != '' GROUP BY sid ORDER BY first DESC, sid LIMIT {limit:UInt32}"
+            )
+        return [str(r[0]) for r in self._rows(sql, params)]
+
+    def sessions_trace_ids(self, session_ids: Sequence[str], since_ns: int) -> list[str]:
+        """The traces of these sessions (their spans from `since_ns` on), in one statement."""
+        if not session_ids:
+            return []
+        params: dict[str, Any] = {"sids": list(session_ids), "since": since_ns}
+        if self.has_sessions_table:
+            table = self.variant.table(SESSIONS_TABLE)
+            sql = f"SELECT DISTINCT TraceId FROM {table} WHERE SessionId IN {{sids:Array(String)}}"
+        else:
+            sql = (
+                f"SELECT DISTINCT TraceId FROM {self.variant.table(self.variant.traces_table)} "
+                f"WHERE Timestamp >= fromUnixTimestamp64Nano({{since:Int64}}) "
+                f"AND {self.session_expression()} IN {{sids:Array(String)}}"
+            )
+        return [str(r[0]).lower() for r in self._rows(sql, params) if r[0]]
+
+    def server_traces_started_in(self, intervals: Sequence[tuple[int, int]], limit: int) -> list[str]:
+        """Traces with a server span starting in one of these [from, to] nanosecond intervals: the traces a
+        recorded request without a trace header may have caused (the SQLite store links them by time window)."""
+        out: list[str] = []
+        table = self.variant.table(self.variant.traces_table)
+        for start in range(0, len(intervals), BATCH):
+            part = sorted(intervals[start : start + BATCH])
+            sql = (
+                f"SELECT DISTINCT TraceId FROM {table} WHERE SpanKind = {{server:String}} "
+                "AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) "
+                "AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64}) "
+                "AND arrayExists((l, h) -> toUnixTimestamp64Nano(Timestamp) BETWEEN l AND h, "
+                "{los:Array(Int64)}, {his:Array(Int64)}) LIMIT {limit:UInt32}"
+            )
+            params = {
+                "server": self.variant.kind("server"),
+                "lo": min(lo for lo, _ in part),
+                "hi": max(hi for _, hi in part),
+                "los": [lo for lo, _ in part],
+                "his": [hi for _, hi in part],
+                "limit": limit,
+            }
+            out += [str(r[0]).lower() for r in self._rows(sql, params)]
+        return out
 
     # ---- what they hold ----
 

@@ -14,8 +14,8 @@ sessions are derived by the same code as for a recording, once per trace):
                                      children of one service (every trace a loop can be in)
     lists, slow work in a window     the newest `max_traces` trace ids in the window (a warning
                                      and cache_status() say when the window holds more)
-    automatic baselines              the traces of the `baseline_lookback_s` before the session,
-                                     then the best-ranked candidate sessions whole, ranked again
+    automatic baselines              the CANDIDATE_POOL sessions that started last before it
+                                     (within `baseline_lookback_s`), whole: the pool SQLite ranks
 
 What is fetched goes through the normal ingest path: checked, redacted under the same rules
 (the cluster holds what the exporter wrote), and written by IngestWriter, whose INSERT OR
@@ -60,6 +60,8 @@ from mcp_sessions.model import (
 )
 from mcp_sessions.redact import DEFAULT_RULES, RedactionReport, RedactionRules, redact_records
 from mcp_sessions.store.clickhouse.remote import Remote, Window
+from mcp_sessions.store.sqlite.baselines import CANDIDATE_POOL
+from mcp_sessions.store.sqlite.derive import LINK_WINDOW_NS
 from mcp_sessions.store.sqlite.insights import MAX_FAILURES
 from mcp_sessions.store.sqlite.store import SqliteStore
 from mcp_sessions.store.sqlite.writer import IngestWriter
@@ -70,7 +72,6 @@ SOURCE = "clickhouse"
 DEFAULT_MAX_TRACES = 20_000
 DEFAULT_REFRESH_S = 60.0
 DEFAULT_BASELINE_LOOKBACK_S = 3600.0
-BASELINES_COMPLETED = 10  # top candidates fetched whole before the final ranking
 NS = 1_000_000_000
 
 
@@ -190,14 +191,32 @@ class ClickHouseStore(SqliteStore):
         if self._fresh(key):
             return
         from_cluster = self.remote.session_trace_ids(session_id)
-        from_browser = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT DISTINCT trace_id FROM events WHERE session_id = ? AND trace_id IS NOT NULL", (session_id,)
-            )
-        ]
-        self.ensure_traces([*from_cluster, *from_browser])
+        self.ensure_traces([*from_cluster, *self._browser_traces([session_id])])
         self._asked[key] = time.monotonic()
+
+    def _browser_traces(self, session_ids: Sequence[str]) -> list[str]:
+        """The traces the sessions' recorded browser requests (kept in the local file) name, or may have caused:
+        a request without a trace header is linked by time window (store/sqlite/derive.py), so the server
+        traces that started within LINK_WINDOW_NS of it come over too."""
+        out: list[str] = []
+        intervals: list[tuple[int, int]] = []
+        for start in range(0, len(session_ids), 500):
+            part = list(session_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                "SELECT trace_id, time_ns, coalesce(duration_ns, 0) FROM events "
+                f"WHERE session_id IN ({marks}) AND kind = 'network' AND (trace_id IS NOT NULL OR "
+                "(time_ns IS NOT NULL AND method IS NOT NULL))",
+                part,
+            ).fetchall()
+            for trace_id, time_ns, duration in rows:
+                if trace_id is not None:
+                    out.append(trace_id)
+                elif time_ns is not None:
+                    intervals.append((time_ns - LINK_WINDOW_NS, time_ns + duration + LINK_WINDOW_NS))
+        if intervals:
+            out += self.remote.server_traces_started_in(intervals, self.max_traces)
+        return list(dict.fromkeys(out))
 
     def ensure_window(self, window: Window) -> None:
         """Fetch the window's newest `max_traces` traces."""
@@ -320,12 +339,21 @@ class ClickHouseStore(SqliteStore):
         return super().span_parents(trace_ids)
 
     def baseline_candidates(self, session_id: str, start_ns: int) -> list[Candidate]:
-        # The sessions of the lookback window before the start come over, then the best-ranked
-        # candidates whole (their trace counts decide the ranking), and the ranking is taken again.
+        # The CANDIDATE_POOL sessions that started last before this one (within the lookback) come over
+        # whole, found and fetched by two statements; the SQLite store then ranks them as always.
         self.ensure_session(session_id)
-        self.ensure_window(Window(since_ns=start_ns - int(self.baseline_lookback_s * NS), until_ns=start_ns))
-        for candidate in super().baseline_candidates(session_id, start_ns)[:BASELINES_COMPLETED]:
-            self.ensure_session(candidate.session_id)
+        key = ("baselines", session_id, start_ns)
+        with self._filling:
+            if not self._fresh(key):
+                lookback = int(self.baseline_lookback_s * NS)
+                if self.remote.variant.attributes == "json":  # no per-row session expression: the window itself
+                    self.ensure_window(Window(since_ns=start_ns - lookback, until_ns=start_ns))
+                else:
+                    pool = self.remote.recent_sessions(start_ns, lookback, CANDIDATE_POOL + 1)
+                    others = [s for s in pool if s != session_id]
+                    found = self.remote.sessions_trace_ids(others, start_ns - lookback)
+                    self.ensure_traces([*found, *self._browser_traces(others)])
+                self._asked[key] = time.monotonic()
         return super().baseline_candidates(session_id, start_ns)
 
     def route_count(self, session_id: str) -> int:
