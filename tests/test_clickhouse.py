@@ -319,3 +319,24 @@ def test_automatic_baselines_are_found_as_on_sqlite_from_an_empty_cache(both, tm
             assert remote.baseline_candidates(s.session_id, s.start_ns) == expected[s.session_id], s.session_id
         finally:
             remote.close()
+
+
+def test_questions_over_a_time_window_answer_as_on_sqlite_from_an_empty_cache(both, tmp_path):
+    from mcp_sessions.model import SpanScope
+    from mcp_sessions.store import SqliteStore
+
+    sqlite_db, dsn, _ = both
+    local = SqliteStore(sqlite_db, readonly=True)
+    try:
+        traces = local.traces(TraceFilter(), sort="oldest", limit=500, cursor=None).rows
+        starts = sorted(t.start_ns for t in traces)
+        scope = SpanScope(since_ns=starts[len(starts) // 3], until_ns=starts[2 * len(starts) // 3])
+        expected = (local.slow_operations(scope, 10), local.slow_spans(scope, 10))
+        remote = open_store(dsn, database=tmp_path / "cache.db")
+        try:
+            assert (remote.slow_operations(scope, 10), remote.slow_spans(scope, 10)) == expected
+            assert expected[0].rows and 0 < remote.cache_status().traces < len(traces)  # type: ignore[attr-defined]
+        finally:
+            remote.close()
+    finally:
+        local.close()

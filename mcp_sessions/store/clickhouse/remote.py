@@ -139,9 +139,12 @@ class Remote:
         clauses: list[str] = ["TraceId != ''"]
         params: dict[str, Any] = {}
         if window.since_ns is not None:
-            # A trace that started before the window may still end inside it: one hour of slack.
-            clauses.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
-            params["since"] = window.since_ns - 3600 * NS
+            # A span overlaps the window when it ends after its start (the SQLite scope's rule); the
+            # bound on Timestamp, an hour earlier, lets the primary key skip older parts.
+            clauses.append("Timestamp >= fromUnixTimestamp64Nano({slack:Int64})")
+            clauses.append("toUnixTimestamp64Nano(Timestamp) + Duration >= {since:Int64}")
+            params["slack"] = window.since_ns - 3600 * NS
+            params["since"] = window.since_ns
         if window.until_ns is not None:
             clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
             params["until"] = window.until_ns
