@@ -1,8 +1,9 @@
 """Which variant of the OpenTelemetry Collector clickhouseexporter's tables a cluster holds.
 
-Targets the exporter's templates (opentelemetry-collector-contrib
-`exporter/clickhouseexporter/internal/sqltemplates/`, v0.130-era, newest as of 2026-11) and the
-older layouts still on clusters, read from `system.columns` rather than assumed:
+Targets the exporter's templates as stored in November 2026 (opentelemetry-collector-contrib
+`exporter/clickhouseexporter/internal/sqltemplates/`, traces_table.sql at commit f92a5763be13,
+rendered in tests/data/clickhouse/) and the older layouts still on clusters, read from
+`system.columns` rather than assumed:
 
     attributes     Map(LowCardinality(String), String)   the default
                    JSON (+ *AttributesKeys arrays)       `json: true`
