@@ -17,7 +17,6 @@ Exit codes: 0 success, 1 some input failed (the rest was done), 2 usage or setup
 from __future__ import annotations
 
 import argparse
-import functools
 import inspect
 import json
 import logging
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
-from mcp_sessions import __version__
+from mcp_sessions import __version__, urls
 from mcp_sessions.config import CONFIG_ENV_VAR, CONFIG_FILENAME, KEYS, Settings, default_data_dir, load_settings
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats.registry import readable
@@ -589,10 +588,12 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--store",
-        metavar="URL",
+        metavar="DSN",
         default=None,
-        help="answer from a running Jaeger or Tempo (fetched traces cached locally) instead of the database: "
-        "jaeger+http://HOST:16686, tempo+http://HOST:3200, https too (options in the README)",
+        help="answer from another store instead of the database: a ClickHouse cluster the OpenTelemetry "
+        "Collector writes (clickhouse://USER@HOST:8123/DB, clickhouse+chdb:///DIR; cached in the database file), "
+        "a running Jaeger or Tempo (jaeger+http://HOST:16686, tempo+http://HOST:3200, https too; cached in its "
+        "own file); options in the README",
     )
     _receiver_options(parser, " (with --collect)")
     _redaction_option(parser, " for --allow-ingest, --collect and --store")
@@ -604,7 +605,9 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     help="run the MCP server (stdio, or Streamable HTTP with --http)",
     description="Run the MCP server on standard input/output for IDE agents, or over Streamable HTTP for a "
     "shared server. The database is opened read-only and must exist (run `ingest` or `collect` first) "
-    "unless --allow-ingest or --collect is given. Logs go to stderr.",
+    "unless --allow-ingest or --collect is given. With --store DSN the questions go to that store (a ClickHouse "
+    "cluster the OpenTelemetry Collector writes, cached in the database file; a Jaeger or Tempo, cached in a "
+    "file of its own). Logs go to stderr.",
     arguments=_serve_arguments,
 )
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -613,31 +616,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mcp_sessions.redact import DEFAULT_RULES
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
+    from mcp_sessions.store.open import open_store
 
     db_path = settings.database
     roots = list(settings.serve_ingest_roots)
-    writes = bool(roots or args.collect)
+    writes = bool(roots or args.collect or args.store)
     rules = _redaction_rules(settings) if writes else DEFAULT_RULES
     collect = _collect_settings(args, settings) if args.collect else None
-    opener = None
+    if args.store and (roots or args.collect):
+        raise InvalidArgumentError(
+            "--store answers from another store; it does not go with --allow-ingest or --collect"
+        )
+    # Open the store once now, so setup errors (a bad URL, option or cache path; a missing or old
+    # file) surface before the protocol starts: a writer creates or upgrades the file; the read-only
+    # server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
+    opened = open_store(args.store, database=db_path, readonly=not writes, rules=rules)
     if args.store:
-        if writes:
-            raise InvalidArgumentError(
-                "--store answers from a remote source; it does not go with --allow-ingest or --collect"
-            )
-        from mcp_sessions.store.open import open_store
-
-        rules = _redaction_rules(settings)
-        opened = open_store(args.store, redaction=rules)  # a bad URL, option or cache path fails now, not per call
-        print(f"mcp-sessions: answering from {getattr(opened, 'label', args.store)}", file=sys.stderr)
-        getattr(opened, "close", lambda: None)()
-        opener = functools.partial(open_store, args.store, redaction=rules)
-    else:
-        # Open the file once now, so setup errors surface before the protocol starts: a writer creates or
-        # upgrades it; the read-only server only checks it (and never creates -wal/-shm files, see store/sqlite/db.py).
-        Store(db_path, readonly=not writes).close()
+        where = urls.split(args.store)  # never the password of a clickhouse://USER:PW@… DSN
+        label = getattr(opened, "label", None) or f"{where.scheme}://{where.host_port}{where.path}"
+        print(f"mcp-sessions: answering from {label}", file=sys.stderr)
+    getattr(opened, "close", lambda: None)()
     mcp = create_server(
-        db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns, open_store=opener
+        db_path, ingest_roots=roots, redaction=rules, session_gap_ns=settings.session_gap_ns, store_dsn=args.store
     )
     mcp_http = None
     if args.http or args.collect:  # the HTTP stack loads only when asked for: stdio starts faster without it
@@ -1087,6 +1087,66 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
 def _forget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, metavar="ID", help="the user id as stored (see `sessions`)")
     _erase_wait_option(parser)
+
+
+def _clickhouse_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    init = what.add_parser(
+        "init-accelerators",
+        help="print (or --apply) the optional session-id column and session table",
+        description="Print the ALTER/CREATE statements of the optional accelerators (store/clickhouse/"
+        "accelerators.py) for the cluster --store names; with --apply, run them (needs ALTER and CREATE).",
+    )
+    init.add_argument("--store", required=True, metavar="DSN", help="clickhouse://USER:PW@HOST:8123/DB")
+    init.add_argument("--apply", action="store_true", help="run the statements on the cluster")
+    status = what.add_parser(
+        "status",
+        help="the cluster's table variant and what the local cache holds from it",
+        description="Print the exporter variant detected on --store and what the database file caches from it.",
+    )
+    status.add_argument("--store", required=True, metavar="DSN", help="clickhouse://USER:PW@HOST:8123/DB")
+
+
+@command(
+    "clickhouse",
+    help="the ClickHouse store: optional accelerators, the cache's state",
+    description="Work with the OpenTelemetry Collector clickhouseexporter's tables `serve --store` reads.",
+    arguments=_clickhouse_arguments,
+)
+def cmd_clickhouse(args: argparse.Namespace, settings: Settings) -> int:
+    from mcp_sessions.store.clickhouse import accelerators
+    from mcp_sessions.store.clickhouse.connect import open_clickhouse, remote_of
+
+    if args.what == "status":
+        with closing(open_clickhouse(args.store, settings.database)) as store:
+            v, cache = store.remote.variant, store.cache_status()
+            print(
+                f"{v.database}.{v.traces_table}: {v.attributes} attributes, {v.spelling} enum names, "
+                f"logs {'yes' if v.has_logs else 'no'}, trace_id_ts {'yes' if v.has_trace_id_ts else 'no'}, "
+                f"accelerators {'yes' if store.remote.has_sessions_table else 'no'}"
+            )
+            age = "" if cache.newest_fetch_ns is None else f", newest fetched {_ago(cache.newest_fetch_ns)}"
+            oldest = "" if cache.oldest_fetch_ns is None else f", oldest {_ago(cache.oldest_fetch_ns)}"
+            held = f"{cache.traces} traces, {cache.spans} spans in {cache.fetches} fetches"
+            print(f"cache {settings.database}: {held}{age}{oldest}")
+        return EXIT_OK
+    remote = remote_of(args.store)
+    try:
+        sql = accelerators.statements(remote)
+        for statement in sql:
+            print(statement + ";")
+        if args.apply:
+            accelerators.apply(remote.client, sql)
+            print(f"-- applied {len(sql)} statements", file=sys.stderr)
+    finally:
+        remote.client.close()
+    return EXIT_OK
+
+
+def _ago(ns: int) -> str:
+    import time
+
+    return f"{max(0, time.time_ns() - ns) / 1e9:.0f} s ago"
 
 
 @command(

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import MCPServer
 
 from mcp_sessions import __version__
-from mcp_sessions.store import SqliteStore
+from mcp_sessions.redact import DEFAULT_RULES
+from mcp_sessions.store.open import open_store
 from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
 from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext, SourceNote
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 
 # What `--store` opens: a store answering the seam; its `close()` and `describe()` are used when it has them.
-StoreOpener = Callable[[], "SessionStore"]
+StoreFactory = Callable[[], "SessionStore"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def create_server(
     ingest_roots: list[Path] | None = None,
     redaction: RedactionRules | None = None,
     session_gap_ns: int | None = None,
-    open_store: StoreOpener | None = None,
+    store_dsn: str | None = None,
+    store_factory: StoreFactory | None = None,
 ) -> MCPServer:
     """The MCP server over `db_path`: read-only, unless `ingest_roots` enables `ingest_recording`.
 
@@ -57,32 +59,29 @@ def create_server(
     What that tool stores is redacted under `redaction` (the built-in rules unless a config adds some),
     its keyless browser events cut into sessions by `session_gap_ns` (None: the default gap).
 
-    With `open_store` (`--store`), the lifespan asks the store it opens instead of `db_path`; every answer
-    then ends with the store's `describe()` line (what it holds, how old, what its last search covered).
+    With `store_dsn` (`--store`, store/open.py) the questions go to that store (ClickHouse caches into
+    `db_path`; Jaeger and Tempo into their own file); `store_factory` opens one directly (tests). A
+    store with `describe()` has its line on what it holds added to every answer (SourceNote).
     """
     roots = [Path(r) for r in ingest_roots or ()]
     readonly = not roots
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
-        if open_store is not None:
-            opened = open_store()
-            describe = getattr(opened, "describe", None)
-            try:
-                yield AppContext(opened, describe_store=describe)
-            finally:
-                getattr(opened, "close", lambda: None)()
-            return
         # A read-only server never creates, upgrades or writes the file (see store/sqlite/db.py).
-        store = SqliteStore(db_path, readonly=readonly)
+        store = (
+            store_factory()
+            if store_factory is not None
+            else open_store(store_dsn, database=db_path, readonly=readonly, rules=redaction or DEFAULT_RULES)
+        )
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
         # scans, which otherwise re-walk it during every large analysis.
         gc.freeze()
         log.info("mcp-sessions %s serving %s", __version__, db_path)
         try:
-            yield AppContext(store, roots, redaction, session_gap_ns)
+            yield AppContext(store, roots, redaction, session_gap_ns, describe_store=getattr(store, "describe", None))
         finally:
-            store.close()
+            getattr(store, "close", lambda: None)()
 
     mcp = MCPServer(
         "mcp-sessions",

@@ -66,7 +66,7 @@ def remote(tmp_path: Path, fake: FakeSource, dsn_tail: str = "") -> RemoteStore:
 
 
 def remote_server(store: RemoteStore):
-    return create_server(Path("/nonexistent"), open_store=lambda: store)
+    return create_server(Path("/nonexistent"), store_factory=lambda: store)
 
 
 def same_answer(result: Any) -> dict[str, Any]:
@@ -294,7 +294,8 @@ async def test_over_a_real_socket_with_a_bearer_token(tmp_path: Path, monkeypatc
     local = local_db(tmp_path, SERVER_ERROR)
     with serve_on_socket(fake.handle) as address:
         dsn = f"jaeger+http://{address}?token_env=JAEGER_TOKEN&timeout=5&cache={tmp_path / 'socket.db'}"
-        async with Client(create_server(Path("/nonexistent"), open_store=lambda: open_store(dsn))) as client:
+        opened = lambda: open_store(dsn, database=tmp_path / "unused.db")  # noqa: E731
+        async with Client(create_server(Path("/nonexistent"), store_factory=opened)) as client:
             there = await client.call_tool("get_trace", {"trace_id": trace_id})
     async with Client(create_server(local)) as client:
         here = await client.call_tool("get_trace", {"trace_id": trace_id})
@@ -308,7 +309,8 @@ async def test_a_source_that_is_down_is_a_clear_error(tmp_path: Path):
     from tests.netutil import free_port
 
     dsn = f"tempo+http://127.0.0.1:{free_port()}?timeout=2&cache={tmp_path / 'down.db'}"
-    async with Client(create_server(Path("/nonexistent"), open_store=lambda: open_store(dsn))) as client:
+    opened = lambda: open_store(dsn, database=tmp_path / "unused.db")  # noqa: E731
+    async with Client(create_server(Path("/nonexistent"), store_factory=opened)) as client:
         result = await client.call_tool("get_trace", {"trace_id": "0123456789abcdef0123456789abcdef"})
     assert result.is_error
     assert "cannot connect to http://127.0.0.1:" in text(result) and "Tempo" in text(result)
@@ -328,7 +330,7 @@ async def test_a_source_that_is_down_is_a_clear_error(tmp_path: Path):
 )
 def test_bad_store_urls_say_what_to_write(dsn: str, expected: str):
     with pytest.raises(InvalidArgumentError, match=expected):
-        open_store(dsn)
+        open_store(dsn, database=Path("/nonexistent"))
 
 
 def test_store_url_options_are_read(tmp_path: Path):

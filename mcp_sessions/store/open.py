@@ -1,35 +1,75 @@
-"""`open_store(dsn)`: the store a `--store` address names, chosen by its scheme.
+"""Opening the store `serve --store DSN` names, by the DSN's scheme: the one dispatch for every backend.
 
-    jaeger+http(s)://HOST:PORT[/PREFIX][?options]   a running Jaeger, cached locally (store/remote/)
-    tempo+http(s)://HOST:PORT[/PREFIX][?options]    a running Tempo, likewise
+    (none) or a path                                    the SQLite file (the default: `--database`)
+    clickhouse://, clickhouses://, clickhouse+chdb://   the exporter's tables (store/clickhouse/),
+                                                        cached in the SQLite file
+    jaeger+http(s)://HOST:PORT[/PREFIX][?options]       a running Jaeger (store/remote/), cached in its
+    tempo+http(s)://HOST:PORT[/PREFIX][?options]        own file (`cache=`), likewise a running Tempo
 
-An address of no known scheme is an InvalidArgumentError listing the ones there are.
+A backend registers its schemes in OPENERS; an unknown scheme is an error naming the known ones.
+What a remote store returns may also have `describe()` (a line on what it holds, added to every
+answer) and `label` (what it answers from, for the command line).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcp_sessions import urls
 from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
+from mcp_sessions.store.sqlite.store import SqliteStore
 
 if TYPE_CHECKING:
-    from mcp_sessions.redact import RedactionRules
     from mcp_sessions.store.protocol import SessionStore
 
-REMOTE_SCHEMES = ("jaeger+http", "jaeger+https", "tempo+http", "tempo+https")
+Opener = Callable[[str, Path, RedactionRules], "SessionStore"]
 
 
-def open_store(dsn: str, *, redaction: RedactionRules | None = None) -> SessionStore:
-    """The store `dsn` names, ready to answer (remote sources redact what they fetch under `redaction`).
+def _clickhouse(dsn: str, cache: Path, rules: RedactionRules) -> SessionStore:
+    from mcp_sessions.store.clickhouse.connect import open_clickhouse
 
-    What it returns may also have `close()`, `describe()` (a line on what it holds, added to every answer)
-    and `label` (what it answers from, for the command line)."""
-    scheme = urls.split(dsn).scheme
-    if scheme in REMOTE_SCHEMES:
-        from mcp_sessions.redact import DEFAULT_RULES
-        from mcp_sessions.store.remote import RemoteStore, parse_dsn
+    store: SqliteStore = open_clickhouse(dsn, cache, rules=rules)
+    return store
 
-        return RemoteStore(parse_dsn(dsn), rules=redaction or DEFAULT_RULES)
-    known = ", ".join(f"{s}://…" for s in REMOTE_SCHEMES)
-    raise InvalidArgumentError(f"--store {dsn!r}: unknown scheme {scheme or '(none)'!r}; the stores are {known}")
+
+def _trace_source(dsn: str, cache: Path, rules: RedactionRules) -> SessionStore:
+    """Jaeger or Tempo: the cache is the source's own file (the DSN's `cache=`, else one per URL)."""
+    from mcp_sessions.store.remote import RemoteStore, parse_dsn
+
+    return RemoteStore(parse_dsn(dsn), rules=rules)
+
+
+OPENERS: dict[str, Opener] = {
+    "clickhouse": _clickhouse,
+    "clickhouses": _clickhouse,
+    "clickhouse+chdb": _clickhouse,
+    "jaeger+http": _trace_source,
+    "jaeger+https": _trace_source,
+    "tempo+http": _trace_source,
+    "tempo+https": _trace_source,
+}
+
+
+def scheme_of(dsn: str) -> str:
+    return urls.split(dsn).scheme.lower()
+
+
+def check_dsn(dsn: str) -> str:
+    """`dsn` when its scheme is one a backend opens; InvalidArgumentError naming the known schemes otherwise."""
+    scheme = scheme_of(dsn)
+    if scheme not in OPENERS:
+        known = ", ".join(f"{s}://…" for s in OPENERS)
+        raise InvalidArgumentError(f"--store: unknown scheme {scheme or '(none)'!r}; the stores are {known}")
+    return dsn
+
+
+def open_store(
+    dsn: str | None, *, database: Path, readonly: bool = True, rules: RedactionRules = DEFAULT_RULES
+) -> SessionStore:
+    """The store `dsn` names (None: the SQLite file `database`); ClickHouse caches into `database`."""
+    if dsn is None:
+        return SqliteStore(database, readonly=readonly)
+    return OPENERS[scheme_of(check_dsn(dsn))](dsn, database, rules)

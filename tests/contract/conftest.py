@@ -8,6 +8,7 @@ FACTORIES; the tests in this folder run on it unchanged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -135,7 +136,25 @@ def jaeger_store(folder: Path, ingests: Sequence[Sequence[Record]]) -> SessionSt
     return store
 
 
+def clickhouse_store(folder: Path, ingests: Sequence[Sequence[Record]], **variant: bool) -> SessionStore:
+    """Spans and logs in chdb as the clickhouseexporter writes them (twice: Collector retries), browser events local."""
+    from mcp_sessions.store.clickhouse import open_clickhouse
+    from tests import clickhouse_support
+
+    database = "contract_" + "_".join(sorted(k for k, on in variant.items() if on) or ["map"])
+    dsn = clickhouse_support.load_cluster(ingests, database, **variant)
+    cache = folder / "cache.db"
+    clickhouse_support.load_local_browser(cache, ingests)
+    return open_clickhouse(dsn, cache)  # type: ignore[no-any-return]
+
+
 FACTORIES: dict[str, Factory] = {"sqlite": sqlite_store, "jaeger": jaeger_store}
+# chdb is in the [clickhouse] extra; where a skip is a failure (CI), the ClickHouse rows always run
+if __import__("tests.clickhouse_support").clickhouse_support.available() or os.environ.get("MCP_SESSIONS_NO_SKIP"):
+    FACTORIES["clickhouse"] = clickhouse_store
+    FACTORIES["clickhouse-json-long"] = lambda folder, ingests: clickhouse_store(
+        folder, ingests, json=True, long_names=True
+    )
 
 
 def hostile() -> list[Record]:
