@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from mcp_sessions.errors import StoreError
+from mcp_sessions.errors import InvalidArgumentError, StoreError
 from mcp_sessions.model import Span, TraceFilter
 from mcp_sessions.server import create_server
 from mcp_sessions.store import protocol
@@ -165,7 +165,7 @@ def test_the_variant_is_read_from_the_tables(json, long_names, tmp_path):
 
 
 def test_a_store_dsn_of_an_unknown_kind_names_the_known_ones(tmp_path):
-    with pytest.raises(StoreError, match="clickhouse://"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown scheme 'mysql'.*clickhouse://"):
         open_store("mysql://h/db", database=tmp_path / "x.db")
 
 

@@ -52,6 +52,7 @@ from mcp_sessions.model import (
     Sort,
     Span,
     SpanRanking,
+    SpanRecords,
     SpanScope,
     StoredPattern,
     TimelinePage,
@@ -296,6 +297,10 @@ class ClickHouseStore(SqliteStore):
     def trace_log_count(self, trace_id: str) -> int:
         self.ensure_traces([trace_id])
         return super().trace_log_count(trace_id)
+
+    def span(self, trace_id: str, span_id: str) -> SpanRecords | None:
+        self.ensure_traces([trace_id])
+        return super().span(trace_id, span_id)
 
     def slow_operations(self, scope: SpanScope, limit: int) -> OperationRanking:
         self.ensure_scope(scope)
