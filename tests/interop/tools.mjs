@@ -41,6 +41,17 @@ export const CALLS = [
   {
     tool: "get_trace",
     args: (found) => ({ trace_id: need(found, "traceId", "list_traces"), max_spans: 10 }),
+    collect: (structured, found) => {
+      found.spanId = structured.spans?.[0]?.span_id;
+    },
+  },
+  {
+    // A span get_trace showed, in detail: its attributes, events and links.
+    tool: "get_span",
+    args: (found) => ({
+      trace_id: need(found, "traceId", "list_traces"),
+      span_id: need(found, "spanId", "get_trace"),
+    }),
     collect: () => {},
   },
   {
