@@ -6,7 +6,8 @@ Every row carries the full ids to drill into and the exact next call; recorded t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from mcp_sessions.analysis.errors import ErrorGroup
 from mcp_sessions.analysis.fingerprint import normalize_sql
@@ -39,6 +40,8 @@ from mcp_sessions.render.offers import SpanFacts, span_detail_offer
 from mcp_sessions.render.patterns import loop_model, loop_text
 
 SESSION_IDS_SHOWN = 5
+_Row = TypeVar("_Row")
+_Item = TypeVar("_Item")
 MESSAGES_SHOWN = 3
 _FOOTER_RESERVE = 400  # the "shows N of M" line, its next call, and the span-detail offer
 
@@ -178,74 +181,73 @@ def render_slow_operations(
     )
 
 
-def _streams(rows: Sequence[StreamRow], count: int, budget: Budget) -> tuple[list[str], list[StreamItem]]:
-    """Long-lived streams in scope, longest first: a stream lasts as long as its peer keeps it open, so the
-    rankings above put it after all the work, and it is named here on its own."""
-    if not count:
-        return [], []
-    head = (
-        f"\n## Streams ({count}: long-lived RPC streams, SSE, websockets or message waits; "
-        "ranked after the work, not slow work)"
-    )
-    if not budget.fits(head, reserve=200):
+def _section(
+    head: str, rows: Sequence[_Row], count: int, noun: str, budget: Budget, entry: Callable[[_Row], tuple[str, _Item]]
+) -> tuple[list[str], list[_Item]]:
+    """A ranking of its own under the main one: `head`, then a line a row while the budget lasts, and
+    "shows N of M" when rows were left out."""
+    if not rows or not budget.fits(head, reserve=200):
         return [], []
     budget.take(head)
     lines, models = [head], []
     for row in rows:
+        line, model = entry(row)
+        if not budget.fits(line, reserve=200):
+            break
+        budget.take(line)
+        lines.append(line)
+        models.append(model)
+    if len(models) < count:
+        lines.append(f"(shows {len(models)} of {count} {noun})")
+    return lines, models
+
+
+def _streams(rows: Sequence[StreamRow], count: int, budget: Budget) -> tuple[list[str], list[StreamItem]]:
+    """Long-lived streams in scope, longest first: a stream lasts as long as its peer keeps it open, so the
+    rankings above put it after all the work, and it is named here on its own."""
+
+    def entry(row: StreamRow) -> tuple[str, StreamItem]:
         service = f" · {token(row.service)}" if row.service else ""
         line = (
             f"- {quote(row.name, 100)}{service}: open {duration(row.duration_ns)} · "
             f"{call('get_trace', trace_id=row.trace_id, span_id=row.span_id)}"
         )
-        if not budget.fits(line, reserve=200):
-            break
-        budget.take(line)
-        lines.append(line)
-        models.append(
-            StreamItem(
-                **{k: getattr(row, k) for k in ("trace_id", "span_id", "service", "name")},
-                duration_ms=ms(row.duration_ns),
-            )
+        item = StreamItem(
+            **{k: getattr(row, k) for k in ("trace_id", "span_id", "service", "name")},
+            duration_ms=ms(row.duration_ns),
         )
-    if len(models) < count:
-        lines.append(f"(shows {len(models)} of {count} streams)")
-    return lines, models
+        return line, item
+
+    head = (
+        f"\n## Streams ({count}: long-lived RPC streams, SSE, websockets or message waits; "
+        "ranked after the work, not slow work)"
+    )
+    return _section(head, rows, count, "streams", budget, entry)
 
 
 def _after_root(rows: Sequence[AfterRootRow], count: int, budget: Budget) -> tuple[list[str], list[AfterRootItem]]:
     """Work that went on after a root answered (async children, consumers, follows-from): off the
     caller's critical path, ranked on its own."""
-    if not rows:
-        return [], []
-    head = f"\n## After the root answered ({count} operations: work the caller did not wait for, ranked by that time)"
-    if not budget.fits(head, reserve=200):
-        return [], []
-    budget.take(head)
-    lines, models = [head], []
-    for row in rows:
+
+    def entry(row: AfterRootRow) -> tuple[str, AfterRootItem]:
         service = f" · {token(row.service)}" if row.service else ""
         line = (
             f"- {quote(row.fingerprint, 120)}{service}: {duration(row.after_ns)} after the root answered, "
             f"{row.count} span{'s' if row.count != 1 else ''}; longest "
             f"{call('get_trace', trace_id=row.worst_trace_id, span_id=row.worst_span_id)}"
         )
-        if not budget.fits(line, reserve=200):
-            break
-        budget.take(line)
-        lines.append(line)
-        models.append(
-            AfterRootItem(
-                service=row.service,
-                fingerprint=row.fingerprint,
-                count=row.count,
-                after_root_ms=ms(row.after_ns),
-                worst_trace_id=row.worst_trace_id,
-                worst_span_id=row.worst_span_id,
-            )
+        item = AfterRootItem(
+            service=row.service,
+            fingerprint=row.fingerprint,
+            count=row.count,
+            after_root_ms=ms(row.after_ns),
+            worst_trace_id=row.worst_trace_id,
+            worst_span_id=row.worst_span_id,
         )
-    if len(models) < count:
-        lines.append(f"(shows {len(models)} of {count} operations)")
-    return lines, models
+        return line, item
+
+    head = f"\n## After the root answered ({count} operations: work the caller did not wait for, ranked by that time)"
+    return _section(head, rows, count, "operations", budget, entry)
 
 
 def render_slow_spans(
