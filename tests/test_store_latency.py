@@ -238,6 +238,47 @@ def test_global_failures_read_through_the_failed_spans_index(conn: sqlite3.Conne
         assert expected and {span.span_id for _, span in found.spans} == expected, scope
 
 
+def test_stream_spans_read_through_their_index_in_every_scope(tmp_path: Path, shop_db: Path):
+    db = tmp_path / "streams.db"
+    db.write_bytes(shop_db.read_bytes())
+    with sqlite3.connect(db) as c:  # mark some spans of every kind as streams, so each scope holds some
+        c.execute("UPDATE spans SET stream = 1 WHERE id % 7 = 0")
+    conn = sqlite3.connect(db)
+    trace_id, session_id = conn.execute(
+        "SELECT s.trace_id, t.session_id FROM spans s JOIN traces t USING (trace_id) "
+        "WHERE s.stream = 1 AND t.session_id IS NOT NULL LIMIT 1"
+    ).fetchone()
+    marked = 0
+    for scope in [*scopes(conn), SpanScope(trace_id=trace_id), SpanScope(session_id=session_id)]:
+        where, params = scope_where(scope)
+        plan = " ".join(
+            r[3]
+            for r in conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT count(*) FROM {insights._STREAM_SPANS} AND {where}", params
+            )
+        )
+        assert "spans_stream" in plan, scope
+        expected = conn.execute(
+            f"SELECT trace_id, span_id, service, name, duration_ns FROM spans s NOT INDEXED WHERE s.stream = 1 "
+            f"AND {where} ORDER BY duration_ns DESC, s.id",
+            params,
+        ).fetchall()
+        rows, total = insights.streams(conn, scope, limit=1000)
+        assert ([(r.trace_id, r.span_id, r.service, r.name, r.duration_ns) for r in rows], total) == (
+            expected,
+            len(expected),
+        ), scope
+        by_operation = conn.execute(
+            "SELECT service, fingerprint, count(*) FROM spans s NOT INDEXED WHERE s.stream = 1 "
+            f"AND fingerprint IS NOT NULL AND {where} GROUP BY service, fingerprint",
+            params,
+        ).fetchall()
+        assert insights._stream_operations(conn, scope) == {(r[0], r[1]): r[2] for r in by_operation}, scope
+        marked += total
+    conn.close()
+    assert marked
+
+
 # --- list filters and cursors equal a row-by-row reading ----------------------------------------------------
 
 
