@@ -44,14 +44,17 @@ ACTION_KINDS = ("click", "dblclick", "input", "navigation", "focus")
 MAX_FAILURES = 5_000
 
 
-def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
+def slow_operations(
+    conn: sqlite3.Connection, scope: SpanScope, limit: int, after: Sequence[AfterRootRow] | None = None
+) -> tuple[list[OperationRow], int, int]:
     """Operations ranked by time on the critical path, then self time; how many; the scope's critical total.
 
     A trace or a session is a few hundred spans: they are read once and ranked here. Over all
     data (or one service) the ranking reads the kept per-operation totals (store/summaries.py);
     only the operations shown get their worst span and percentiles, read from indexes. Filtered
     by route or time, it adds up what each trace in scope contributes, and reads spans only of
-    the traces that cross the edge of the time window; every figure stays exact.
+    the traces that cross the edge of the time window; every figure stays exact. `after` is the
+    scope's whole `after_root` ranking when the caller has read it already.
     """
     if scope.trace_id or scope.session_id:
         rows, total, critical = _slow_operations_in(conn, scope, limit)
@@ -61,8 +64,9 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
             rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit, streams)
         else:
             rows, total, critical = _slow_operations_of_traces(conn, scope, limit, streams)
-        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)[0]}
-        rows = [replace(r, after_ns=after.get((r.service, r.fingerprint), 0)) for r in rows]
+        ranked = after_root(conn, scope, None)[0] if after is None else after
+        after_ns = {(r.service, r.fingerprint): r.after_ns for r in ranked}
+        rows = [replace(r, after_ns=after_ns.get((r.service, r.fingerprint), 0)) for r in rows]
     return with_code_locations(conn, rows), total, critical
 
 
