@@ -133,14 +133,12 @@ def after_root(
 
 
 _Row = TypeVar("_Row", OperationRow, SpanRow)
-# Spans of an operation read for a code location when its worst span has none (bounded: a hot
-# operation has millions).
-CODE_SAMPLE = 2_000
 
 
 def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[_Row]:
-    """The rows, each with the code.* location of its span (an operation's worst span, else one of its
-    spans) and what that span called (analysis/call_targets.py)."""
+    """The rows, each with the code.* location of its span (an operation's worst span, else its shortest
+    span that has one: a seek into the spans_code index, however many spans it has) and what that span
+    called (analysis/call_targets.py)."""
     out = []
     for row in rows:
         if isinstance(row, OperationRow):
@@ -158,12 +156,12 @@ def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[
             "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY shared LIMIT 1",
             (trace_id, span_id),
         ).fetchone()
-        if found is None and isinstance(row, OperationRow):
+        if found is None and isinstance(row, OperationRow):  # the operation's shortest span with one
             found = conn.execute(
-                "SELECT code_function, code_filepath, code_lineno FROM (SELECT code_function, code_filepath, "
-                "code_lineno FROM spans WHERE fingerprint = ? AND service IS ? LIMIT ?) "
-                "WHERE code_function IS NOT NULL OR code_filepath IS NOT NULL LIMIT 1",
-                (row.fingerprint, row.service, CODE_SAMPLE),
+                "SELECT code_function, code_filepath, code_lineno FROM spans INDEXED BY spans_code "
+                "WHERE fingerprint = ? AND service IS ? AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) "
+                "ORDER BY duration_ns LIMIT 1",
+                (row.fingerprint, row.service),
             ).fetchone()
         out.append(replace(row, code=CodeLocation(*found) if found else row.code, target=target))
     return out
@@ -195,7 +193,7 @@ def _slow_operations_everywhere(
             "ORDER BY worst_critical_ns DESC, worst_duration_ns DESC LIMIT 1",
             (op_id,),
         ).fetchone()
-        p50, p95 = _percentiles(conn, svc, fingerprint, count)
+        p50, p95 = _percentiles(conn, op_id, svc, fingerprint, count)
         out.append(
             OperationRow(
                 svc,
@@ -217,20 +215,33 @@ def _slow_operations_everywhere(
     return out, len(rows), sum(r[5] for r in rows)
 
 
-def _percentiles(conn: sqlite3.Connection, service: str | None, fingerprint: str, count: int) -> tuple[int, int]:
-    """Nearest-rank p50 and p95 of all the operation's durations: one offset into the (fingerprint, service,
-    duration) index each, walked from whichever end is nearer."""
+def _percentiles(
+    conn: sqlite3.Connection, operation_id: int, service: str | None, fingerprint: str, count: int
+) -> tuple[int, int]:
+    """Nearest-rank p50 and p95 of all the operation's durations: the kept bucket counts
+    (operation_durations) name the bucket that holds each rank, and one offset into that bucket
+    of the (fingerprint, service, duration) index, walked from whichever end is nearer, reads it."""
+    buckets = conn.execute(
+        "SELECT bucket, count FROM operation_durations WHERE operation_id = ? ORDER BY bucket", (operation_id,)
+    ).fetchall()
 
     def at(rank: float) -> int:
         offset = nearest_rank_index(count, rank)
-        from_top = count - 1 - offset
-        direction, skip = ("DESC", from_top) if from_top < offset else ("", offset)
-        row = conn.execute(
-            "SELECT duration_ns FROM spans WHERE fingerprint = :fp AND service IS :svc "
-            f"ORDER BY duration_ns {direction} LIMIT 1 OFFSET :skip",
-            {"fp": fingerprint, "svc": service, "skip": skip},
-        ).fetchone()
-        return row[0] if row else 0
+        before = 0
+        for n, (low, inside) in enumerate(buckets):
+            if offset < before + inside:
+                skip, from_top = offset - before, before + inside - 1 - offset
+                high = buckets[n + 1][0] if n + 1 < len(buckets) else None
+                direction, skip = ("DESC", from_top) if from_top < skip else ("", skip)
+                below = "" if high is None else "AND duration_ns < :high"  # a range the index seeks to
+                row = conn.execute(
+                    "SELECT duration_ns FROM spans WHERE fingerprint = :fp AND service IS :svc "
+                    f"AND duration_ns >= :low {below} ORDER BY duration_ns {direction} LIMIT 1 OFFSET :skip",
+                    {"fp": fingerprint, "svc": service, "low": low, "high": high, "skip": skip},
+                ).fetchone()
+                return row[0] if row else 0
+            before += inside
+        return 0
 
     return at(0.5), at(0.95)
 
