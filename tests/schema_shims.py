@@ -1,13 +1,14 @@
 """Older schemas as today's writer needs them, for upgrade tests that write a file "as an older version did".
 
-Today's writer stores what schemas 7 to 11 added (span record hashes and patterns per trace;
+Today's writer stores what schemas 7 to 12 added (span record hashes and patterns per trace;
 learned URL templates and each request's template; the salt, erased ids and refused counts;
 whether a span's end was recorded and its time after the root answered; the HAR copy's
-`copy_of`). A test that builds an older file with today's code adds those first
-(`add_schema_7` … `add_schema_11`), and takes them away again (`remove_schema_11`, then
-`remove_schema_10`, `remove_schema_9`, `remove_schema_8`, `remove_schema_7`) before the file is
-upgraded, so the upgrade sees exactly the older schema. Salted url_values cannot be unsalted:
-`remove_schema_9` leaves them
+`copy_of`; operation duration buckets and the index of spans with a code location). A test that
+builds an older file with today's code adds those first (`add_schema_7` … `add_schema_12`), and
+takes them away again (`remove_schema_12`, then `remove_schema_11`, `remove_schema_10`,
+`remove_schema_9`, `remove_schema_8`, `remove_schema_7`) before the file is upgraded, so the
+upgrade sees exactly the older schema. Salted url_values cannot be unsalted: `remove_schema_9`
+leaves them
 as they are, so follow it with `remove_schema_8` (which drops them) before upgrading.
 """
 
@@ -118,17 +119,39 @@ def remove_schema_11(conn: sqlite3.Connection) -> None:
     )
 
 
+def add_schema_12(conn: sqlite3.Connection) -> None:
+    """Schema 12's kept duration buckets (counted from operation_traces) and index of the spans with a
+    code location, on a file at an older version."""
+    conn.executescript(f"BEGIN;\n{schema._V12}\nCOMMIT;")
+
+
+def remove_schema_12(conn: sqlite3.Connection) -> None:
+    """Undo `add_schema_12` (and migration 12)."""
+    conn.executescript(
+        """
+        BEGIN;
+        DROP TRIGGER operation_durations_add;
+        DROP TRIGGER operation_durations_take_back;
+        DROP TABLE operation_durations;
+        DROP INDEX spans_code;
+        COMMIT;
+        """
+    )
+
+
 def add_newer_schemas(conn: sqlite3.Connection) -> None:
-    """What today's writer needs beyond schema 6: schemas 7 to 11."""
+    """What today's code needs beyond schema 6: schemas 7 to 12."""
     add_schema_7(conn)
     add_schema_8(conn)
     add_schema_9(conn)
     add_schema_10(conn)
     add_schema_11(conn)
+    add_schema_12(conn)
 
 
 def remove_newer_schemas(conn: sqlite3.Connection) -> None:
-    """Undo `add_newer_schemas` (or migrations 11, 10, 9, 8 and 7)."""
+    """Undo `add_newer_schemas` (or migrations 12, 11, 10, 9, 8 and 7)."""
+    remove_schema_12(conn)
     remove_schema_11(conn)
     remove_schema_10(conn)
     remove_schema_9(conn)

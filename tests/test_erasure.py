@@ -588,9 +588,11 @@ def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_p
         add_schema_9,
         add_schema_10,
         add_schema_11,
+        add_schema_12,
         remove_schema_9,
         remove_schema_10,
         remove_schema_11,
+        remove_schema_12,
     )
 
     from mcp_sessions.store.sqlite import db as db_module
@@ -601,6 +603,7 @@ def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_p
         add_schema_9(conn)
         add_schema_10(conn)
         add_schema_11(conn)
+        add_schema_12(conn)
 
     old = tmp_path / "old.db"
     with monkeypatch.context() as schema_8:
@@ -610,6 +613,7 @@ def test_upgrading_to_schema_9_salts_the_stored_url_values(corpus: Corpus, tmp_p
             assert all(r.status == "stored" for r in ingest_paths(store, [str(f) for f in corpus.kept_files]))
             assert schema.current_version(store.conn) == 8
             unsalted = set(store.conn.execute("SELECT * FROM url_values"))
+            remove_schema_12(store.conn)
             remove_schema_11(store.conn)
             remove_schema_10(store.conn)
             remove_schema_9(store.conn)

@@ -116,7 +116,7 @@ def test_keyless_recordings_of_different_visits_stay_apart(tmp_path: Path) -> No
 def test_upgrading_to_schema_11_pairs_the_copies_already_stored(tmp_path: Path) -> None:
     import sqlite3
 
-    from schema_shims import remove_schema_11
+    from schema_shims import remove_schema_11, remove_schema_12
 
     from mcp_sessions.store.sqlite import schema
 
@@ -130,6 +130,7 @@ def test_upgrading_to_schema_11_pairs_the_copies_already_stored(tmp_path: Path) 
     assert any(method == "trace-context" for *_, method in expected)
     conn = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
     conn.execute("UPDATE events SET copy_of = NULL, copy_method = NULL")
+    remove_schema_12(conn)
     remove_schema_11(conn)
     conn.execute("PRAGMA user_version = 10")
     conn.close()

@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from schema_shims import remove_newer_schemas
+from schema_shims import remove_newer_schemas, remove_schema_12
 
 from mcp_sessions.ingest import ingest_file, ingest_paths
-from mcp_sessions.model import SpanScope
+from mcp_sessions.model import CodeLocation, OperationRow, SpanScope
 from mcp_sessions.store import Store
 from mcp_sessions.store.sqlite import insights, queries, retention, schema, summaries
 from mcp_sessions.store.sqlite.paging import SORTS
@@ -120,7 +120,14 @@ def test_retention_keeps_every_kept_table_exact(tmp_path: Path, shop_db: Path):
         assert summaries.differences(store.conn) == {}
         retention.prune_older_than(store.conn, 2**62)
         assert summaries.differences(store.conn) == {}
-        for table in ("operations", "operation_traces", "trace_services", "trace_search", "session_search"):
+        for table in (
+            "operations",
+            "operation_traces",
+            "operation_durations",
+            "trace_services",
+            "trace_search",
+            "session_search",
+        ):
             assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 
 
@@ -236,6 +243,106 @@ def test_global_failures_read_through_the_failed_spans_index(conn: sqlite3.Conne
         }
         found = insights.failures(conn, scope)
         assert expected and {span.span_id for _, span in found.spans} == expected, scope
+
+
+def test_stream_spans_read_through_their_index_in_every_scope(tmp_path: Path, shop_db: Path):
+    db = tmp_path / "streams.db"
+    db.write_bytes(shop_db.read_bytes())
+    with sqlite3.connect(db) as c:  # mark some spans of every kind as streams, so each scope holds some
+        c.execute("UPDATE spans SET stream = 1 WHERE id % 7 = 0")
+    conn = sqlite3.connect(db)
+    trace_id, session_id = conn.execute(
+        "SELECT s.trace_id, t.session_id FROM spans s JOIN traces t USING (trace_id) "
+        "WHERE s.stream = 1 AND t.session_id IS NOT NULL LIMIT 1"
+    ).fetchone()
+    marked = 0
+    for scope in [*scopes(conn), SpanScope(trace_id=trace_id), SpanScope(session_id=session_id)]:
+        where, params = scope_where(scope)
+        plan = " ".join(
+            r[3]
+            for r in conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT count(*) FROM {insights._STREAM_SPANS} AND {where}", params
+            )
+        )
+        assert "spans_stream" in plan, scope
+        expected = conn.execute(
+            f"SELECT trace_id, span_id, service, name, duration_ns FROM spans s NOT INDEXED WHERE s.stream = 1 "
+            f"AND {where} ORDER BY duration_ns DESC, s.id",
+            params,
+        ).fetchall()
+        rows, total = insights.streams(conn, scope, limit=1000)
+        assert ([(r.trace_id, r.span_id, r.service, r.name, r.duration_ns) for r in rows], total) == (
+            expected,
+            len(expected),
+        ), scope
+        by_operation = conn.execute(
+            "SELECT service, fingerprint, count(*) FROM spans s NOT INDEXED WHERE s.stream = 1 "
+            f"AND fingerprint IS NOT NULL AND {where} GROUP BY service, fingerprint",
+            params,
+        ).fetchall()
+        assert insights._stream_operations(conn, scope) == {(r[0], r[1]): r[2] for r in by_operation}, scope
+        marked += total
+    conn.close()
+    assert marked
+
+
+def test_an_operations_code_location_is_its_shortest_span_with_one(tmp_path: Path, shop_db: Path):
+    db = tmp_path / "code.db"
+    db.write_bytes(shop_db.read_bytes())
+    conn = sqlite3.connect(db)
+    # worst spans without a code location of their own, so every operation falls back to its other spans
+    conn.execute("UPDATE spans SET code_function = NULL, code_filepath = NULL WHERE id % 3 = 0")
+    operations = conn.execute(
+        "SELECT DISTINCT service, fingerprint FROM spans WHERE fingerprint IS NOT NULL AND "
+        "(code_function IS NOT NULL OR code_filepath IS NOT NULL)"
+    ).fetchall()
+    assert operations
+    for service, fingerprint in operations:
+        worst = conn.execute(
+            "SELECT trace_id, span_id FROM spans WHERE fingerprint = ? AND service IS ? AND code_function IS NULL "
+            "AND code_filepath IS NULL LIMIT 1",
+            (fingerprint, service),
+        ).fetchone() or ("no-such-trace", "no-such-span")
+        row = OperationRow(service, fingerprint, 1, 1, 0, 0, 0, 0, worst[0], worst[1], "", 0, 0)
+        expected = conn.execute(
+            "SELECT code_function, code_filepath, code_lineno FROM spans NOT INDEXED WHERE fingerprint = ? "
+            "AND service IS ? AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY duration_ns, id "
+            "LIMIT 1",
+            (fingerprint, service),
+        ).fetchone()
+        (found,) = insights.with_code_locations(conn, [row])
+        assert found.code == CodeLocation(*expected), (service, fingerprint)
+    plan = " ".join(
+        r[3]
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT code_function FROM spans INDEXED BY spans_code WHERE fingerprint = 'x' "
+            "AND service IS 'y' AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY duration_ns"
+        )
+    )
+    assert "spans_code" in plan and "TEMP B-TREE" not in plan
+    conn.close()
+
+
+def test_upgrading_to_schema_12_counts_durations_and_indexes_code_locations(tmp_path: Path, shop_db: Path):
+    db = tmp_path / "old.db"
+    db.write_bytes(shop_db.read_bytes())
+    conn = sqlite3.connect(db, isolation_level=None)
+    remove_schema_12(conn)
+    conn.execute("PRAGMA user_version = 11")
+    conn.close()
+    with Store(db) as store:
+        assert schema.current_version(store.conn) == schema.LATEST_VERSION
+        indexed = store.conn.execute(
+            "SELECT count(*) FROM spans INDEXED BY spans_code WHERE fingerprint IS NOT NULL "
+            "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL)"
+        ).fetchone()[0]
+        stored = store.conn.execute(
+            "SELECT count(*) FROM spans NOT INDEXED WHERE fingerprint IS NOT NULL "
+            "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL)"
+        ).fetchone()[0]
+        assert indexed == stored > 0
+        assert store.conn.execute("SELECT count(*) FROM operation_durations").fetchone()[0] > 0
+        assert summaries.differences(store.conn) == {}
 
 
 # --- list filters and cursors equal a row-by-row reading ----------------------------------------------------

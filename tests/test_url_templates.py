@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from schema_shims import remove_schema_8, remove_schema_9, remove_schema_10, remove_schema_11
+from schema_shims import remove_schema_8, remove_schema_9, remove_schema_10, remove_schema_11, remove_schema_12
 
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_path
 from mcp_sessions.analysis.path_templates import (
@@ -299,6 +299,7 @@ async def test_upgrading_to_schema_8_learns_from_what_is_stored(demo_port: int, 
     summaries.rebuild(conn)
     derive.backfill_patterns(conn)
     conn.execute("COMMIT")
+    remove_schema_12(conn)
     remove_schema_11(conn)
     remove_schema_10(conn)
     remove_schema_9(conn)

@@ -32,6 +32,7 @@ Text that matches no known shape keeps its first lines.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -125,6 +126,11 @@ class Stack:
         return out
 
 
+# Failures of one defect carry the same stack text: each distinct text is read once (Stack is immutable).
+_DISTINCT_STACKS = 1024
+
+
+@functools.lru_cache(maxsize=_DISTINCT_STACKS)
 def parse_stack(text: str) -> Stack:
     """`text` read as whichever runtime printed it; unknown shapes keep their lines and no frames."""
     lines = tuple(line.rstrip() for line in str(text).strip("\n").splitlines())
@@ -137,6 +143,7 @@ def parse_stack(text: str) -> Stack:
     return Stack(language, lines, tuple(headers), tuple(tuple(b) for b in blocks if b))
 
 
+@functools.lru_cache(maxsize=_DISTINCT_STACKS)
 def excerpt(stack: Stack, limit: int = STACK_LINES) -> tuple[str, ...]:
     """At most `limit` lines in printed order: exception lines, throw site, code location, nearby frames;
     `…` stands where lines were left out (and counts as a line)."""

@@ -84,6 +84,12 @@ TABLES: tuple[Coverage, ...] = (
         leftover="span_count <= 0 OR trace_count <= 0",
     ),
     Coverage("operation_traces", "follows", "each trace's share of its operations", leftover=_IN_TRACES),
+    Coverage(
+        "operation_durations",
+        "follows",
+        "how each operation's durations spread (counts per bucket); taken back with operation_traces",
+        leftover="count <= 0 OR operation_id NOT IN (SELECT id FROM operations)",
+    ),
     Coverage("trace_services", "follows", "the services of each trace", leftover=_IN_TRACES),
     Coverage("trace_search", "follows", "each trace's search text: root operation, route, URL", leftover=_IN_TRACES),
     Coverage("trace_patterns", "follows", "N+1 and repeated calls found in each trace", leftover=_IN_TRACES),

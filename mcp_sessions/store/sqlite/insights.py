@@ -44,14 +44,17 @@ ACTION_KINDS = ("click", "dblclick", "input", "navigation", "focus")
 MAX_FAILURES = 5_000
 
 
-def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> tuple[list[OperationRow], int, int]:
+def slow_operations(
+    conn: sqlite3.Connection, scope: SpanScope, limit: int, after: Sequence[AfterRootRow] | None = None
+) -> tuple[list[OperationRow], int, int]:
     """Operations ranked by time on the critical path, then self time; how many; the scope's critical total.
 
     A trace or a session is a few hundred spans: they are read once and ranked here. Over all
     data (or one service) the ranking reads the kept per-operation totals (store/summaries.py);
     only the operations shown get their worst span and percentiles, read from indexes. Filtered
     by route or time, it adds up what each trace in scope contributes, and reads spans only of
-    the traces that cross the edge of the time window; every figure stays exact.
+    the traces that cross the edge of the time window; every figure stays exact. `after` is the
+    scope's whole `after_root` ranking when the caller has read it already.
     """
     if scope.trace_id or scope.session_id:
         rows, total, critical = _slow_operations_in(conn, scope, limit)
@@ -61,8 +64,9 @@ def slow_operations(conn: sqlite3.Connection, scope: SpanScope, limit: int) -> t
             rows, total, critical = _slow_operations_everywhere(conn, scope.service, limit, streams)
         else:
             rows, total, critical = _slow_operations_of_traces(conn, scope, limit, streams)
-        after = {(r.service, r.fingerprint): r.after_ns for r in after_root(conn, scope, None)[0]}
-        rows = [replace(r, after_ns=after.get((r.service, r.fingerprint), 0)) for r in rows]
+        ranked = after_root(conn, scope, None)[0] if after is None else after
+        after_ns = {(r.service, r.fingerprint): r.after_ns for r in ranked}
+        rows = [replace(r, after_ns=after_ns.get((r.service, r.fingerprint), 0)) for r in rows]
     return with_code_locations(conn, rows), total, critical
 
 
@@ -71,14 +75,18 @@ AFTER_ROOT_SHOWN = 5
 STREAMS_SHOWN = 5
 
 
+# Stream spans through their own (partial) index, whatever else filters them.
+_STREAM_SPANS = "spans s INDEXED BY spans_stream WHERE s.stream = 1"
+
+
 def _stream_operations(conn: sqlite3.Connection, scope: SpanScope) -> dict[tuple[str | None, str], int]:
     """Stream spans in scope by operation (analysis/streams.py): an operation all of whose spans in scope
-    are streams is a stream, ranked after all the work."""
+    are streams is a stream, ranked after all the work; never a walk over every span of a service or all data."""
     where, params = scopes.scope_where(scope)
     return {
         (service, fingerprint): count
         for service, fingerprint, count in conn.execute(
-            f"SELECT service, fingerprint, count(*) FROM spans s WHERE s.stream = 1 AND fingerprint IS NOT NULL "
+            f"SELECT service, fingerprint, count(*) FROM {_STREAM_SPANS} AND fingerprint IS NOT NULL "
             f"AND {where} GROUP BY service, fingerprint",
             params,
         )
@@ -88,11 +96,11 @@ def _stream_operations(conn: sqlite3.Connection, scope: SpanScope) -> dict[tuple
 def streams(conn: sqlite3.Connection, scope: SpanScope, limit: int = STREAMS_SHOWN) -> tuple[list[StreamRow], int]:
     """The long-lived streams in scope, longest first, and how many there are."""
     where, params = scopes.scope_where(scope)
-    total = conn.execute(f"SELECT count(*) FROM spans s WHERE s.stream = 1 AND {where}", params).fetchone()[0]
+    total = conn.execute(f"SELECT count(*) FROM {_STREAM_SPANS} AND {where}", params).fetchone()[0]
     if not total:
         return [], 0
     rows = conn.execute(
-        f"SELECT trace_id, span_id, service, name, duration_ns FROM spans s WHERE s.stream = 1 AND {where} "
+        f"SELECT trace_id, span_id, service, name, duration_ns FROM {_STREAM_SPANS} AND {where} "
         "ORDER BY duration_ns DESC, s.id LIMIT :limit",
         {**params, "limit": limit},
     ).fetchall()
@@ -125,14 +133,12 @@ def after_root(
 
 
 _Row = TypeVar("_Row", OperationRow, SpanRow)
-# Spans of an operation read for a code location when its worst span has none (bounded: a hot
-# operation has millions).
-CODE_SAMPLE = 2_000
 
 
 def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[_Row]:
-    """The rows, each with the code.* location of its span (an operation's worst span, else one of its
-    spans) and what that span called (analysis/call_targets.py)."""
+    """The rows, each with the code.* location of its span (an operation's worst span, else its shortest
+    span that has one: a seek into the spans_code index, however many spans it has) and what that span
+    called (analysis/call_targets.py)."""
     out = []
     for row in rows:
         if isinstance(row, OperationRow):
@@ -150,12 +156,12 @@ def with_code_locations(conn: sqlite3.Connection, rows: Sequence[_Row]) -> list[
             "AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) ORDER BY shared LIMIT 1",
             (trace_id, span_id),
         ).fetchone()
-        if found is None and isinstance(row, OperationRow):
+        if found is None and isinstance(row, OperationRow):  # the operation's shortest span with one
             found = conn.execute(
-                "SELECT code_function, code_filepath, code_lineno FROM (SELECT code_function, code_filepath, "
-                "code_lineno FROM spans WHERE fingerprint = ? AND service IS ? LIMIT ?) "
-                "WHERE code_function IS NOT NULL OR code_filepath IS NOT NULL LIMIT 1",
-                (row.fingerprint, row.service, CODE_SAMPLE),
+                "SELECT code_function, code_filepath, code_lineno FROM spans INDEXED BY spans_code "
+                "WHERE fingerprint = ? AND service IS ? AND (code_function IS NOT NULL OR code_filepath IS NOT NULL) "
+                "ORDER BY duration_ns LIMIT 1",
+                (row.fingerprint, row.service),
             ).fetchone()
         out.append(replace(row, code=CodeLocation(*found) if found else row.code, target=target))
     return out
@@ -187,7 +193,7 @@ def _slow_operations_everywhere(
             "ORDER BY worst_critical_ns DESC, worst_duration_ns DESC LIMIT 1",
             (op_id,),
         ).fetchone()
-        p50, p95 = _percentiles(conn, svc, fingerprint, count)
+        p50, p95 = _percentiles(conn, op_id, svc, fingerprint, count)
         out.append(
             OperationRow(
                 svc,
@@ -209,20 +215,33 @@ def _slow_operations_everywhere(
     return out, len(rows), sum(r[5] for r in rows)
 
 
-def _percentiles(conn: sqlite3.Connection, service: str | None, fingerprint: str, count: int) -> tuple[int, int]:
-    """Nearest-rank p50 and p95 of all the operation's durations: one offset into the (fingerprint, service,
-    duration) index each, walked from whichever end is nearer."""
+def _percentiles(
+    conn: sqlite3.Connection, operation_id: int, service: str | None, fingerprint: str, count: int
+) -> tuple[int, int]:
+    """Nearest-rank p50 and p95 of all the operation's durations: the kept bucket counts
+    (operation_durations) name the bucket that holds each rank, and one offset into that bucket
+    of the (fingerprint, service, duration) index, walked from whichever end is nearer, reads it."""
+    buckets = conn.execute(
+        "SELECT bucket, count FROM operation_durations WHERE operation_id = ? ORDER BY bucket", (operation_id,)
+    ).fetchall()
 
     def at(rank: float) -> int:
         offset = nearest_rank_index(count, rank)
-        from_top = count - 1 - offset
-        direction, skip = ("DESC", from_top) if from_top < offset else ("", offset)
-        row = conn.execute(
-            "SELECT duration_ns FROM spans WHERE fingerprint = :fp AND service IS :svc "
-            f"ORDER BY duration_ns {direction} LIMIT 1 OFFSET :skip",
-            {"fp": fingerprint, "svc": service, "skip": skip},
-        ).fetchone()
-        return row[0] if row else 0
+        before = 0
+        for n, (low, inside) in enumerate(buckets):
+            if offset < before + inside:
+                skip, from_top = offset - before, before + inside - 1 - offset
+                high = buckets[n + 1][0] if n + 1 < len(buckets) else None
+                direction, skip = ("DESC", from_top) if from_top < skip else ("", skip)
+                below = "" if high is None else "AND duration_ns < :high"  # a range the index seeks to
+                row = conn.execute(
+                    "SELECT duration_ns FROM spans WHERE fingerprint = :fp AND service IS :svc "
+                    f"AND duration_ns >= :low {below} ORDER BY duration_ns {direction} LIMIT 1 OFFSET :skip",
+                    {"fp": fingerprint, "svc": service, "low": low, "high": high, "skip": skip},
+                ).fetchone()
+                return row[0] if row else 0
+            before += inside
+        return 0
 
     return at(0.5), at(0.95)
 

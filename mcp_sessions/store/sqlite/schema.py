@@ -524,6 +524,53 @@ def _backfill_v11(conn: sqlite3.Connection) -> None:
     derive_sessions(conn, sessions)
 
 
+# An integer duration rounded down to its two leading digits (1234 -> 1200; below 100 as it is):
+# monotonic, so the durations below a bucket are those of the buckets before it.
+DURATION_BUCKET = (
+    "CASE WHEN {d} < 100 THEN CAST({d} AS INTEGER) ELSE CAST(substr(CAST(CAST({d} AS INTEGER) AS TEXT), 1, 2) || "
+    "substr('00000000000000000000', 1, length(CAST(CAST({d} AS INTEGER) AS TEXT)) - 2) AS INTEGER) END"
+)
+# The durations of one operation_traces row (a JSON list when it holds more than one span).
+_ROW_DURATIONS = "json_each(coalesce({r}.durations, json_array({r}.total_ns)))"
+
+# Schema 12: how an operation's durations spread, kept so a
+# percentile over all data reads a few hundred counts and walks one bucket of the spans_operation
+# index rather than half of it; and the spans that carry a code location, by operation, so an
+# operation's code location is one seek. operation_durations follows operation_traces by triggers,
+# whoever writes or deletes its rows (derivation, retention, erasure, a rebuild).
+_V12 = f"""
+CREATE INDEX spans_code ON spans(fingerprint, service, duration_ns)
+    WHERE code_function IS NOT NULL OR code_filepath IS NOT NULL;
+CREATE TABLE operation_durations (
+    operation_id  INTEGER NOT NULL,
+    bucket        INTEGER NOT NULL,   -- DURATION_BUCKET of each duration counted
+    count         INTEGER NOT NULL,
+    PRIMARY KEY (operation_id, bucket)
+) WITHOUT ROWID;
+INSERT INTO operation_durations (operation_id, bucket, count)
+    SELECT ot.operation_id, {DURATION_BUCKET.format(d="d.value")}, count(*)
+    FROM operation_traces ot, {_ROW_DURATIONS.format(r="ot")} d GROUP BY 1, 2;
+CREATE TRIGGER operation_durations_add AFTER INSERT ON operation_traces BEGIN
+    UPDATE operation_durations SET count = operation_durations.count + x.n
+    FROM (SELECT {DURATION_BUCKET.format(d="value")} AS bucket, count(*) AS n FROM {_ROW_DURATIONS.format(r="new")}
+          GROUP BY 1) AS x
+    WHERE operation_durations.operation_id = new.operation_id AND operation_durations.bucket = x.bucket;
+    INSERT INTO operation_durations (operation_id, bucket, count)
+    SELECT new.operation_id, x.bucket, x.n
+    FROM (SELECT {DURATION_BUCKET.format(d="value")} AS bucket, count(*) AS n FROM {_ROW_DURATIONS.format(r="new")}
+          GROUP BY 1) AS x
+    WHERE NOT EXISTS (SELECT 1 FROM operation_durations k WHERE k.operation_id = new.operation_id
+                      AND k.bucket = x.bucket);
+END;
+CREATE TRIGGER operation_durations_take_back AFTER DELETE ON operation_traces BEGIN
+    UPDATE operation_durations SET count = operation_durations.count - x.n
+    FROM (SELECT {DURATION_BUCKET.format(d="value")} AS bucket, count(*) AS n FROM {_ROW_DURATIONS.format(r="old")}
+          GROUP BY 1) AS x
+    WHERE operation_durations.operation_id = old.operation_id AND operation_durations.bucket = x.bucket;
+    DELETE FROM operation_durations WHERE operation_id = old.operation_id AND count <= 0;
+END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ingests, resources, spans, traces, sessions, logs", _V1),
     Migration(2, "events (frontend timeline), session links and frontend counts", _V2),
@@ -555,6 +602,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V11,
         _backfill_v11,
     ),
+    Migration(12, "operations keep how their durations spread; spans with a code location indexed by operation", _V12),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -114,9 +114,11 @@ class SqliteStore(Store):
 
     @_faults
     def slow_operations(self, scope: SpanScope, limit: int) -> OperationRanking:
+        after, after_count = insights.after_root(self.conn, scope, None)  # read once: ranked and shown
         return OperationRanking(
-            *insights.slow_operations(self.conn, scope, limit),
-            *insights.after_root(self.conn, scope),
+            *insights.slow_operations(self.conn, scope, limit, after),
+            after[: insights.AFTER_ROOT_SHOWN],
+            after_count,
             *insights.streams(self.conn, scope),
         )
 

@@ -6,6 +6,8 @@ Schema 4 keeps, beside the rows the writer stores:
                       self and total time, over all data
     operation_traces  what each trace contributes to each of its operations, with its worst
                       span and its spans' durations (for filtered rankings and percentiles)
+    operation_durations  per operation, how many of its durations fall in each bucket of two
+                      leading digits (schema 12; follows operation_traces by triggers)
     trace_services    one row per service a trace touches (the `services` JSON list, indexed)
     trace_search      one line of text per trace: id, root operation, route, URL
     session_search    one line per session: id, user, services, first URL, and the distinct
@@ -35,6 +37,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from mcp_sessions.store.sqlite.rows import SESSION_TEXT, TRACE_TEXT
+from mcp_sessions.store.sqlite.schema import DURATION_BUCKET
 
 _OPERATION_TRACES = """
     SELECT trace_id, operation_id, count(*) AS span_count, sum(critical_ns) AS critical_ns, sum(self_ns) AS self_ns,
@@ -63,7 +66,10 @@ _TOTALS = (
 
 def rebuild(conn: sqlite3.Connection) -> None:
     """Compute every derived table from the stored spans, traces and sessions (inside the caller's transaction)."""
-    for table in ("operation_traces", "operations", "trace_services", "trace_search", "session_search"):
+    # operation_durations (schema 12) first: the rows of operation_traces deleted after it have nothing
+    # to take back, and its triggers count the rows inserted below
+    kept = ("operation_traces", "operations", "trace_services", "trace_search", "session_search")
+    for table in ("operation_durations", *kept) if _has_table(conn, "operation_durations") else kept:
         conn.execute(f"DELETE FROM {table}")
     conn.execute(
         "INSERT INTO operations (op_key, service, fingerprint) "
@@ -106,6 +112,13 @@ def differences(conn: sqlite3.Connection) -> dict[str, tuple[list[Any], list[Any
             f"SELECT o.service, o.fingerprint, ot.trace_id, {_COLUMNS.format(t='ot.')} "
             f"FROM ({_OPERATION_TRACES}) AS ot JOIN operations o ON o.id = ot.operation_id",
         ),
+        "operation_durations": (
+            "SELECT o.service, o.fingerprint, d.bucket, d.count FROM operation_durations d "
+            "JOIN operations o ON o.id = d.operation_id",
+            f"SELECT o.service, o.fingerprint, {DURATION_BUCKET.format(d='s.duration_ns')}, count(*) FROM spans s "
+            "JOIN operations o ON o.op_key = json_array(s.service, s.fingerprint) "
+            "WHERE s.trace_id IN (SELECT trace_id FROM traces) GROUP BY 1, 2, 3",
+        ),
         "trace_services": (
             "SELECT trace_id, service FROM trace_services",
             "SELECT t.trace_id, j.value FROM traces t, json_each(t.services) j WHERE j.value IS NOT NULL",
@@ -119,6 +132,8 @@ def differences(conn: sqlite3.Connection) -> dict[str, tuple[list[Any], list[Any
             f"SELECT s.session_id, {SESSION_TEXT.format(s='s')} FROM sessions s",
         ),
     }
+    if not _has_table(conn, "operation_durations"):  # a file older than schema 12
+        del checks["operation_durations"]
     out: dict[str, tuple[list[Any], list[Any]]] = {}
     for table, (kept_sql, computed_sql) in checks.items():
         kept = conn.execute(kept_sql).fetchall()
@@ -130,6 +145,10 @@ def differences(conn: sqlite3.Connection) -> dict[str, tuple[list[Any], list[Any
         if kept_only or computed_only:
             out[table] = (kept_only, computed_only)
     return out
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _sorted_durations(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
