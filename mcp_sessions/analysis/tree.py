@@ -148,7 +148,14 @@ def build_tree(spans: Sequence[SpanT]) -> TraceTree[SpanT]:
     # child list sorted, with one sort for the whole trace.
     children: list[list[int]] = [[] for _ in spans]
     roots: list[int] = []
-    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start_ns, -spans[i].end_ns)):
+
+    # Siblings by start, the longest first; an end not recorded is not read (a parser leaves the start
+    # there, the store the end last inferred), so such a span sorts as if it ended at its start.
+    def order(i: int) -> tuple[int, int]:
+        span = spans[i]
+        return span.start_ns, -(span.end_ns if span.end_known else span.start_ns)
+
+    for i in sorted(range(len(spans)), key=order):
         p = parent[i]
         (roots if p is None else children[p]).append(i)
 
