@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp_sessions.errors import SchemaVersionError, StoreError
+from mcp_sessions.store.sqlite.buckets import DURATION_BUCKET
 from mcp_sessions.store.sqlite.rows import BROWSER_PROBLEM, SESSION_TEXT, TRACE_TEXT
 
 
@@ -524,12 +525,6 @@ def _backfill_v11(conn: sqlite3.Connection) -> None:
     derive_sessions(conn, sessions)
 
 
-# An integer duration rounded down to its two leading digits (1234 -> 1200; below 100 as it is):
-# monotonic, so the durations below a bucket are those of the buckets before it.
-DURATION_BUCKET = (
-    "CASE WHEN {d} < 100 THEN CAST({d} AS INTEGER) ELSE CAST(substr(CAST(CAST({d} AS INTEGER) AS TEXT), 1, 2) || "
-    "substr('00000000000000000000', 1, length(CAST(CAST({d} AS INTEGER) AS TEXT)) - 2) AS INTEGER) END"
-)
 # The durations of one operation_traces row (a JSON list when it holds more than one span).
 _ROW_DURATIONS = "json_each(coalesce({r}.durations, json_array({r}.total_ns)))"
 

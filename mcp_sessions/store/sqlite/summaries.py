@@ -36,8 +36,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from mcp_sessions.store.sqlite.buckets import DURATION_BUCKET
 from mcp_sessions.store.sqlite.rows import SESSION_TEXT, TRACE_TEXT
-from mcp_sessions.store.sqlite.schema import DURATION_BUCKET
 
 _OPERATION_TRACES = """
     SELECT trace_id, operation_id, count(*) AS span_count, sum(critical_ns) AS critical_ns, sum(self_ns) AS self_ns,
