@@ -736,7 +736,8 @@ def create_app(
         except RequestRejected as exc:
             return _counted(_rejected(exc, JSON))
         stored = outcome.stored
-        doc = {"events": outcome.kept, "stored": stored.events, "duplicate": stored.already}
+        # `refused`: events under sessions or users `forget` erased (not stored; retrying cannot help)
+        doc = {"events": outcome.kept, "stored": stored.events, "duplicate": stored.already, "refused": stored.refused}
         return _counted(Response(orjson.dumps(doc), media_type=JSON))
 
     @contextlib.asynccontextmanager

@@ -56,6 +56,7 @@ from typing import Any
 from mcp_sessions.cuts import cut_note
 from mcp_sessions.model import Event, LogRecord, Record, Span, SpanEvent, SpanLink
 from mcp_sessions.redact_detect import (
+    MASK,
     MIN_KNOWN,
     KnownValues,
     mask_encoded,
@@ -97,7 +98,6 @@ __all__ = [
     "rules_from_config",
 ]
 
-MASK = "[REDACTED]"
 _JSON_MASK = f'"{MASK}"'
 _BEARER_MASK = rf"\g<1> {MASK}"
 INPUT_MASK = "[masked]"  # what the rrweb parser puts in place of a typed value

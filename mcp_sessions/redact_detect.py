@@ -38,7 +38,7 @@ from mcp_sessions import urls
 from mcp_sessions.config import SESSION_BAGGAGE_KEYS, SESSION_HEADERS, SESSION_KEYS
 from mcp_sessions.redact_rules import is_sensitive_key, key_words
 
-MASK = "[REDACTED]"
+MASK = "[REDACTED]"  # what every rule writes in place of a secret (redact.MASK)
 
 # ---- names judged inside text ----------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import MCPServer
 
 from mcp_sessions import __version__
-from mcp_sessions.redact import DEFAULT_RULES
 from mcp_sessions.store.open import open_store
 from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
 from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext, SourceNote
@@ -72,7 +71,7 @@ def create_server(
         store = (
             store_factory()
             if store_factory is not None
-            else open_store(store_dsn, database=db_path, readonly=readonly, rules=redaction or DEFAULT_RULES)
+            else open_store(store_dsn, database=db_path, readonly=readonly, rules=redaction)
         )
         # Everything loaded so far lives as long as the server: keep it out of the cycle collector's
         # scans, which otherwise re-walk it during every large analysis.

@@ -530,6 +530,21 @@ def test_the_receiver_refuses_spans_under_erased_ids_and_says_so(forgotten: Path
         assert partial["errorMessage"] == "1 spans under erased sessions or users refused"
         assert store.conn.execute("SELECT count(*) FROM spans WHERE name = 'GET /ok'").fetchone() == (1,)
         assert store.conn.execute("SELECT count(*) FROM spans WHERE session_id = ?", (ANN_SESSION,)).fetchone() == (0,)
+        # a page of her erased session posting rrweb events: refused, and the answer says how many
+        events = [
+            {
+                "type": 4,
+                "timestamp": 1_700_000_000_000,
+                "data": {"href": "https://shop.example/", "width": 1, "height": 1},
+            },
+            {"type": 5, "timestamp": 1_700_000_000_100, "data": {"tag": "checkout", "payload": {"step": 1}}},
+        ]
+        batch = {"session_id": ANN_SESSION, "page_id": "p-1", "seq": 0, "events": events}
+        answer = httpx.post(f"{url}/v1/rrweb", json=batch, timeout=30)
+        assert answer.status_code == 200 and answer.json()["stored"] == 0 and answer.json()["refused"] == 2, answer.text
+        assert store.conn.execute("SELECT count(*) FROM events WHERE session_key = ?", (ANN_SESSION,)).fetchone() == (
+            0,
+        )
     finally:
         server.should_exit = True
         thread.join(20)

@@ -19,27 +19,33 @@ from typing import TYPE_CHECKING
 
 from mcp_sessions import urls
 from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 from mcp_sessions.store.sqlite.store import SqliteStore
 
 if TYPE_CHECKING:
+    from mcp_sessions.redact import RedactionRules  # loaded only when a store fetches (start-up stays light)
     from mcp_sessions.store.protocol import SessionStore
 
-Opener = Callable[[str, Path, RedactionRules], "SessionStore"]
+Opener = Callable[[str, Path, "RedactionRules | None"], "SessionStore"]
 
 
-def _clickhouse(dsn: str, cache: Path, rules: RedactionRules) -> SessionStore:
+def _rules(rules: RedactionRules | None) -> RedactionRules:
+    from mcp_sessions.redact import DEFAULT_RULES
+
+    return rules or DEFAULT_RULES
+
+
+def _clickhouse(dsn: str, cache: Path, rules: RedactionRules | None) -> SessionStore:
     from mcp_sessions.store.clickhouse.connect import open_clickhouse
 
-    store: SqliteStore = open_clickhouse(dsn, cache, rules=rules)
+    store: SqliteStore = open_clickhouse(dsn, cache, rules=_rules(rules))
     return store
 
 
-def _trace_source(dsn: str, cache: Path, rules: RedactionRules) -> SessionStore:
+def _trace_source(dsn: str, cache: Path, rules: RedactionRules | None) -> SessionStore:
     """Jaeger or Tempo: the cache is the source's own file (the DSN's `cache=`, else one per URL)."""
     from mcp_sessions.store.remote import RemoteStore, parse_dsn
 
-    return RemoteStore(parse_dsn(dsn), rules=rules)
+    return RemoteStore(parse_dsn(dsn), rules=_rules(rules))
 
 
 OPENERS: dict[str, Opener] = {
@@ -67,9 +73,10 @@ def check_dsn(dsn: str) -> str:
 
 
 def open_store(
-    dsn: str | None, *, database: Path, readonly: bool = True, rules: RedactionRules = DEFAULT_RULES
+    dsn: str | None, *, database: Path, readonly: bool = True, rules: RedactionRules | None = None
 ) -> SessionStore:
-    """The store `dsn` names (None: the SQLite file `database`); ClickHouse caches into `database`."""
+    """The store `dsn` names (None: the SQLite file `database`); ClickHouse caches into `database`.
+    What a remote store fetches is redacted under `rules` (None: the built-in rules)."""
     if dsn is None:
         return SqliteStore(database, readonly=readonly)
     return OPENERS[scheme_of(check_dsn(dsn))](dsn, database, rules)

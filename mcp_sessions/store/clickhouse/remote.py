@@ -122,12 +122,7 @@ class Remote:
         if window.since_ns is not None:
             clauses.append("Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
             params["since"] = window.since_ns
-        if window.until_ns is not None:
-            clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
-            params["until"] = window.until_ns
-        if window.service is not None:
-            clauses.append("ServiceName = {service:String}")
-            params["service"] = window.service
+        _until_and_service(window, clauses, params)
         columns = rows.select_list(rows.LOG_COLUMNS, self.variant)
         sql = (
             f"SELECT {columns} FROM {self.variant.table(LOGS)} WHERE {' AND '.join(clauses)} "
@@ -145,12 +140,7 @@ class Remote:
             clauses.append("toUnixTimestamp64Nano(Timestamp) + Duration >= {since:Int64}")
             params["slack"] = window.since_ns - 3600 * NS
             params["since"] = window.since_ns
-        if window.until_ns is not None:
-            clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
-            params["until"] = window.until_ns
-        if window.service is not None:
-            clauses.append("ServiceName = {service:String}")
-            params["service"] = window.service
+        _until_and_service(window, clauses, params)
         if window.route is not None:
             clauses.append(f"{self.attr('SpanAttributes', 'http.route')} = {{route:String}}")
             params["route"] = window.route
@@ -311,3 +301,13 @@ class Remote:
             sql = f"SELECT {columns} FROM {self.variant.table(LOGS)} WHERE TraceId IN {{ids:Array(String)}}"
             out += (rows.log_of(r) for r in self._rows(sql, {"ids": list(trace_ids[start : start + BATCH])}))
         return rows.unique_logs(out)
+
+
+def _until_and_service(window: Window, clauses: list[str], params: dict[str, Any]) -> None:
+    """The window's end and service as clauses on a spans or logs table (both have Timestamp and ServiceName)."""
+    if window.until_ns is not None:
+        clauses.append("Timestamp <= fromUnixTimestamp64Nano({until:Int64})")
+        params["until"] = window.until_ns
+    if window.service is not None:
+        clauses.append("ServiceName = {service:String}")
+        params["service"] = window.service
