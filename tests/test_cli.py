@@ -506,3 +506,15 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str, capsys, tmp_path: P
     assert done.returncode == 0, done.stderr
     offered = [line.split("\t")[0] for line in done.stdout.split("\n") if line]
     assert sorted(offered) == ["session", "span", "trace"]  # fish sorts them
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(demo_db: Path):
+    """`mcp-sessions errors | head -1`: the closed pipe is the reader's choice, never a traceback."""
+    command = [sys.executable, "-m", "mcp_sessions", "--db", str(demo_db), "errors"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.readline()
+        child.stdout.close()  # as `head -1` does after its line
+        errors = child.stderr.read().decode()
+        assert child.wait(timeout=60) == 0, errors
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
