@@ -301,7 +301,15 @@ async def test_a_trace_past_the_views_limit_opens_what_was_left_out(browser, big
         await frame.eval_on_selector(".wf-list", REVEAL_JS, parent["span_id"])
         await frame.click(f".span-row[data-span-id='{parent['span_id']}']")
         await frame.click("button.open-subtree")
-        await frame.wait_for_selector("button.whole-trace")
+        # the subtree's answer arrives through the host's relay: wait for the view to finish loading
+        # (it gives up after its own minute), then say what it drew if it is not the subtree
+        await frame.wait_for_function(
+            "() => { const w = document.querySelector('.waterfall');"
+            " return w && w.dataset.complete !== 'loading'; }",
+            timeout=90_000,
+        )
+        drawn = await frame.text_content(".waterfall")
+        assert await frame.query_selector("button.whole-trace"), (host.calls[-1], drawn[:400])
         assert host.calls[-1] == ("view_trace", {"trace_id": largest, "span_id": parent["span_id"]})
         subtree = await picture(host, "view_trace", trace_id=largest, span_id=parent["span_id"])
         assert subtree["trace"]["focus_span_id"] == parent["span_id"]
