@@ -298,3 +298,31 @@ def test_report_errors_say_what_to_do(shop_db: Path, tmp_path: Path, capsys, mon
     assert list(tmp_path.iterdir()) == []  # nothing written on failure
     assert main(["--db", str(shop_db), "report", "--trace", CHECKOUT]) == 0
     assert [p.name for p in tmp_path.iterdir()] == [f"mcp-sessions-report-{CHECKOUT}.html"]
+
+
+# The lists in fields.js and the answer model each one reads (render/models.py).
+FIELD_LISTS = {
+    "SPAN_FIELDS": "SpanNode",
+    "TRACE_FIELDS": "TraceItem",
+    "ENTRY_FIELDS": "TimelineEntry",
+    "FINDING_FIELDS": "DiffFinding",
+}
+
+
+def test_every_field_the_views_name_is_a_field_of_the_answer_they_draw():
+    """A view that names a field the answer does not carry draws nothing for it, silently (after-root
+    time went undrawn so once): every name in fields.js's lists and span marks is a model field."""
+    from mcp_sessions.render import models
+
+    source = (STATIC / "fields.js").read_text()
+    for name, model_name in FIELD_LISTS.items():
+        body = re.search(rf"const {name} = \[(.*?)\n\];", source, re.S)
+        assert body, f"fields.js has no list {name}"
+        keys = re.findall(r'^\s*\["(\w+)"', body.group(1), re.M)
+        assert keys, name
+        model = getattr(models, model_name)
+        assert [k for k in keys if k not in model.model_fields] == [], f"{name} names fields {model_name} lacks"
+    marks = re.search(r"const SPAN_MARKS = \[(.*?)\n\];", source, re.S)
+    assert marks
+    used = set(re.findall(r"\bs\.(\w+)", marks.group(1)))
+    assert used and used <= set(models.SpanNode.model_fields), used - set(models.SpanNode.model_fields)

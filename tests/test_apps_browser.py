@@ -34,6 +34,7 @@ from apps_harness.recordings import (
     ingest,
     sample_traces,
     session_of,
+    timing_trace,
 )
 
 from mcp_sessions.cli import main
@@ -60,6 +61,12 @@ ROWS_JS = """() => Array.from(document.querySelectorAll('.waterfall .span-row'))
           left: (bar.left - track.left) / track.width * 100, width: share(bar),
           lines: Array.from(r.querySelectorAll('.crit-line')).map(l => share(l.getBoundingClientRect()))};
 })"""
+# Each drawn span row's bar classes and badges, by span id.
+MARKS_JS = """() => Object.fromEntries(Array.from(document.querySelectorAll('.waterfall .span-row')).map(r => [
+  r.dataset.spanId,
+  {cls: Array.from(r.querySelector('.bar').classList),
+   badges: Array.from(r.querySelectorAll('.badge')).map(b => b.textContent)},
+]))"""
 # Scrolls the list until the row of one span is drawn.
 REVEAL_JS = """(list, id) => {
   for (let top = 0; top <= list.scrollHeight; top += 200) {
@@ -304,8 +311,7 @@ async def test_a_trace_past_the_views_limit_opens_what_was_left_out(browser, big
         # the subtree's answer arrives through the host's relay: wait for the view to finish loading
         # (it gives up after its own minute), then say what it drew if it is not the subtree
         await frame.wait_for_function(
-            "() => { const w = document.querySelector('.waterfall');"
-            " return w && w.dataset.complete !== 'loading'; }",
+            "() => { const w = document.querySelector('.waterfall'); return w && w.dataset.complete !== 'loading'; }",
             timeout=90_000,
         )
         drawn = await frame.text_content(".waterfall")
@@ -317,6 +323,31 @@ async def test_a_trace_past_the_views_limit_opens_what_was_left_out(browser, big
         await frame.click("button.whole-trace")
         await frame.wait_for_selector(".waterfall[data-complete='1']")
         assert await frame.query_selector("button.whole-trace") is None
+
+
+async def test_streams_late_work_and_unrecorded_ends_are_marked_as_the_answer_says(browser, tmp_path: Path):
+    db = ingest(tmp_path / "timing.db", [timing_trace(tmp_path / "timing.json")])
+    with SqliteStore(db, readonly=True) as store:
+        (trace_id,) = store.conn.execute("SELECT trace_id FROM traces").fetchone()
+    async with hosting(browser, db) as host:
+        frame = await host.show("get_trace", {"trace_id": trace_id})
+        payload = await picture(host, "view_trace", trace_id=trace_id)
+        spans = {s["name"]: s for s in payload["trace"]["spans"]}
+        assert spans["quotes.Feed/WatchQuotes"]["stream"] and not spans["GET /prices"]["end_recorded"]
+        assert spans["POST /audit"]["after_root_ms"] == pytest.approx(30, abs=0.01)
+        marks = await frame.evaluate(MARKS_JS)
+        # each mark the answer carries is drawn on its row, and no row has a mark it does not carry
+        for s in payload["trace"]["spans"]:
+            expected = {
+                "stream": s["stream"],
+                "inferred": not s["end_recorded"],
+                "after": s["after_root_ms"] > 0,  # as the text says it, a stream too
+            }
+            assert {k: k in marks[s["span_id"]]["cls"] for k in expected} == expected, s["name"]
+        assert "after the root answered" in " ".join(marks[spans["POST /audit"]["span_id"]]["badges"])
+        assert "no end recorded" in marks[spans["GET /prices"]["span_id"]]["badges"]
+        await frame.click(f".span-row[data-span-id='{spans['POST /audit']['span_id']}']")
+        assert "Ran after the root answered" in await frame.text_content(".waterfall .detail")
 
 
 async def test_five_thousand_spans_draw_within_a_second(browser, big_db):

@@ -142,3 +142,50 @@ def big_trace(path: Path, handlers: int = 50, queries: int = 99) -> Path:
     provider.shutdown()
     path.write_text(MessageToJson(encode_spans(list(exporter.get_finished_spans()))))
     return path
+
+
+def timing_trace(path: Path) -> Path:
+    """One trace made by the real OTel SDK whose spans each carry one timing mark, then exported as
+    OTLP JSON: under a 10 ms root, a gRPC stream `WatchQuotes` open for 5 s, a client call that ran
+    30 ms past the root's answer, and a client call whose end was never recorded (its end is zeroed in
+    the export, as an exporter flushing a span still open writes it) with a 40 ms child."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "quotes"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests.apps")
+    ms = 1_000_000
+    t0 = 1_700_000_000_000_000_000
+    root = tracer.start_span("GET /quotes", kind=SpanKind.SERVER, start_time=t0, attributes={"http.route": "/quotes"})
+    under = set_span_in_context(root)
+    stream = tracer.start_span(
+        "quotes.Feed/WatchQuotes",
+        context=under,
+        kind=SpanKind.CLIENT,
+        start_time=t0 + ms,
+        attributes={"rpc.system": "grpc", "rpc.service": "quotes.Feed", "rpc.method": "WatchQuotes"},
+    )
+    late = tracer.start_span("POST /audit", context=under, kind=SpanKind.CLIENT, start_time=t0 + 5 * ms)
+    open_call = tracer.start_span("GET /prices", context=under, kind=SpanKind.CLIENT, start_time=t0 + 2 * ms)
+    child = tracer.start_span("SELECT prices", context=set_span_in_context(open_call), start_time=t0 + 3 * ms)
+    child.end(end_time=t0 + 43 * ms)
+    open_call.end(end_time=t0 + 44 * ms)
+    late.end(end_time=t0 + 40 * ms)
+    root.end(end_time=t0 + 10 * ms)
+    stream.end(end_time=t0 + 5_000 * ms)
+    provider.shutdown()
+    exported = MessageToDict(encode_spans(list(exporter.get_finished_spans())))
+    for resource in exported["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                if span["name"] == "GET /prices":
+                    span["endTimeUnixNano"] = "0"
+    path.write_text(json.dumps(exported))
+    return path

@@ -15,9 +15,9 @@ const SPAN_FIELDS = [
   ["http_status", "HTTP status"],
   ["error", "Error"],
   ["end_recorded", "End recorded", (v) => (v ? "yes" : "no: the end its children imply")],
-  ["stream", "Stream"],
-  ["after_response_ms", "Work after the response", fmtMs],
-  ["kept_for", "Kept first for"],
+  ["stream", "Stream", (v) => (v ? "yes: a long-lived stream, its length is not slow work" : "no")],
+  ["after_root_ms", "Ran after the root answered", fmtMs],
+  ["target", "Called"],
 ];
 // Drawn elsewhere (the row itself, the hidden-children badge).
 const SPAN_DRAWN = new Set(["name", "depth", "hidden_children"]);
@@ -26,8 +26,8 @@ const SPAN_DRAWN = new Set(["name", "depth", "hidden_children"]);
 const SPAN_MARKS = [
   {when: (s) => isErrorSpan(s), cls: "err", badge: () => "error"},
   {when: (s) => s.end_recorded === false, cls: "inferred", badge: () => "no end recorded"},
-  {when: (s) => !!s.stream, cls: "stream", badge: (s) => "stream: " + s.stream},
-  {when: (s) => s.after_response_ms > 0, cls: "after", badge: (s) => fmtMs(s.after_response_ms) + " after the response"},
+  {when: (s) => !!s.stream, cls: "stream", badge: () => "stream: not slow work"},
+  {when: (s) => s.after_root_ms > 0, cls: "after", badge: (s) => fmtMs(s.after_root_ms) + " after the root answered"},
   {when: (s) => s.hidden_children && s.hidden_children.length > 0, cls: "", badge: (s) => hiddenText(s.hidden_children)},
 ];
 
