@@ -162,6 +162,14 @@ class Event:
 
 Record = Span | LogRecord | SkippedRecords | Event
 
+# Which shown event a HAR copy repeats (store/sqlite/copies.py pairs them): its source, order, time, URL.
+CopyKey = tuple[str, int, int | None, str | None]
+
+
+def copy_key(event: Event) -> CopyKey:
+    """The key of a shown event under which its HAR copy is found (`har_twins`)."""
+    return (event.source, event.seq, event.time_ns, event.url)
+
 
 @dataclass(frozen=True, slots=True)
 class TraceSummary:

@@ -10,7 +10,7 @@ from typing import Any
 
 from mcp_sessions.analysis.request_copies import PAIR_WINDOW_NS, Pair, RequestCopy, pair_copies
 from mcp_sessions.ingest import ingest_paths
-from mcp_sessions.store import Store
+from mcp_sessions.store import SqliteStore, Store
 
 MS = 1_000_000
 T0 = 1_760_000_000_000 * MS
@@ -138,3 +138,32 @@ def test_upgrading_to_schema_11_pairs_the_copies_already_stored(tmp_path: Path) 
         assert schema.current_version(upgraded.conn) == schema.LATEST_VERSION
         assert upgraded.conn.execute(pairs).fetchall() == expected
         assert upgraded.conn.execute("SELECT * FROM sessions").fetchall() == sessions
+
+
+def test_each_request_finds_its_own_har_copy_with_or_without_a_trace(tmp_path: Path) -> None:
+    """har_twins pairs by the stored copy link: requests without a trace header get their copy, and
+    two requests never share one (pairing by trace id lost the first and merged a page load's)."""
+    from mcp_sessions.model import copy_key
+
+    rrweb = _rrweb(
+        [
+            _request(1_760_000_000_400, "http://a/api/items", 200, 230),
+            _request(1_760_000_000_700, "http://a/api/fail", 500, 520),
+        ]
+    )
+    har = _har([("GET", "http://a/api/items", 302), ("GET", "http://a/api/fail", 601)])
+    har["log"]["entries"][1]["response"]["content"]["mimeType"] = "text/plain"
+    (tmp_path / "visit.rrweb.json").write_text(json.dumps(rrweb))
+    (tmp_path / "visit.har").write_text(json.dumps(har))
+    with SqliteStore(tmp_path / "db.sqlite") as store:
+        assert all(
+            r.status == "stored"
+            for r in ingest_paths(store, [str(tmp_path / "visit.rrweb.json"), str(tmp_path / "visit.har")])
+        )
+        (session_id,) = store.conn.execute("SELECT session_id FROM sessions").fetchone()
+        shown = [e for e in store.session_events(session_id) if e.kind == "network"]
+        twins = store.har_twins(session_id, 100)
+    assert len(shown) == 2 and all(e.source == "rrweb" and e.trace_id is None for e in shown)
+    assert {e.url: twins[copy_key(e)].url for e in shown} == {u: u for u in ("http://a/api/items", "http://a/api/fail")}
+    mime = {e.url: twins[copy_key(e)].detail.get("mime_type") for e in shown}
+    assert mime == {"http://a/api/items": "application/json", "http://a/api/fail": "text/plain"}

@@ -15,7 +15,7 @@ from mcp_sessions.drafting.draft import baseline_durations, baseline_queries, dr
 from mcp_sessions.drafting.model import Draft, DraftOptions, ErrorMode, QueryFacts, Style
 from mcp_sessions.drafting.queries import trace_queries
 from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.model import Event, SessionSummary, TraceFilter, TraceSummary
+from mcp_sessions.model import CopyKey, Event, SessionSummary, TraceFilter, TraceSummary
 from mcp_sessions.params import normalize_trace_id
 from mcp_sessions.store.protocol import SessionStore
 
@@ -81,7 +81,7 @@ def draft_test(store: SessionStore, r: DraftRequest) -> DraftAnswer:
     return DraftAnswer(r, session, draft)
 
 
-def recording(store: SessionStore, session_id: str) -> tuple[list[Event], dict[str, Event], list[TraceSummary]]:
+def recording(store: SessionStore, session_id: str) -> tuple[list[Event], dict[CopyKey, Event], list[TraceSummary]]:
     """The session's events in order (HAR copies of rrweb requests left out), those copies, its traces."""
     events = store.session_events(session_id)[:MAX_EVENTS]
     traces = store.traces(TraceFilter(session_id=session_id), sort="oldest", limit=MAX_TRACES, cursor=None).rows

@@ -46,7 +46,7 @@ from mcp_sessions.drafting.model import (
 from mcp_sessions.drafting.templates import docstring
 from mcp_sessions.drafting.ui import UiModule, draft_ui_module
 from mcp_sessions.errors import InvalidArgumentError
-from mcp_sessions.model import Event, SessionSummary, TraceSummary
+from mcp_sessions.model import CopyKey, Event, SessionSummary, TraceSummary, copy_key
 from mcp_sessions.visible import code, literal
 
 API_INITIATORS = frozenset({"fetch", "xmlhttprequest"})
@@ -116,7 +116,7 @@ def _kind_of(event: Event, detail: Mapping[str, Any], response_type: str | None,
 
 def collect_calls(
     events: Sequence[Event],
-    twins: Mapping[str, Event],
+    twins: Mapping[CopyKey, Event],
     traces: Sequence[TraceSummary],
     queries: Mapping[str, QueryFacts] | None = None,
 ) -> CallSet:
@@ -132,7 +132,7 @@ def collect_calls(
             continue
         if event.kind != "network":
             continue
-        twin = twins.get(event.trace_id) if event.trace_id else None
+        twin = twins.get(copy_key(event))
         detail = dict(twin.detail) if twin is not None else {}
         detail.update({k: v for k, v in event.detail.items() if v not in (None, "", {}, [])})
         if twin is not None and twin.detail.get("response_headers"):
@@ -349,7 +349,7 @@ def _file_name(style: Style, session_id: str) -> str:
 def draft_regression_test(
     session: SessionSummary,
     events: Sequence[Event],
-    twins: Mapping[str, Event],
+    twins: Mapping[CopyKey, Event],
     traces: Sequence[TraceSummary],
     options: DraftOptions,
     queries: Mapping[str, QueryFacts] | None = None,
@@ -357,10 +357,10 @@ def draft_regression_test(
     """A runnable test module for `session`: its API requests (style "api") or user actions ("ui").
 
     `events` are the session's browser events (HAR copies of rrweb requests left out), `twins`
-    those HAR copies by trace id, `traces` the session's traces (used when it has no browser
-    recording), `queries` their query facts (drafting.queries). A draft from backend traces counts
-    each request's queries and has a latency budget unless told otherwise. Raises
-    InvalidArgumentError when the focus or the recording leaves nothing to test.
+    those HAR copies by the request each repeats (`copy_key`), `traces` the session's traces (used
+    when it has no browser recording), `queries` their query facts (drafting.queries). A draft from
+    backend traces counts each request's queries and has a latency budget unless told otherwise.
+    Raises InvalidArgumentError when the focus or the recording leaves nothing to test.
     """
     found = collect_calls(events, twins, traces, queries)
     check_style_input(found, events, options.style, session.session_id)
@@ -463,7 +463,7 @@ def draft_regression_test(
 
 
 def baseline_durations(
-    events: Sequence[Event], twins: Mapping[str, Event], traces: Sequence[TraceSummary]
+    events: Sequence[Event], twins: Mapping[CopyKey, Event], traces: Sequence[TraceSummary]
 ) -> dict[str, float]:
     """A reference run's recorded times: the median duration (ms) of each `METHOD /path/{id}` it made."""
     durations: dict[str, list[float]] = {}
@@ -475,7 +475,7 @@ def baseline_durations(
 
 def baseline_queries(
     events: Sequence[Event],
-    twins: Mapping[str, Event],
+    twins: Mapping[CopyKey, Event],
     traces: Sequence[TraceSummary],
     queries: Mapping[str, QueryFacts],
 ) -> dict[str, int]:

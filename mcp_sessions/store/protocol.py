@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 from mcp_sessions.model import (
     Candidate,
+    CopyKey,
     Event,
     Failures,
     OperationLoops,
@@ -148,8 +149,8 @@ class EventStore(Protocol):
         """When the browser sent the request that started each trace (for traces a request is linked to)."""
         ...
 
-    def har_twins(self, session_id: str, limit: int) -> dict[str, Event]:
-        """The HAR copies of the session's rrweb requests, by the trace id both carry."""
+    def har_twins(self, session_id: str, limit: int) -> dict[CopyKey, Event]:
+        """The HAR copies of the session's rrweb requests, by the copy_key of the request each repeats."""
         ...
 
     def all_have_browser_events(self, session_ids: Sequence[str]) -> bool:

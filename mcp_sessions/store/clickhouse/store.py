@@ -40,6 +40,7 @@ from mcp_sessions.analysis.patterns import N_PLUS_ONE_MIN_REPEATS
 from mcp_sessions.formats.coerce import checked_records
 from mcp_sessions.model import (
     Candidate,
+    CopyKey,
     Event,
     Failures,
     LogRecord,
@@ -397,7 +398,7 @@ class ClickHouseStore(SqliteStore):
         self.ensure_traces(trace_ids)
         return super().request_times(trace_ids)
 
-    def har_twins(self, session_id: str, limit: int) -> dict[str, Event]:
+    def har_twins(self, session_id: str, limit: int) -> dict[CopyKey, Event]:
         self.ensure_session(session_id)
         return super().har_twins(session_id, limit)
 

@@ -37,6 +37,7 @@ import httpx
 from mcp_sessions.errors import SourceError
 from mcp_sessions.model import (
     Candidate,
+    CopyKey,
     Event,
     Failures,
     OperationLoops,
@@ -351,7 +352,7 @@ class RemoteStore:
     def request_times(self, trace_ids: Sequence[str]) -> dict[str, int]:
         return self.cache.request_times(trace_ids)
 
-    def har_twins(self, session_id: str, limit: int) -> dict[str, Event]:
+    def har_twins(self, session_id: str, limit: int) -> dict[CopyKey, Event]:
         return self.cache.har_twins(session_id, limit)
 
     def all_have_browser_events(self, session_ids: Sequence[str]) -> bool:

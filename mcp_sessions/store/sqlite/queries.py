@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from mcp_sessions.model import (
+    CopyKey,
     Event,
     Page,
     SessionFilter,
@@ -200,21 +201,27 @@ def session_events(
     return [event_from_row(row) for row in cur]
 
 
-def har_twins(conn: sqlite3.Connection, session_id: str, limit: int) -> dict[str, Event]:
-    """The HAR copies of the session's rrweb requests, by the trace id both carry (first copy wins).
+_COPY_COLUMNS = ", ".join("c." + column.strip() for column in EVENT_COLUMNS.split(","))
+
+
+def har_twins(conn: sqlite3.Connection, session_id: str, limit: int) -> dict[CopyKey, Event]:
+    """The HAR copies of the session's rrweb requests, by the copy_key of the request each repeats.
 
     Where rrweb and a HAR recorded the same request, the timeline shows the rrweb copy and marks
-    the HAR one `shadowed`; the HAR copy holds the response's content type and body.
+    the HAR one `shadowed`, with `copy_of` naming the request it repeats (copies.py); the HAR copy
+    holds the response's content type and body. Paired by that link, never by trace id: the
+    requests of one page load often share a trace, and a request without a trace header has a copy too.
     """
     cur = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ? AND shadowed = 1 AND kind = 'network' "
-        "AND trace_id IS NOT NULL ORDER BY coalesce(time_ns, 0), seq, id LIMIT ?",
+        f"SELECT {_COPY_COLUMNS}, o.source, o.seq, o.time_ns, o.url FROM events c "
+        "JOIN events o ON o.id = c.copy_of AND o.kind = 'network' "
+        "WHERE c.session_id = ? AND c.shadowed = 1 AND c.kind = 'network' "
+        "ORDER BY coalesce(o.time_ns, 0), o.seq, c.id LIMIT ?",
         (session_id, limit),
     )
-    twins: dict[str, Event] = {}
+    twins: dict[CopyKey, Event] = {}
     for row in cur:
-        event = event_from_row(row)
-        twins.setdefault(str(event.trace_id), event)
+        twins.setdefault((row[-4], row[-3], row[-2], row[-1]), event_from_row(row[:-4]))
     return twins
 
 

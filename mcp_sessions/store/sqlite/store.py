@@ -19,6 +19,7 @@ from typing import Literal, ParamSpec, TypeVar
 from mcp_sessions.errors import StoreError
 from mcp_sessions.model import (
     Candidate,
+    CopyKey,
     Event,
     Failures,
     OperationLoops,
@@ -186,7 +187,7 @@ class SqliteStore(Store):
         return insights.request_times(self.conn, list(trace_ids))
 
     @_faults
-    def har_twins(self, session_id: str, limit: int) -> dict[str, Event]:
+    def har_twins(self, session_id: str, limit: int) -> dict[CopyKey, Event]:
         return queries.har_twins(self.conn, session_id, limit)
 
     @_faults
