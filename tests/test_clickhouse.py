@@ -7,6 +7,7 @@ once, what the cluster holds is redacted on the way in, the variant is read from
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -340,3 +341,30 @@ def test_questions_over_a_time_window_answer_as_on_sqlite_from_an_empty_cache(bo
             remote.close()
     finally:
         local.close()
+
+
+@pytest.mark.anyio
+async def test_an_answer_over_more_traces_than_were_mirrored_says_so(both, tmp_path):
+    """A window holding more traces than `max_traces` is answered over its newest ones: every answer's
+    source line says how many the cluster holds and how many the answer covers, never only a log line."""
+    from mcp_sessions.store.clickhouse.connect import dsn_options
+
+    _, dsn, _ = both
+    capped = f"{dsn}&max_traces=3"
+    assert dsn_options(capped) == {"max_traces": 3}
+    with pytest.raises(StoreError, match="max_traces='0'"):
+        dsn_options(f"{dsn}&max_traces=0")
+    async with Client(create_server(tmp_path / "cache.db", store_dsn=capped)) as client:
+        listed = await client.call_tool("list_traces", {"limit": 50})
+        note = listed.meta["mcp-sessions/source"]
+        assert len(listed.structured_content["traces"]) == 3
+        held = re.search(r"holds ([\d,]+) traces on the cluster: answers over it cover the newest 3 ", note)
+        assert held and int(held.group(1).replace(",", "")) > 3, note
+        assert note in listed.content[-1].text
+        one = await client.call_tool("get_trace", {"trace_id": listed.structured_content["traces"][0]["trace_id"]})
+        assert "cover the newest" not in one.meta["mcp-sessions/source"]
+    async with Client(create_server(tmp_path / "whole.db", store_dsn=dsn)) as client:
+        whole = await client.call_tool("list_traces", {"limit": 50})
+        assert re.search(
+            r"the last window asked \(all data\): all [\d,]+ of its traces", whole.meta["mcp-sessions/source"]
+        )

@@ -4,6 +4,9 @@
     clickhouses://USER:PASSWORD@HOST:8443/DATABASE   HTTPS
     clickhouse+chdb:///PATH?database=otel            chdb, the engine in-process, on a local directory
 
+    ?max_traces=N    on any of them: how many of a window's newest traces an all-data question
+                     mirrors (default 20,000; every answer's source line says when a window holds more)
+
 clickhouse-connect (1.12+) serves chdb itself behind the same client (`chdb://` DSNs), so the
 queries of remote.py run unchanged on either; only the DSN differs.
 """
@@ -81,8 +84,21 @@ def remote_of(dsn: str) -> Remote:
         raise
 
 
+def dsn_options(dsn: str) -> dict[str, Any]:
+    """The store's own options a DSN's query sets (`max_traces`), checked; StoreError naming a bad one."""
+    params = dict(urls.query_items(urls.split(dsn).query))
+    options: dict[str, Any] = {}
+    if "max_traces" in params:
+        raw = params["max_traces"]
+        if not raw.isdigit() or not 1 <= int(raw) <= 10_000_000:
+            raise StoreError(f"max_traces={raw[:20]!r} in the DSN: use a whole number from 1 to 10000000")
+        options["max_traces"] = int(raw)
+    return options
+
+
 def open_clickhouse(dsn: str, cache: Path, *, rules: RedactionRules = DEFAULT_RULES, **options: Any) -> Any:
-    """A ClickHouseStore over `dsn`, caching into the SQLite file `cache`."""
+    """A ClickHouseStore over `dsn`, caching into the SQLite file `cache`; `options` win over the DSN's."""
     from mcp_sessions.store.clickhouse.store import ClickHouseStore
 
-    return ClickHouseStore(remote_of(dsn), cache, rules=rules, **options)
+    chosen = {**dsn_options(dsn), **options}
+    return ClickHouseStore(remote_of(dsn), cache, rules=rules, **chosen)

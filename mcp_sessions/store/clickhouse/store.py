@@ -12,8 +12,8 @@ sessions are derived by the same code as for a recording, once per trace):
                                      window: found by SQL on the cluster, so the answer is exact
     N+1 loops in a window            the traces where one parent has N_PLUS_ONE_MIN_REPEATS or more
                                      children of one service (every trace a loop can be in)
-    lists, slow work in a window     the newest `max_traces` trace ids in the window (a warning
-                                     and cache_status() say when the window holds more)
+    lists, slow work in a window     the newest `max_traces` trace ids in the window (`describe()`,
+                                     which the server adds to every answer, says when it holds more)
     automatic baselines              the CANDIDATE_POOL sessions that started last before it
                                      (within `baseline_lookback_s`), whole: the pool SQLite ranks
 
@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +68,7 @@ from mcp_sessions.store.sqlite.derive import LINK_WINDOW_NS
 from mcp_sessions.store.sqlite.insights import MAX_FAILURES
 from mcp_sessions.store.sqlite.store import SqliteStore
 from mcp_sessions.store.sqlite.writer import IngestWriter
+from mcp_sessions.visible import code
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class ClickHouseStore(SqliteStore):
         self.baseline_lookback_s = baseline_lookback_s
         self._asked: dict[object, float] = {}  # window / session / trace → when the cluster was last asked
         self._windows: dict[Window, tuple[int, int]] = {}
+        self._last_window: Window | None = None
         self._growing: set[str] = set()
         # One filler at a time: two tool calls about the same session fetch and write it once.
         self._filling = threading.RLock()
@@ -227,6 +230,7 @@ class ClickHouseStore(SqliteStore):
 
     def _ensure_window(self, window: Window) -> None:
         key = ("window", window)
+        self._last_window = window
         if self._fresh(key):
             return
         ids, total = self.remote.trace_ids(window, self.max_traces)
@@ -243,6 +247,29 @@ class ClickHouseStore(SqliteStore):
             self.ensure_session(scope.session_id)
         else:
             self.ensure_window(Window(scope.since_ns, scope.until_ns, scope.service, scope.route))
+
+    def describe(self) -> str:
+        """One line for every answer (the server's SourceNote): the cluster, what the cache holds, and
+        whether the last all-data question covered its whole window or only its newest traces. (Calls
+        answered at once share the store: the line names the window last asked, not always this call's.)"""
+        status = self.cache_status()
+        parts = [
+            f"**Source**: ClickHouse ({self.remote.variant.database}), cached in {self.path} "
+            f"({status.traces:,} traces held)"
+        ]
+        window = self._last_window
+        if window is not None and window in self._windows:
+            mirrored, total = self._windows[window]
+            if total > mirrored:
+                parts.append(
+                    f"the last window asked ({_window_text(window)}) holds {total:,} traces on the cluster: answers "
+                    f"over it cover the newest {mirrored:,} (narrow since/until or service, or raise max_traces= "
+                    "in the DSN)"
+                )
+            else:
+                parts.append(f"the last window asked ({_window_text(window)}): all {total:,} of its traces")
+        parts.append(f"answers are reused for {self.refresh_s:g} s")
+        return "; ".join(parts)
 
     def cache_status(self) -> CacheStatus:
         """What the cache holds from the cluster and when it was fetched."""
@@ -261,6 +288,7 @@ class ClickHouseStore(SqliteStore):
     # ---- TraceStore ----
 
     def session(self, session_id: str) -> SessionSummary | None:
+        self._last_window = None  # a question about one session: no window to speak of
         self.ensure_session(session_id)
         return super().session(session_id)
 
@@ -269,6 +297,7 @@ class ClickHouseStore(SqliteStore):
         return super().sessions(f, sort=sort, limit=limit, cursor=cursor)
 
     def trace(self, trace_id: str) -> TraceSummary | None:
+        self._last_window = None
         self.ensure_traces([trace_id])
         return super().trace(trace_id)
 
@@ -333,6 +362,7 @@ class ClickHouseStore(SqliteStore):
             self.ensure_scope(scope)
         else:
             window = Window(scope.since_ns, scope.until_ns, scope.service, scope.route)
+            self._last_window = None  # failures are found on the cluster over the whole window
             with self._filling:
                 if not self._fresh(("failures", window)):
                     self.ensure_traces(self.remote.failing_trace_ids(window, MAX_FAILURES))
@@ -408,3 +438,20 @@ class ClickHouseStore(SqliteStore):
     def response_sizes(self, session_id: str) -> dict[str, int]:
         self.ensure_session(session_id)
         return super().response_sizes(session_id)
+
+
+def _window_text(window: Window) -> str:
+    """A window as a reader names it: its times (UTC), service and route, or "all data"."""
+    parts = []
+    if window.since_ns is not None or window.until_ns is not None:
+        since = _clock(window.since_ns) if window.since_ns is not None else "…"
+        parts.append(f"{since} – {_clock(window.until_ns) if window.until_ns is not None else 'now'}")
+    if window.service:
+        parts.append(f"service {code(window.service)}")
+    if window.route:
+        parts.append(f"route {code(window.route)}")
+    return ", ".join(parts) or "all data"
+
+
+def _clock(ns: int) -> str:
+    return datetime.fromtimestamp(ns / NS, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
