@@ -669,6 +669,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         collector = None
         async with anyio.create_task_group() as tasks:
             if collector_store is not None and collect is not None:
+                assert rules is not None  # --collect writes: its rules were loaded above
                 sock = receiver.bind(collect.host, collect.port)
                 print(
                     f"mcp-sessions: receiving OTLP/HTTP on http://{collect.host}:{sock.getsockname()[1]}",
