@@ -616,7 +616,6 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
-    from mcp_sessions.redact import DEFAULT_RULES
     from mcp_sessions.server import create_server
     from mcp_sessions.store import Store
     from mcp_sessions.store.open import open_store
@@ -624,7 +623,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     db_path = settings.database
     roots = list(settings.serve_ingest_roots)
     writes = bool(roots or args.collect or args.store)
-    rules = _redaction_rules(settings) if writes else DEFAULT_RULES
+    # Read-only, nothing is redacted at start-up: the built-in rules (None) load with the first span shown.
+    rules = _redaction_rules(settings) if writes else None
     collect = _collect_settings(args, settings) if args.collect else None
     if args.store and (roots or args.collect):
         raise InvalidArgumentError(
@@ -669,6 +669,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         collector = None
         async with anyio.create_task_group() as tasks:
             if collector_store is not None and collect is not None:
+                assert rules is not None  # --collect writes: its rules were loaded above
                 sock = receiver.bind(collect.host, collect.port)
                 print(
                     f"mcp-sessions: receiving OTLP/HTTP on http://{collect.host}:{sock.getsockname()[1]}",

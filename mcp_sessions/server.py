@@ -21,6 +21,7 @@ from mcp_sessions import __version__
 from mcp_sessions.store.open import open_store
 from mcp_sessions.tools import analysis, browse, diff, guides, regression, views
 from mcp_sessions.tools.common import PROMPTS, RESOURCES, TOOLS, AppContext, SourceNote
+from mcp_sessions.tools.schemas import listed_tool
 
 if TYPE_CHECKING:
     from mcp_sessions.redact import RedactionRules
@@ -82,26 +83,29 @@ def create_server(
         finally:
             getattr(store, "close", lambda: None)()
 
+    tools = [
+        listed_tool(entry.function, title=entry.title, annotations=entry.annotations, meta=views.ui_meta(entry))
+        for module in TOOL_ORDER
+        for entry in TOOLS
+        if entry.function.__module__ == module.__name__
+    ]
+    if roots:
+        from mcp_sessions.tools import ingest  # the parsers load only when the server may ingest
+
+        tools.append(ingest.listed(roots))
     mcp = MCPServer(
         "mcp-sessions",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        tools=tools,
         extensions=[views.apps_extension()],
         middleware=[views.ViewsForAppsClients(), SourceNote()],
     )
-    for module in TOOL_ORDER:
-        for entry in TOOLS:
-            if entry.function.__module__ == module.__name__:
-                mcp.tool(title=entry.title, annotations=entry.annotations, meta=views.ui_meta(entry))(entry.function)
     for res in RESOURCES:
         mcp.resource(res.uri, name=res.name, title=res.title, description=res.description, mime_type="text/markdown")(
             res.function
         )
     for entry in PROMPTS:
         mcp.prompt(title=entry.title)(entry.function)
-    if roots:
-        from mcp_sessions.tools import ingest  # the parsers load only when the server may ingest
-
-        ingest.register(mcp, roots)
     return mcp

@@ -95,6 +95,9 @@ def test_the_wheel_holds_the_package_its_license_metadata_and_demo_data_and_noth
     assert b"mcp-sessions = mcp_sessions.cli:main" in files[f"{dist_info}/entry_points.txt"]
     for source in demo_data.sources():
         assert f"mcp_sessions/demo_data/{demo_data.shipped_name(source)}" in files, source
+    # the published output schemas (tools/schemas.py): without them the server derives each at start-up
+    schemas = "mcp_sessions/tools/output_schemas.json"
+    assert files[schemas] == (ROOT / schemas).read_bytes()
     for name in files:
         assert name.startswith(("mcp_sessions/", f"{dist_info}/")), name
         assert not any(j in name for j in JUNK), name

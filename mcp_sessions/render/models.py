@@ -17,7 +17,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, Field, FieldSerializationInfo, SerializerFunctionWrapHandler, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+)
 
 from mcp_sessions.config import CHARS_PER_TOKEN, MAX_BUDGET_TOKENS
 from mcp_sessions.cuts import cut_text
@@ -25,6 +32,9 @@ from mcp_sessions.cuts import cut_text
 FIELD_CHARS = 2_000
 MIN_FIELD_CHARS = 120
 STRUCTURED_CHARS = 2 * MAX_BUDGET_TOKENS * CHARS_PER_TOKEN
+# Each model builds its validator when first used, not when the module loads: start-up reads the
+# published schemas from tools/output_schemas.json and needs none of them built.
+DEFERRED = ConfigDict(defer_build=True)
 
 
 class _WholeText:
@@ -53,6 +63,8 @@ def _bounded(value: Any, limit: int) -> Any:
 
 class Bounded(BaseModel):
     """An output model whose every string field is bounded when dumped (the module docstring)."""
+
+    model_config = DEFERRED
 
     @field_serializer("*", mode="wrap")
     def _bound(self, value: Any, handler: SerializerFunctionWrapHandler, info: FieldSerializationInfo) -> Any:
@@ -592,12 +604,16 @@ class ReportData(Bounded):
 
 
 class AttributeItem(BaseModel):
+    model_config = DEFERRED
+
     key: str
     value: str | int | float | bool | None = Field(description="as recorded (redacted); lists and maps as JSON text")
     cut_from: int | None = Field(None, description="the value's length in characters, when it was cut")
 
 
 class SpanEventItem(BaseModel):
+    model_config = DEFERRED
+
     name: str
     offset_ms: float = Field(description="time after the span's start")
     exception_type: str | None = None
@@ -608,6 +624,8 @@ class SpanEventItem(BaseModel):
 
 
 class SpanLinkItem(BaseModel):
+    model_config = DEFERRED
+
     trace_id: str
     span_id: str
     stored: bool = Field(description="the linked span is stored: get_span shows it")
@@ -616,6 +634,8 @@ class SpanLinkItem(BaseModel):
 
 
 class SpanRecordView(BaseModel):
+    model_config = DEFERRED
+
     name: str
     service: str | None
     kind: str
@@ -641,6 +661,8 @@ class SpanRecordView(BaseModel):
 
 
 class SpanDetail(BaseModel):
+    model_config = DEFERRED
+
     trace_id: str
     span_id: str
     parent_span_id: str | None

@@ -7,12 +7,7 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.answers.errors import search_errors
-from mcp_sessions.answers.lookup import ScopeQuery
-from mcp_sessions.answers.session import session_overview
-from mcp_sessions.answers.slow import slow_work
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
-from mcp_sessions.render.insights import render_error_search, render_slow_work
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import ErrorList, SessionOverview, SlowSpans
 from mcp_sessions.tools.common import BudgetTokens, Ctx, SessionId, Since, Until, result, store_of, tool, tool_errors
@@ -36,7 +31,8 @@ def get_session(
     or one trace's spans (get_trace). Example: get_session(session_id="sess_4951e114f2553254")
     """
     with tool_errors():
-        from mcp_sessions.render.session import render_session  # loaded on first use: faster start-up
+        from mcp_sessions.answers.session import session_overview  # each answer loads with its first call
+        from mcp_sessions.render.session import render_session
 
         return result(*render_session(session_overview(store_of(ctx), session_id), budget=Budget(budget_tokens)))
 
@@ -66,6 +62,10 @@ def find_slow_spans(
     "sess_4951e114f2553254") or find_slow_spans(trace_id="8de256e63c37d6811bac0c6ff2ab35f2")
     """
     with tool_errors():
+        from mcp_sessions.answers.lookup import ScopeQuery
+        from mcp_sessions.answers.slow import slow_work
+        from mcp_sessions.render.insights import render_slow_work
+
         q = ScopeQuery(session_id, trace_id, service, route, since, until)
         work = slow_work(store_of(ctx), q, group_by=group_by, limit=limit)
         return result(*render_slow_work(work, budget=Budget(budget_tokens)))
@@ -95,6 +95,10 @@ def find_errors(
     use find_slow_spans. Example: find_errors(session_id="sess_218ccee84f7164d7")
     """
     with tool_errors():
+        from mcp_sessions.answers.errors import search_errors
+        from mcp_sessions.answers.lookup import ScopeQuery
+        from mcp_sessions.render.insights import render_error_search
+
         q = ScopeQuery(session_id, trace_id, service, route, since, until)
         search = search_errors(store_of(ctx), q, list(sources) if sources is not None else None, limit)
         return result(*render_error_search(search, budget=Budget(budget_tokens)))

@@ -7,16 +7,10 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.answers import session as sessions
-from mcp_sessions.answers import span, timeline, trace
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.model import EventKind, Sort
-from mcp_sessions.render.lists import render_session_list, render_trace_list
 from mcp_sessions.render.markdown import Budget, given
 from mcp_sessions.render.models import SessionList, SpanDetail, Timeline, TraceList, TraceView
-from mcp_sessions.render.span import render_span
-from mcp_sessions.render.timeline import render_timeline_answer
-from mcp_sessions.render.trace import render_trace_view
 from mcp_sessions.tools.common import (
     MAX_ID_ARG,
     MAX_OFFSET_MS,
@@ -64,6 +58,9 @@ def list_sessions(
     use list_traces(unsessioned=True). Example: list_sessions(has_errors=True, sort="slowest")
     """
     with tool_errors():
+        from mcp_sessions.answers import session as sessions  # each answer loads with its first call
+        from mcp_sessions.render.lists import render_session_list
+
         q = sessions.SessionQuery(query, service, user_id, since, until, has_errors, min_duration_ms, sort)
         found = sessions.list_sessions(store_of(ctx), q, limit=limit, cursor=cursor)
         return result(*render_session_list(found, budget=Budget(budget_tokens)))
@@ -94,6 +91,9 @@ def list_traces(
     trace's spans: use get_trace. Example: list_traces(session_id="tUVy...", sort="slowest")
     """
     with tool_errors():
+        from mcp_sessions.answers import trace
+        from mcp_sessions.render.lists import render_trace_list
+
         q = trace.TraceQuery(session_id, unsessioned, query, service, since, until, has_errors, min_duration_ms, sort)
         found = trace.list_traces(store_of(ctx), q, limit=limit, cursor=cursor)
         return result(*render_trace_list(found, budget=Budget(budget_tokens)))
@@ -127,6 +127,9 @@ def get_timeline(
     kinds=["click", "network", "console"])
     """
     with tool_errors():
+        from mcp_sessions.answers import timeline
+        from mcp_sessions.render.timeline import render_timeline_answer
+
         answer = timeline.session_timeline(
             store_of(ctx), session_id, kinds=kinds, from_ms=from_ms, to_ms=to_ms, cursor=cursor, limit=limit
         )
@@ -161,6 +164,9 @@ def get_trace(
     list_traces. Example: get_trace(trace_id="5b8efff798038103d269b633813fc60c")
     """
     with tool_errors():
+        from mcp_sessions.answers import trace
+        from mcp_sessions.render.trace import render_trace_view
+
         answer = trace.trace_view(store_of(ctx), trace_id, span_id=span_id, max_spans=max_spans)
         return result(*render_trace_view(answer, budget=Budget(budget_tokens)))
 
@@ -186,5 +192,8 @@ def get_span(
     get_span(trace_id="5b8efff798038103d269b633813fc60c", span_id="051581bf3cb55c13")
     """
     with tool_errors():
+        from mcp_sessions.answers import span
+        from mcp_sessions.render.span import render_span
+
         answer = span.span_detail(store_of(ctx), trace_id, span_id, rules=redaction_of(ctx))
         return result(*render_span(answer, budget=Budget(budget_tokens)))

@@ -7,9 +7,7 @@ from typing import Annotated
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.answers import diff
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
-from mcp_sessions.render.diff import render_diff_answer
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import DiffView
 from mcp_sessions.tools.common import BudgetTokens, Ctx, result, store_of, tool, tool_errors
@@ -47,6 +45,9 @@ def diff_against_baseline(
     baseline="sess_22b9d171c3ca0f83")
     """
     with tool_errors():
+        from mcp_sessions.answers import diff  # the answer loads with its first call
+        from mcp_sessions.render.diff import render_diff_answer
+
         answer = diff.diff_against_baseline(
             store_of(ctx),
             session_id=session_id,

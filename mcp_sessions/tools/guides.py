@@ -5,10 +5,7 @@ The resources show the get_session and get_trace answers as markdown, from the s
 
 from __future__ import annotations
 
-from mcp_sessions.answers.session import session_overview
-from mcp_sessions.answers.trace import trace_view
 from mcp_sessions.render.markdown import Budget, ident, literal
-from mcp_sessions.render.trace import render_trace_view
 from mcp_sessions.tools.common import Ctx, prompt, resource, resource_errors, store_of
 
 RESOURCE_SPANS = 60
@@ -21,7 +18,8 @@ RESOURCE_SPANS = 60
     description="The get_session overview of one session, as markdown",
 )
 def session_resource(session_id: str, ctx: Ctx) -> str:
-    from mcp_sessions.render.session import render_session  # loaded on first use: faster start-up
+    from mcp_sessions.answers.session import session_overview  # each answer loads with its first read
+    from mcp_sessions.render.session import render_session
 
     with resource_errors():
         text, _ = render_session(session_overview(store_of(ctx), session_id), budget=Budget())
@@ -35,6 +33,9 @@ def session_resource(session_id: str, ctx: Ctx) -> str:
     description="One trace as a span tree (the get_trace view), as markdown",
 )
 def trace_resource(trace_id: str, ctx: Ctx) -> str:
+    from mcp_sessions.answers.trace import trace_view
+    from mcp_sessions.render.trace import render_trace_view
+
     with resource_errors():
         text, _ = render_trace_view(trace_view(store_of(ctx), trace_id, max_spans=RESOURCE_SPANS), budget=Budget())
         return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult
 from pydantic import Field
 
@@ -17,6 +17,7 @@ from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import IngestReport
 from mcp_sessions.store import Store
 from mcp_sessions.tools.common import INGEST, BudgetTokens, Ctx, result, tool_errors
+from mcp_sessions.tools.schemas import listed_tool
 
 
 def description(roots: list[Path]) -> str:
@@ -49,6 +50,6 @@ def ingest_recording(
         return result(*render_ingest(results, budget=Budget(budget_tokens)))
 
 
-def register(mcp: MCPServer, roots: list[Path]) -> None:
-    """Adds ingest_recording, its description naming the folders it may read."""
-    mcp.tool(title="Ingest a recording", annotations=INGEST, description=description(roots))(ingest_recording)
+def listed(roots: list[Path]) -> Tool:
+    """ingest_recording as the server lists it, its description naming the folders it may read."""
+    return listed_tool(ingest_recording, title="Ingest a recording", annotations=INGEST, description=description(roots))

@@ -7,11 +7,9 @@ from typing import Annotated, Literal
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from mcp_sessions.answers.draft import DraftRequest, draft_test
 from mcp_sessions.config import DEFAULT_BUDGET_TOKENS
 from mcp_sessions.render.markdown import Budget
 from mcp_sessions.render.models import RegressionDraft
-from mcp_sessions.render.regression import render_draft_answer
 from mcp_sessions.tools.common import MAX_OFFSET_MS, BudgetTokens, Ctx, SessionId, result, store_of, tool, tool_errors
 
 
@@ -73,17 +71,9 @@ def draft_regression_test(
     draft_regression_test(session_id="sess_218ccee84f7164d7", around_error=True)
     """
     with tool_errors():
-        request = DraftRequest(
-            session_id,
-            style,
-            trace_id,
-            from_ms,
-            to_ms,
-            around_error,
-            latency_factor,
-            baseline_session_id,
-            recorded_errors,
-            env_prefix,
-            count_queries,
-        )
-        return result(*render_draft_answer(draft_test(store_of(ctx), request), budget=Budget(budget_tokens)))
+        from mcp_sessions.answers import draft  # the answer loads with its first call
+        from mcp_sessions.render.regression import render_draft_answer
+
+        asked = (session_id, style, trace_id, from_ms, to_ms, around_error, latency_factor, baseline_session_id)
+        request = draft.DraftRequest(*asked, recorded_errors, env_prefix, count_queries)
+        return result(*render_draft_answer(draft.draft_test(store_of(ctx), request), budget=Budget(budget_tokens)))

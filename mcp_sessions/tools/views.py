@@ -18,7 +18,6 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from mcp_sessions.answers import diff, session, timeline, trace
 from mcp_sessions.render.apps import (
     TIMELINE_MAX_ENTRIES,
     VIEW_STRUCTURED_CHARS,
@@ -46,7 +45,8 @@ def view_trace(
     view_trace(trace_id="5b8efff798038103d269b633813fc60c")
     """
     with tool_errors():
-        from mcp_sessions.render.apps.payloads import waterfall  # loaded on first use: faster start-up
+        from mcp_sessions.answers import trace  # each answer loads with its first call
+        from mcp_sessions.render.apps.payloads import waterfall
 
         answer = trace.trace_view(store_of(ctx), trace_id, span_id=span_id, max_spans=WATERFALL_MAX_SPANS)
         return result(*waterfall(answer), structured_chars=VIEW_STRUCTURED_CHARS)
@@ -61,6 +61,7 @@ def view_session(ctx: Ctx, session_id: SessionId) -> Annotated[CallToolResult, S
     get_timeline. Example: view_session(session_id="sess_218ccee84f7164d7")
     """
     with tool_errors():
+        from mcp_sessions.answers import session, timeline
         from mcp_sessions.render.apps.payloads import session_picture
 
         store = store_of(ctx)
@@ -86,6 +87,7 @@ def view_diff(
     view_diff(session_id="sess_4951e114f2553254", baseline="sess_22b9d171c3ca0f83")
     """
     with tool_errors():
+        from mcp_sessions.answers import diff
         from mcp_sessions.render.apps.payloads import diff_picture
 
         store = store_of(ctx)
