@@ -17,7 +17,7 @@ import pytest
 from mcp_sessions.analysis.patterns import calls_tree, trace_patterns
 from mcp_sessions.analysis.tree import build_tree
 from mcp_sessions.errors import QueryError
-from mcp_sessions.model import Page, SessionFilter, SpanScope, TraceFilter, TraceSummary
+from mcp_sessions.model import Page, SessionFilter, SpanScope, TraceFilter, TraceSummary, copy_key
 from mcp_sessions.store import protocol
 from mcp_sessions.store.protocol import SessionStore
 
@@ -187,17 +187,23 @@ def test_timeline_filters_by_kind_and_window(store: SessionStore):
 
 
 def test_copies_and_twins(store: SessionStore):
+    paired = 0
     for sid in sessions_with_traces(store):
         shown = store.session_events(sid)
         every = store.session_events(sid, with_copies=True)
         assert all(e in every for e in shown)
         twins = store.har_twins(sid, 100)
         copies = [e for e in every if e not in shown]
-        assert all(t in copies and t.trace_id == key for key, t in twins.items())
+        # each twin is a HAR copy, under the copy_key of the shown request it repeats, and no copy twice
+        assert all(t in copies for t in twins.values())
+        assert set(twins) <= {copy_key(e) for e in shown if e.kind == "network"}
+        assert len({(t.source, t.seq, t.time_ns, t.url) for t in twins.values()}) == len(twins)
+        paired += len(twins)
         sizes = store.response_sizes(sid)
         assert all(size >= 0 for size in sizes.values())
         assert set(sizes) <= {e.trace_id for e in every}
         assert store.all_have_browser_events([sid]) == bool(shown)
+    assert paired  # the corpus records requests in both rrweb and a HAR
 
 
 def test_user_actions_are_the_sessions_actions_in_order(store: SessionStore):
