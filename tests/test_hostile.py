@@ -363,7 +363,9 @@ CASES = [
         "har-5k-entries-ingest",
         many_entries,
         "ingest",
-        2 + HAR_ENTRIES * 0.25e-3,
+        # linear, with room for a loaded CI machine (measured 3.25 s there, ~2.5 s here): a cost that
+        # grows with the square of the entries takes many times this
+        3 + HAR_ENTRIES * 0.5e-3,
         400,
     ),
     Case("har-5k-entries-get_session", many_entries, "ask", 30, 600, ("get_session", {}), 100_000),
