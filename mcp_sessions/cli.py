@@ -33,6 +33,7 @@ from mcp_sessions import __version__, urls
 from mcp_sessions.config import CONFIG_ENV_VAR, CONFIG_FILENAME, KEYS, Settings, default_data_dir, load_settings
 from mcp_sessions.errors import InvalidArgumentError, McpSessionsError
 from mcp_sessions.formats.registry import readable
+from mcp_sessions.numbers import whole_number
 
 if TYPE_CHECKING:
     import socket
@@ -285,9 +286,10 @@ def _collect_settings(args: argparse.Namespace, settings: Settings) -> CollectSe
 def _host_port(text: str, option: str, example: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 host in brackets) as a pair; a clear error naming the option otherwise."""
     host, _, port = text.rpartition(":")
-    if not port.isdigit() or int(port) > 65535:
+    number = whole_number(port)
+    if number is None or number > 65535:
         raise InvalidArgumentError(f"{option} {text!r}: expected HOST:PORT such as {example}")
-    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
+    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", number
 
 
 def _wait_option(parser: argparse.ArgumentParser) -> None:

@@ -69,6 +69,7 @@ from mcp_sessions.formats import otlp_json, otlp_proto
 from mcp_sessions.formats.coerce import checked_records
 from mcp_sessions.intake_log import BatchReport
 from mcp_sessions.model import Record, SkippedRecords
+from mcp_sessions.numbers import whole_number
 from mcp_sessions.receiver_cors import CorsMiddleware
 from mcp_sessions.receiver_limits import (
     DECODED_PER_BYTE,
@@ -354,7 +355,7 @@ async def _read_body(request: Request, limits: ReceiverLimits, reading: ByteBudg
     """The raw body, its bytes reserved from `reading` as they arrive; 413 beyond the limit."""
     max_body = limits.max_body
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_body:
+    if declared and (whole_number(declared) or 0) > max_body:
         raise RequestRejected(413, f"request body over the {max_body} byte limit", _RESOURCE_EXHAUSTED)
     chunks, size = [], 0
     async for chunk in request.stream():

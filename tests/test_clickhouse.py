@@ -352,8 +352,9 @@ async def test_an_answer_over_more_traces_than_were_mirrored_says_so(both, tmp_p
     _, dsn, _ = both
     capped = f"{dsn}&max_traces=3"
     assert dsn_options(capped) == {"max_traces": 3}
-    with pytest.raises(StoreError, match="max_traces='0'"):
-        dsn_options(f"{dsn}&max_traces=0")
+    for bad in ("0", "-5", "2.5", "²", "99999999999", "%00"):
+        with pytest.raises(StoreError, match=r"max_traces=.* in the DSN: use a whole number"):
+            dsn_options(f"{dsn}&max_traces={bad}")
     async with Client(create_server(tmp_path / "cache.db", store_dsn=capped)) as client:
         listed = await client.call_tool("list_traces", {"limit": 50})
         note = listed.meta["mcp-sessions/source"]

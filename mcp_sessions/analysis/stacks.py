@@ -37,6 +37,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mcp_sessions.numbers import whole_number
+
 Language = Literal["python", "javascript", "java", "go", "dotnet", "unknown"]
 
 STACK_LINES = 10
@@ -281,10 +283,10 @@ def _js_location(location: str) -> tuple[str | None, int | None]:
     if location in ("<anonymous>", "native") or location.startswith("index "):
         return location, None
     parts = location.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return parts[0], int(parts[1])
-    if len(parts) >= 2 and parts[-1].isdigit():
-        return ":".join(parts[:-1]), int(parts[-1])
+    if len(parts) == 3 and (line := whole_number(parts[1])) is not None and whole_number(parts[2]) is not None:
+        return parts[0], line
+    if len(parts) >= 2 and (line := whole_number(parts[-1])) is not None:
+        return ":".join(parts[:-1]), line
     return location, None
 
 
@@ -387,7 +389,7 @@ def _go_stdlib(function: str) -> bool:
 
 
 def _num(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return whole_number(text) if text else None
 
 
 _READERS = {"python": _python, "javascript": _javascript, "java": _java, "dotnet": _dotnet, "go": _go}

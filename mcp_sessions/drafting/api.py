@@ -42,6 +42,7 @@ from mcp_sessions.drafting.expectations import expect_body, is_id_key, looks_ran
 from mcp_sessions.drafting.model import DraftOptions, DraftStep, EnvVar, Header, RecordedCall, is_masked
 from mcp_sessions.drafting.queries import query_bound
 from mcp_sessions.drafting.templates import CHECK, CHECK_FIXED, MATCHES, SECRET, TELEMETRY, WITHIN, imports
+from mcp_sessions.numbers import whole_number
 
 LATENCY_FLOOR_MS = 100
 OTLP_WAIT_S = 15  # how long a drafted test waits for the app to export a request's spans
@@ -172,7 +173,8 @@ class _Planner:
             if is_masked(segment):
                 segments.append(self._secret(f"{before or 'path'}_segment", f"a path segment of {where} (redacted)"))
                 continue
-            value: str | int = int(segment) if segment.isdigit() and len(segment) < 12 else segment
+            number = whole_number(segment) if len(segment) < 12 else None
+            value: str | int = segment if number is None else number
             segments.append(self._by_value(value, None, before) or segment)
         query = [(k, self._value(v, k, f"the query of {where}")) for k, v in call.query]
         headers: dict[str, Any] = {}

@@ -43,6 +43,7 @@ from typing import Any
 from mcp_sessions import cuts
 from mcp_sessions.errors import MalformedInputError
 from mcp_sessions.model import Event, LogRecord, Record, SkippedRecords, Span, SpanEvent
+from mcp_sessions.numbers import whole_number
 
 TRACE_ID_HEX = 32
 SPAN_ID_HEX = 16
@@ -305,8 +306,8 @@ def enum_value(
         return numbers.get(value, default)
     if isinstance(value, str):
         key = value.strip().lower()
-        if key.isdigit():
-            return numbers.get(int(key), default)
+        if (number := whole_number(key)) is not None:
+            return numbers.get(number, default)
         key = key.removeprefix(prefix)
         if key in names:
             return names[key]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_sessions.formats.coerce import expect_dict, expect_list
+from mcp_sessions.numbers import whole_number
 
 TEXT_LIMIT = 40  # characters of an element's text used as its name
 _ATTR_LIMIT = 200
@@ -361,6 +362,6 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return whole_number(value, signed=True)
     return None

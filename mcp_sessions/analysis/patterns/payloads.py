@@ -29,6 +29,7 @@ from mcp_sessions.analysis.fingerprint import request_fingerprint
 from mcp_sessions.analysis.patterns.model import EventRef, Pattern, bounded, is_static_asset
 from mcp_sessions.analysis.patterns.requests import Request, linked_roots
 from mcp_sessions.analysis.tree import TraceTree
+from mcp_sessions.numbers import whole_number
 from mcp_sessions.semconv import first, http_url
 
 # "Far more than asked": twice the page size, and not a rounding matter (10 more at least).
@@ -111,8 +112,8 @@ def over_fetching_spans(trees: Sequence[TraceTree], reported: set[str]) -> list[
 def requested_limit(url: str) -> int | None:
     """The page size a URL asks for (`?limit=10`), if it names one."""
     for key, value in urls.query_items(urls.split(url).query):
-        if key.lower() in LIMIT_PARAMS and value.isdigit() and int(value) > 0:
-            return int(value)
+        if key.lower() in LIMIT_PARAMS and (number := whole_number(value) or 0) > 0:
+            return number
     return None
 
 

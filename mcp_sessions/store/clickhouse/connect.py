@@ -18,6 +18,7 @@ from typing import Any
 
 from mcp_sessions import urls
 from mcp_sessions.errors import StoreError
+from mcp_sessions.numbers import whole_number
 from mcp_sessions.redact import DEFAULT_RULES, RedactionRules
 from mcp_sessions.store.clickhouse.remote import SESSIONS_TABLE, Remote
 from mcp_sessions.store.clickhouse.schema import Client, Variant, detect
@@ -90,9 +91,10 @@ def dsn_options(dsn: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if "max_traces" in params:
         raw = params["max_traces"]
-        if not raw.isdigit() or not 1 <= int(raw) <= 10_000_000:
+        number = whole_number(raw)
+        if number is None or not 1 <= number <= 10_000_000:
             raise StoreError(f"max_traces={raw[:20]!r} in the DSN: use a whole number from 1 to 10000000")
-        options["max_traces"] = int(raw)
+        options["max_traces"] = number
     return options
 
 

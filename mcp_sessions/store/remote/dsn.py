@@ -33,6 +33,7 @@ from typing import Literal
 from mcp_sessions import urls
 from mcp_sessions.config import default_data_dir
 from mcp_sessions.errors import InvalidArgumentError
+from mcp_sessions.numbers import whole_number
 
 TOKEN_ENV_VAR = "MCP_SESSIONS_SOURCE_TOKEN"
 SCHEMES = ("jaeger+http", "jaeger+https", "tempo+http", "tempo+https")
@@ -149,6 +150,7 @@ def _age(text: str | None, name: str, default: int, *, allow_zero: bool = False)
 def _limit(text: str | None) -> int:
     if text is None:
         return 50
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    number = whole_number(text)
+    if number is None or not 1 <= number <= MAX_LIMIT:
         raise InvalidArgumentError(f"--store: limit={text!r} must be a whole number from 1 to {MAX_LIMIT}")
-    return int(text)
+    return number

@@ -42,6 +42,7 @@ import orjson
 
 from mcp_sessions.analysis.fingerprint import attributes_fingerprint, template_url
 from mcp_sessions.errors import ErasureIncompleteError, StoreError
+from mcp_sessions.numbers import whole_number
 from mcp_sessions.store.sqlite import erased_ids, erasure_map, url_templates
 from mcp_sessions.store.sqlite.derive import derive_sessions
 
@@ -239,7 +240,7 @@ def _holders(path: Path) -> str:
     found = []
     proc = Path("/proc")
     for entry in sorted(proc.iterdir(), key=lambda p: p.name) if proc.is_dir() else ():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if whole_number(entry.name) in (None, os.getpid()):
             continue
         try:
             if any(os.readlink(fd) in names for fd in (entry / "fd").iterdir()):
