@@ -302,3 +302,22 @@ def test_each_request_is_shown_once_in_order_with_host_and_size(recorded: dict[s
     raw = json.loads((recorded["dir"] / "rrweb.json").read_text())
     rrweb_ms = max(e["timestamp"] for e in raw) - min(e["timestamp"] for e in raw)
     assert session["duration_ms"] >= rrweb_ms
+
+
+def test_each_request_finds_its_own_har_copy_for_a_drafted_test(recorded: dict[str, Any], tmp_path: Path) -> None:
+    """The recording carries no trace context: each rrweb request still finds its own HAR copy (what a
+    drafted regression test reads its response type and body from), never another request's."""
+    from mcp_sessions.model import copy_key
+    from mcp_sessions.store import SqliteStore
+
+    db = tmp_path / "sessions.db"
+    _ask(db, recorded["dir"])
+    with SqliteStore(db, readonly=True) as store:
+        (sid,) = store.conn.execute("SELECT session_id FROM sessions").fetchone()
+        shown = [e for e in store.session_events(sid) if e.kind == "network"]
+        twins = store.har_twins(sid, 1000)
+    assert shown and all(e.trace_id is None for e in shown)
+    paired = [(e, twins[copy_key(e)]) for e in shown if copy_key(e) in twins]
+    assert len(paired) == len(shown), [e.url for e in shown if copy_key(e) not in twins]
+    for event, twin in paired:
+        assert twin.source == "har" and urls.path_of(twin.url or "") == urls.path_of(event.url or ""), (event, twin)
